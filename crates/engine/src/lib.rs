@@ -1,0 +1,3 @@
+//! ReplayEVM engine (overview written below once all parts exist).
+pub mod chain;
+pub mod error;
