@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use alloy_primitives::{B256, Bloom};
+use alloy_primitives::B256;
 
 /// A chain table could not be resolved.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,4 +25,129 @@ pub enum ChainError {
     /// A chain table that is not valid JSON of the expected shape.
     #[error("invalid chain table: {0}")]
     Json(String),
+}
+
+/// An archived block contradicts itself.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A header field that commits to the body does not match the body.
+    #[error("{field} mismatch: header says {expected}, body gives {actual}")]
+    RootMismatch {
+        /// The header field.
+        field: &'static str,
+        /// The header's value.
+        expected: B256,
+        /// The value computed from the body.
+        actual: B256,
+    },
+    /// A transaction whose signature does not recover a sender.
+    #[error("transaction {index} ({hash}): invalid signature: {reason}")]
+    BadSignature {
+        /// Position in the block.
+        index: usize,
+        /// Transaction hash.
+        hash: B256,
+        /// What the recovery said.
+        reason: String,
+    },
+    /// Any other inconsistency.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// A block folder could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The path is not a directory.
+    #[error("{}: not a block folder (no such directory)", .0.display())]
+    NotADirectory(PathBuf),
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON of the expected shape.
+    #[error("{}: malformed JSON: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// A file parses but holds an invalid value.
+    #[error("{}: {what}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The block contradicts its own header.
+    #[error("{}: {source}", path.display())]
+    Block {
+        /// The file.
+        path: PathBuf,
+        /// The inconsistency.
+        source: BlockError,
+    },
+}
+
+/// A block could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The block contradicts itself (e.g. a signature that does not recover).
+    #[error("block {number}: {source}")]
+    Block {
+        /// Block number.
+        number: u64,
+        /// The inconsistency.
+        source: BlockError,
+    },
+    /// A transaction the state rejects (nonce, balance, gas limit, ...).
+    #[error("block {number}: transaction {index} ({hash}) is invalid: {reason}")]
+    InvalidTransaction {
+        /// Block number.
+        number: u64,
+        /// Position in the block.
+        index: usize,
+        /// Transaction hash.
+        hash: B256,
+        /// revm's or alloy-evm's reason.
+        reason: String,
+    },
+    /// A block-level rule (system call, reward, withdrawal, request) failed.
+    #[error("block {number}: {stage} failed: {message}")]
+    BlockRule {
+        /// Block number.
+        number: u64,
+        /// Which rule.
+        stage: &'static str,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A replay disagrees with the block header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// A header field the replay recomputes differs.
+    #[error(
+        "block {number}: {field} mismatch: header has {expected}, replay gives {actual}{}",
+        first_tx.map(|i| format!(" (first differing receipt: transaction {i})")).unwrap_or_default()
+    )]
+    Mismatch {
+        /// Block number.
+        number: u64,
+        /// Header field name (`gasUsed`, `logsBloom`, `receiptsRoot`).
+        field: &'static str,
+        /// The header's value.
+        expected: String,
+        /// The replay's value.
+        actual: String,
+        /// The first transaction whose receipt differs, where it can be told.
+        first_tx: Option<usize>,
+    },
 }

@@ -1,3 +1,9 @@
 //! ReplayEVM engine (overview written below once all parts exist).
+pub mod block;
+pub mod block_dir;
 pub mod chain;
 pub mod error;
+pub mod pre_state;
+pub mod sequential;
+pub mod state_changes;
+pub mod verify;

@@ -1,0 +1,175 @@
+//! Sequential replay: the oracle every parallel run is compared with.
+//!
+//! This is plain revm driven by alloy-evm's Ethereum block executor, exactly as a mainnet
+//! client executes a block: pre-block system calls (EIP-2935 block hashes, EIP-4788 beacon
+//! root), the transactions in order, each committed before the next, then the post-block rules
+//! (EIP-6110/7002/7251 requests, block and ommer rewards, withdrawals, the DAO-fork drain).
+//! The state is revm's `State` over the archived [`PreState`](crate::pre_state::PreState).
+
+use std::{borrow::Cow, time::Instant};
+
+use alloy_consensus::ReceiptEnvelope;
+use alloy_eips::eip2718::Encodable2718;
+use alloy_evm::{
+    EvmEnv, EvmFactory,
+    block::BlockExecutor,
+    eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
+};
+use alloy_consensus::transaction::Recovered;
+use alloy_primitives::{Address, B256};
+use revm::{
+    context::result::ExecutionResult,
+    database::{State, states::bundle_state::BundleRetention},
+};
+
+use crate::{
+    block::ArchivedBlock,
+    chain::{ChainSpec, Fork},
+    error::ReplayError,
+    state_changes::StateChanges,
+};
+
+/// How a transaction ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Executed to completion.
+    Success,
+    /// Reverted (REVERT opcode); state changes undone, gas charged.
+    Revert,
+    /// Halted exceptionally (out of gas, invalid opcode...); all gas charged.
+    Halt(String),
+}
+
+impl TxStatus {
+    /// A short name for tables: `success`, `revert` or `halt`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Revert => "revert",
+            Self::Halt(_) => "halt",
+        }
+    }
+}
+
+/// One transaction's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Sender recovered from the signature.
+    pub sender: Address,
+    /// How it ended.
+    pub status: TxStatus,
+    /// Gas charged to the sender (after refunds).
+    pub gas_used: u64,
+    /// Number of logs emitted.
+    pub logs: usize,
+}
+
+/// The result of replaying one block.
+#[derive(Debug, Clone)]
+pub struct BlockReplay {
+    /// Block number.
+    pub number: u64,
+    /// Governing fork.
+    pub fork: Fork,
+    /// Per-transaction results, in block order.
+    pub transactions: Vec<TxOutcome>,
+    /// Receipts, typed per the fork (EIP-2718 envelopes from Berlin on).
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Total gas used by the transactions.
+    pub gas_used: u64,
+    /// State changes of the whole block, block rules included.
+    pub state_changes: StateChanges,
+    /// Whether ommer (uncle) rewards could be applied. False when the block has ommers but
+    /// the archive holds only their hashes; the receipts are unaffected either way.
+    pub ommer_rewards_applied: bool,
+    /// Wall time of the replay (sender recovery, execution and block rules), in microseconds.
+    pub wall_us: u64,
+}
+
+/// Replays `block` sequentially under `chain`'s rules.
+///
+/// # Errors
+/// [`ReplayError`] when a signature does not recover, a transaction is invalid against the
+/// state (nonce, balance, gas limit...), a block rule fails, or the pre-state cannot answer a
+/// read (a missing ancestor hash).
+pub fn replay_sequential(block: &ArchivedBlock, chain: &ChainSpec) -> Result<BlockReplay, ReplayError> {
+    let started = Instant::now();
+    let header = block.header();
+    let fork = block.fork(chain);
+    let senders = block.recover_senders(fork).map_err(|source| ReplayError::Block {
+        number: header.number,
+        source,
+    })?;
+
+    let mut state =
+        State::builder().with_database_ref(&block.pre_state).with_bundle_update().build();
+    let env = EvmEnv::for_eth_block(
+        header,
+        chain,
+        block.chain_id,
+        chain.blob_params_at(header.number, header.timestamp),
+    );
+    let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: header.parent_hash,
+        parent_beacon_block_root: header.parent_beacon_block_root,
+        ommers: &block.block.body.ommers,
+        withdrawals: block.block.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: header.extra_data.clone(),
+        tx_count_hint: Some(block.transactions().len()),
+        slot_number: header.slot_number,
+    };
+    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    let rule_error = |stage: &'static str| {
+        move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
+            number: header.number,
+            stage,
+            message: e.to_string(),
+        }
+    };
+    executor.apply_pre_execution_changes().map_err(rule_error("pre-block system calls"))?;
+
+    let mut transactions = Vec::with_capacity(senders.len());
+    for (index, (tx, sender)) in block.transactions().iter().zip(&senders).enumerate() {
+        let mut status = TxStatus::Success;
+        let gas = executor
+            .execute_transaction_with_result_closure(Recovered::new_unchecked(tx, *sender), |r| {
+                status = match &r.result.result {
+                    ExecutionResult::Success { .. } => TxStatus::Success,
+                    ExecutionResult::Revert { .. } => TxStatus::Revert,
+                    ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
+                };
+            })
+            .map_err(|e| ReplayError::InvalidTransaction {
+                number: header.number,
+                index,
+                hash: *tx.tx_hash(),
+                reason: e.to_string(),
+            })?;
+        let logs = executor.receipts().last().map_or(0, |r| r.logs().len());
+        transactions.push(TxOutcome {
+            hash: tx.trie_hash(),
+            sender: *sender,
+            status,
+            gas_used: gas.tx_gas_used(),
+            logs,
+        });
+    }
+
+    let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
+    state.merge_transitions(BundleRetention::PlainState);
+    let bundle = state.take_bundle();
+    let state_changes = StateChanges::from_bundle(&bundle, &block.pre_state);
+    Ok(BlockReplay {
+        number: header.number,
+        fork,
+        transactions,
+        receipts: result.receipts,
+        gas_used: result.gas_used,
+        state_changes,
+        ommer_rewards_applied: block.has_ommer_headers(),
+        wall_us: started.elapsed().as_micros() as u64,
+    })
+}

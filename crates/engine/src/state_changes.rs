@@ -1,0 +1,110 @@
+//! A block's state changes in a canonical form, so that two replays (sequential and parallel,
+//! or two thread counts) can be compared exactly and summarised by one hash.
+//!
+//! For every account whose state after the block differs from the pre-state: its post
+//! balance, nonce and code hash (or `None` when it no longer exists), whether its storage was
+//! wiped during the block (self-destruct, or re-creation), and the post value of every slot
+//! whose value differs from its baseline (zero after a wipe, the pre-state value otherwise).
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use revm::database::BundleState;
+
+use crate::pre_state::PreState;
+
+/// An account's identity fields after the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountInfoAfter {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// Code hash (the empty-code hash for accounts without code).
+    pub code_hash: B256,
+}
+
+/// One account's change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountChange {
+    /// The account after the block; `None` when it does not exist (self-destructed, or
+    /// deleted as empty under EIP-161).
+    pub info: Option<AccountInfoAfter>,
+    /// Whether the storage was wiped at some point during the block.
+    pub storage_wiped: bool,
+    /// Slots whose post value differs from their baseline, with that post value.
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// All accounts a block changed, ordered by address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateChanges {
+    /// Changed accounts.
+    pub accounts: BTreeMap<Address, AccountChange>,
+}
+
+impl StateChanges {
+    /// Extracts the changes from revm's bundle of a block replayed over `pre`.
+    pub fn from_bundle(bundle: &BundleState, pre: &PreState) -> Self {
+        let mut accounts = BTreeMap::new();
+        for (address, account) in &bundle.state {
+            let pre_account = pre.account(address);
+            let info = account.info.as_ref().map(|info| AccountInfoAfter {
+                balance: info.balance,
+                nonce: info.nonce,
+                code_hash: info.code_hash,
+            });
+            let pre_info = pre_account.map(|a| AccountInfoAfter {
+                balance: a.balance,
+                nonce: a.nonce,
+                code_hash: a.code_hash,
+            });
+            let storage_wiped = account.status.was_destroyed();
+            let storage: BTreeMap<U256, U256> = account
+                .storage
+                .iter()
+                .filter_map(|(slot, value)| {
+                    let baseline = if storage_wiped {
+                        U256::ZERO
+                    } else {
+                        pre_account.and_then(|a| a.storage.get(slot).copied()).unwrap_or_default()
+                    };
+                    (value.present_value != baseline).then_some((*slot, value.present_value))
+                })
+                .collect();
+            if info != pre_info || storage_wiped || !storage.is_empty() {
+                accounts.insert(*address, AccountChange { info, storage_wiped, storage });
+            }
+        }
+        Self { accounts }
+    }
+
+    /// Number of changed storage slots, over all accounts.
+    pub fn slot_count(&self) -> usize {
+        self.accounts.values().map(|a| a.storage.len()).sum()
+    }
+
+    /// Keccak-256 over a canonical byte encoding of the changes: equal changes, equal hash.
+    pub fn hash(&self) -> B256 {
+        let mut bytes = Vec::with_capacity(self.accounts.len() * 96 + self.slot_count() * 64);
+        for (address, change) in &self.accounts {
+            bytes.extend_from_slice(address.as_slice());
+            match &change.info {
+                None => bytes.push(0),
+                Some(info) => {
+                    bytes.push(1);
+                    bytes.extend_from_slice(&info.balance.to_be_bytes::<32>());
+                    bytes.extend_from_slice(&info.nonce.to_be_bytes());
+                    bytes.extend_from_slice(info.code_hash.as_slice());
+                }
+            }
+            bytes.push(u8::from(change.storage_wiped));
+            bytes.extend_from_slice(&(change.storage.len() as u64).to_be_bytes());
+            for (slot, value) in &change.storage {
+                bytes.extend_from_slice(&slot.to_be_bytes::<32>());
+                bytes.extend_from_slice(&value.to_be_bytes::<32>());
+            }
+        }
+        keccak256(&bytes)
+    }
+}
