@@ -118,6 +118,9 @@ pub enum ReplayError {
         /// revm's or alloy-evm's reason.
         reason: String,
     },
+    /// The parallel engine failed (a worker panicked, or threads could not start).
+    #[error("parallel engine: {0}")]
+    Engine(String),
     /// A block-level rule (system call, reward, withdrawal, request) failed.
     #[error("block {number}: {stage} failed: {message}")]
     BlockRule {

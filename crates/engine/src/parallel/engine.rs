@@ -1,0 +1,487 @@
+//! The parallel engine: a thread pool created once, the Block-STM worker loop, and the
+//! commit phase.
+//!
+//! # Commit phase
+//! When the scheduler is done, every transaction's last incarnation read exactly what a
+//! sequential execution would have read (Block-STM's guarantee), so its revm state output
+//! is the sequential one except for the lazy parts. The commit phase walks the
+//! transactions in order and hands each output to alloy-evm's block executor, after adding
+//! the lazy credits to the running balances: the beneficiary's fee, and a plain transfer's
+//! value to its recipient. The executor builds the receipts and commits the state exactly as
+//! it does for the sequential replay, then applies the post-block rules. The pre-block
+//! system calls ran on the same executor before the transactions, and their writes form the
+//! base state the transactions read.
+
+use std::{
+    borrow::Cow,
+    num::NonZeroUsize,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Instant,
+};
+
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_evm::{
+    Evm, EvmEnv, EvmFactory,
+    block::BlockExecutor,
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, EthTxResult,
+        receipt_builder::AlloyReceiptBuilder,
+    },
+};
+use alloy_primitives::{Address, U256, map::AddressMap};
+use revm::{
+    Database,
+    context::result::{ExecutionResult, ResultAndState},
+    database::{State, states::bundle_state::BundleRetention},
+    state::Account,
+};
+
+use super::{
+    mv_memory::{MvMemory, MvValue},
+    scheduler::{Counters, Scheduler, Task},
+    vm::{self, BaseState, BlockContext, Execution, NewCodes, VmReadError},
+};
+use crate::{
+    access::{Location, ReadOrigin, TxIdx, Version},
+    block::ArchivedBlock,
+    chain::ChainSpec,
+    error::ReplayError,
+    sequential::{BlockReplay, TxOutcome, TxStatus},
+    state_changes::StateChanges,
+};
+
+/// How many threads a block's parallel replay uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// The engine decides: every pool thread, or one (in-order execution, no scheduling
+    /// waste) for blocks too small to pay for parallelism.
+    Auto,
+    /// Exactly this many worker threads (capped by the pool size).
+    Threads(NonZeroUsize),
+}
+
+/// Blocks with fewer transactions than this run on one thread under [`Concurrency::Auto`].
+const MIN_TXS_FOR_PARALLEL: usize = 4;
+
+/// One transaction's trace from its last incarnation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxTrace {
+    /// Position in the block.
+    pub index: TxIdx,
+    /// Read set: each location with where its value came from.
+    pub reads: Vec<(Location, ReadOrigin)>,
+    /// Locations fully written.
+    pub writes: Vec<Location>,
+    /// Balances changed by a lazy credit only.
+    pub credits: Vec<Location>,
+    /// Number of executions (1 when never re-executed).
+    pub incarnations: u32,
+    /// Wall time of the last execution, in microseconds.
+    pub exec_us: u64,
+}
+
+/// The result of a parallel replay.
+#[derive(Debug, Clone)]
+pub struct ParallelReplay {
+    /// Receipts, state changes and per-transaction outcomes, comparable with the sequential
+    /// replay's.
+    pub replay: BlockReplay,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Block-STM's counters.
+    pub counters: Counters,
+    /// Per-transaction traces.
+    pub traces: Vec<TxTrace>,
+}
+
+/// Slot of one transaction's latest incarnation.
+#[derive(Default)]
+struct Slot {
+    execution: Option<Execution>,
+    incarnation: u32,
+    write_locations: Vec<Location>,
+    exec_us: u64,
+}
+
+/// The parallel engine. Its thread pool is created once and reused for every block.
+#[derive(Debug)]
+pub struct ParallelEngine {
+    pool: rayon::ThreadPool,
+}
+
+impl ParallelEngine {
+    /// An engine with `threads` worker threads (at least one).
+    ///
+    /// # Errors
+    /// [`ReplayError::Engine`] when the operating system refuses the threads.
+    pub fn new(threads: NonZeroUsize) -> Result<Self, ReplayError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.get())
+            .thread_name(|i| format!("replay-evm-worker-{i}"))
+            .build()
+            .map_err(|e| ReplayError::Engine(format!("cannot start worker threads: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// Number of threads in the pool.
+    pub fn max_threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    fn threads_for(&self, concurrency: Concurrency, txs: usize) -> usize {
+        match concurrency {
+            Concurrency::Threads(n) => n.get().min(self.max_threads()),
+            Concurrency::Auto if txs < MIN_TXS_FOR_PARALLEL => 1,
+            Concurrency::Auto => self.max_threads(),
+        }
+    }
+
+    /// Replays `block` with Block-STM.
+    ///
+    /// # Errors
+    /// The same [`ReplayError`]s as the sequential replay, plus [`ReplayError::Engine`] when
+    /// a worker panics.
+    pub fn replay(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        concurrency: Concurrency,
+    ) -> Result<ParallelReplay, ReplayError> {
+        let started = Instant::now();
+        let header = block.header();
+        let number = header.number;
+        let fork = block.fork(chain);
+        let txs = block.transactions();
+        let senders = block.recover_senders(fork).map_err(|source| ReplayError::Block { number, source })?;
+
+        let mut state =
+            State::builder().with_database_ref(&block.pre_state).with_bundle_update().build();
+        let env = EvmEnv::for_eth_block(
+            header,
+            chain,
+            block.chain_id,
+            chain.blob_params_at(number, header.timestamp),
+        );
+        let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
+        let evm = EthEvmFactory::default().create_evm(&mut state, env);
+        let ctx = EthBlockExecutionCtx {
+            parent_hash: header.parent_hash,
+            parent_beacon_block_root: header.parent_beacon_block_root,
+            ommers: &block.block.body.ommers,
+            withdrawals: block.block.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+            extra_data: header.extra_data.clone(),
+            tx_count_hint: Some(txs.len()),
+            slot_number: header.slot_number,
+        };
+        let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+        let rule_error = |stage: &'static str| {
+            move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
+                number,
+                stage,
+                message: e.to_string(),
+            }
+        };
+        executor.apply_pre_execution_changes().map_err(rule_error("pre-block system calls"))?;
+
+        // The base state: pre-state plus what the system calls changed.
+        let overlay = executor
+            .evm_mut()
+            .db_mut()
+            .cache
+            .accounts
+            .iter()
+            .map(|(address, cached)| {
+                let info = cached.account.as_ref().map(|a| a.info.clone());
+                let storage = cached.account.as_ref().map(|a| a.storage.clone()).unwrap_or_default();
+                (*address, (info, storage.into_iter().collect()))
+            })
+            .collect();
+        let block_ctx = BlockContext {
+            base: BaseState { pre: &block.pre_state, overlay },
+            cfg,
+            block: block_env,
+            codes: NewCodes::default(),
+        };
+
+        let threads = self.threads_for(concurrency, txs.len());
+        let (slots, counters) = self.run_block_stm(&block_ctx, txs, &senders, threads, number)?;
+
+        // Commit phase, in transaction order.
+        let beneficiary = block_ctx.block.beneficiary;
+        let mut outcomes = Vec::with_capacity(txs.len());
+        let mut traces = Vec::with_capacity(txs.len());
+        let mut cumulative_gas = 0u64;
+        for (index, ((slot, tx), sender)) in slots.into_iter().zip(txs).zip(&senders).enumerate() {
+            let Slot { execution, incarnation, exec_us, .. } = slot;
+            let Some(execution) = execution else {
+                return Err(ReplayError::Engine(format!(
+                    "block {number}: transaction {index} was never executed (scheduler bug)"
+                )));
+            };
+            let invalid = |reason: String| ReplayError::InvalidTransaction {
+                number,
+                index,
+                hash: *tx.tx_hash(),
+                reason,
+            };
+            let result = execution.result.clone().map_err(invalid)?;
+            let available = header.gas_limit.saturating_sub(cumulative_gas);
+            if tx.gas_limit().min(revm::context::Cfg::tx_gas_limit_cap(&block_ctx.cfg)) > available {
+                return Err(invalid(format!(
+                    "transaction gas limit {} is more than the block's available gas {available}",
+                    tx.gas_limit()
+                )));
+            }
+            traces.push(trace(index, &execution, incarnation + 1, exec_us));
+            let mut evm_state = execution.state;
+            let db = executor.evm_mut().db_mut();
+            materialise_credits(db, &mut evm_state, execution.lazy_recipient, beneficiary, execution.fee)
+                .map_err(|e| ReplayError::Engine(format!("block {number}: commit: {e}")))?;
+            outcomes.push(TxOutcome {
+                hash: *tx.tx_hash(),
+                sender: *sender,
+                status: match &result {
+                    ExecutionResult::Success { .. } => TxStatus::Success,
+                    ExecutionResult::Revert { .. } => TxStatus::Revert,
+                    ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
+                },
+                gas_used: 0,
+                logs: result.logs().len(),
+            });
+            let gas = executor.commit_transaction(EthTxResult {
+                result: ResultAndState::new(result, evm_state),
+                blob_gas_used: tx.blob_gas_used().unwrap_or_default(),
+                tx_type: tx.tx_type(),
+            });
+            cumulative_gas += gas.tx_gas_used();
+            if let Some(outcome) = outcomes.last_mut() {
+                outcome.gas_used = gas.tx_gas_used();
+            }
+        }
+        let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
+        state.merge_transitions(BundleRetention::PlainState);
+        let bundle = state.take_bundle();
+        Ok(ParallelReplay {
+            replay: BlockReplay {
+                number,
+                fork,
+                transactions: outcomes,
+                receipts: result.receipts,
+                gas_used: result.gas_used,
+                state_changes: StateChanges::from_bundle(&bundle, &block.pre_state),
+                ommer_rewards_applied: block.has_ommer_headers(),
+                wall_us: started.elapsed().as_micros() as u64,
+            },
+            threads,
+            counters,
+            traces,
+        })
+    }
+
+    /// Runs the Block-STM workers until every transaction is executed and validated.
+    fn run_block_stm(
+        &self,
+        ctx: &BlockContext<'_>,
+        txs: &[TxEnvelope],
+        senders: &[Address],
+        threads: usize,
+        number: u64,
+    ) -> Result<(Vec<Slot>, Counters), ReplayError> {
+        let n = txs.len();
+        let mv = MvMemory::new();
+        let scheduler = Scheduler::new(n);
+        let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
+        let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
+        let stats = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        let fail = |error: ReplayError| {
+            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(error);
+            scheduler.halt();
+        };
+        let worker = Worker { ctx, txs, senders, mv: &mv, scheduler: &scheduler, slots: &slots, stats: &stats, number };
+        self.pool.scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|_| {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => fail(error),
+                        Err(panic) => {
+                            let message = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_else(|| "unknown panic".to_owned());
+                            fail(ReplayError::Engine(format!(
+                                "block {number}: a worker thread panicked: {message}"
+                            )));
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(error);
+        }
+        let counters = Counters {
+            executions: stats[0].load(Relaxed),
+            validations: stats[1].load(Relaxed),
+            aborts: stats[2].load(Relaxed),
+            suspensions: stats[3].load(Relaxed),
+        };
+        let slots = slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+        Ok((slots, counters))
+    }
+}
+
+/// What every worker thread shares. The statistics are `Relaxed`: they are only read after
+/// the pool's scope has joined every worker, which orders all their updates before the read.
+struct Worker<'a> {
+    ctx: &'a BlockContext<'a>,
+    txs: &'a [TxEnvelope],
+    senders: &'a [Address],
+    mv: &'a MvMemory,
+    scheduler: &'a Scheduler,
+    slots: &'a [Mutex<Slot>],
+    stats: &'a [AtomicU64; 4],
+    number: u64,
+}
+
+impl Worker<'_> {
+    fn run(&self) -> Result<(), ReplayError> {
+        let mut task = None;
+        while !self.scheduler.done() {
+            task = match task.take().or_else(|| self.scheduler.next_task()) {
+                Some(Task::Execution(version)) => self.execute(version)?,
+                Some(Task::Validation(version)) => self.validate(version),
+                None => {
+                    std::thread::yield_now();
+                    None
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn execute(&self, version: Version) -> Result<Option<Task>, ReplayError> {
+        let tx = version.tx;
+        loop {
+            let started = Instant::now();
+            match vm::execute(self.ctx, self.mv, tx, &self.txs[tx], self.senders[tx]) {
+                Err(VmReadError::Blocked(blocking)) => {
+                    self.stats[3].fetch_add(1, Relaxed);
+                    if self.scheduler.add_dependency(tx, blocking) {
+                        return Ok(None);
+                    }
+                }
+                Err(VmReadError::PreState(e)) => {
+                    return Err(ReplayError::InvalidTransaction {
+                        number: self.number,
+                        index: tx,
+                        hash: *self.txs[tx].tx_hash(),
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(execution) => {
+                    self.stats[0].fetch_add(1, Relaxed);
+                    let exec_us = started.elapsed().as_micros() as u64;
+                    let locations: Vec<Location> = execution.writes.iter().map(|(l, _)| *l).collect();
+                    let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
+                    let wrote_new = self.mv.record(version, &execution.writes, &slot.write_locations);
+                    *slot = Slot {
+                        execution: Some(execution),
+                        incarnation: version.incarnation,
+                        write_locations: locations,
+                        exec_us,
+                    };
+                    drop(slot);
+                    return Ok(self.scheduler.finish_execution(version, wrote_new));
+                }
+            }
+        }
+    }
+
+    fn validate(&self, version: Version) -> Option<Task> {
+        self.stats[1].fetch_add(1, Relaxed);
+        let slot = self.slots[version.tx].lock().unwrap_or_else(|p| p.into_inner());
+        let valid = slot.execution.as_ref().is_some_and(|execution| {
+            execution
+                .reads
+                .iter()
+                .all(|(location, observed)| self.mv.observe(location, version.tx).as_ref() == Some(observed))
+        });
+        let aborted = !valid && self.scheduler.try_validation_abort(version);
+        if aborted {
+            self.stats[2].fetch_add(1, Relaxed);
+            self.mv.mark_estimates(version.tx, &slot.write_locations);
+        }
+        drop(slot);
+        self.scheduler.finish_validation(version.tx, aborted)
+    }
+}
+
+fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {
+    let mut writes = Vec::new();
+    let mut credits = Vec::new();
+    for (location, value) in &execution.writes {
+        if matches!(value, MvValue::BalanceCredit(_)) {
+            credits.push(*location);
+        } else {
+            writes.push(*location);
+        }
+    }
+    TxTrace {
+        index,
+        reads: execution
+            .reads
+            .iter()
+            .map(|(location, observed)| {
+                (*location, observed.writer().map_or(ReadOrigin::PreState, ReadOrigin::Tx))
+            })
+            .collect(),
+        writes,
+        credits,
+        incarnations,
+        exec_us,
+    }
+}
+
+/// Adds the lazy credits of one transaction to the running state before it is committed:
+/// the recipient's received value on top of its current balance, and the beneficiary's fee
+/// (touching it, as revm's `reward_beneficiary` does).
+fn materialise_credits<DB: Database>(
+    db: &mut DB,
+    evm_state: &mut AddressMap<Account>,
+    lazy_recipient: Option<Address>,
+    beneficiary: Address,
+    fee: U256,
+) -> Result<(), DB::Error> {
+    // The state commit needs every account it changes loaded first, as sequential
+    // execution would have loaded it.
+    for address in evm_state.keys() {
+        db.basic(*address)?;
+    }
+    if let Some(recipient) = lazy_recipient {
+        let current = db.basic(recipient)?.map(|i| i.balance).unwrap_or_default();
+        if let Some(account) = evm_state.get_mut(&recipient) {
+            account.info.balance = current + account.info.balance;
+        }
+    }
+    match evm_state.get_mut(&beneficiary) {
+        Some(account) if account.is_touched() => account.info.balance += fee,
+        _ => {
+            let mut account = match db.basic(beneficiary)? {
+                Some(info) => Account::from(info),
+                None => Account::new_not_existing(Default::default()),
+            };
+            account.info.balance += fee;
+            account.mark_touch();
+            evm_state.insert(beneficiary, account);
+        }
+    }
+    Ok(())
+}

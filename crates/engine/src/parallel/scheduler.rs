@@ -1,0 +1,330 @@
+//! Block-STM's collaborative scheduler (Gelashvili et al., §4, Algorithms 4–5).
+//!
+//! Threads share two task indices: `execution_idx`, the next transaction to execute, and
+//! `validation_idx`, the next to validate. A thread asks [`Scheduler::next_task`] for work
+//! and takes the lower of the two, so validation of a transaction never lags far behind its
+//! execution. Each transaction has a status:
+//!
+//! ```text
+//!   ReadyToExecute(i) --try_incarnate--> Executing(i) --finish_execution--> Executed(i)
+//!          ^                                 |                                  |
+//!          |                          add_dependency                  try_validation_abort
+//!          |                                 v                                  v
+//!          +---------- set_ready ------- Aborting(i) <--------------------------+
+//!                  (incarnation i+1)
+//! ```
+//!
+//! An execution that reads an ESTIMATE suspends on the writer ([`Scheduler::add_dependency`]);
+//! the writer's next `finish_execution` resumes it with a higher incarnation. A failed
+//! validation aborts the incarnation, and lowers `validation_idx` so that every higher
+//! transaction is validated again (a validation wave). The block is done when both indices
+//! have passed the last transaction, no task is in flight, and no index was lowered in
+//! between ([`Scheduler::check_done`], the paper's `decrease_cnt` double check).
+//!
+//! # Invariants
+//! - A transaction's status only moves along the arrows above, each move under its status
+//!   lock; the incarnation number only grows.
+//! - `num_active_tasks` counts tasks handed out and not yet finished; it is incremented
+//!   before an index is taken and decremented when the task ends without a follow-up.
+//! - A suspended transaction is in exactly one dependency list, and is Aborting until it is
+//!   resumed.
+//!
+//! # Lock order
+//! `dependencies[blocking]` is taken before `status[blocking]` and before `status[tx]`
+//! (in `add_dependency`); `finish_execution` releases `status[tx]` before it takes
+//! `dependencies[tx]`. No code takes a dependency lock while holding a status lock, so the
+//! order is acyclic.
+//!
+//! # Atomic orderings
+//! All index and counter operations use `SeqCst`. The done check reads `decrease_cnt`,
+//! both indices and `num_active_tasks` and concludes from their combination; the paper's
+//! proof assumes these reads see one total order of the updates, which only `SeqCst` gives.
+//! The counters are touched once per task, so the cost is negligible next to an EVM
+//! execution.
+
+use std::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
+};
+
+use crate::access::{Incarnation, TxIdx, Version};
+
+/// A unit of work for a worker thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// Execute this incarnation.
+    Execution(Version),
+    /// Validate this incarnation's read set.
+    Validation(Version),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    ReadyToExecute,
+    Executing,
+    Executed,
+    Aborting,
+}
+
+/// Counters of one block's run, reported per block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Incarnations executed (first executions included).
+    pub executions: u64,
+    /// Validations performed.
+    pub validations: u64,
+    /// Incarnations aborted by a failed validation.
+    pub aborts: u64,
+    /// Executions suspended on an ESTIMATE.
+    pub suspensions: u64,
+}
+
+/// The scheduler of one block.
+#[derive(Debug)]
+pub(crate) struct Scheduler {
+    n: usize,
+    execution_idx: AtomicUsize,
+    validation_idx: AtomicUsize,
+    decrease_cnt: AtomicUsize,
+    num_active_tasks: AtomicUsize,
+    done_marker: AtomicBool,
+    status: Vec<Mutex<(Incarnation, Status)>>,
+    dependencies: Vec<Mutex<Vec<TxIdx>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a worker panicked; the engine reports that panic itself, and the
+    // data under these locks (a status, a list) is never left half-updated.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Scheduler {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            n,
+            execution_idx: AtomicUsize::new(0),
+            validation_idx: AtomicUsize::new(0),
+            decrease_cnt: AtomicUsize::new(0),
+            num_active_tasks: AtomicUsize::new(0),
+            done_marker: AtomicBool::new(n == 0),
+            status: (0..n).map(|_| Mutex::new((0, Status::ReadyToExecute))).collect(),
+            dependencies: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Whether every transaction is executed and validated.
+    pub(crate) fn done(&self) -> bool {
+        self.done_marker.load(SeqCst)
+    }
+
+    /// Stops every worker at its next `done` check (used when a worker fails).
+    pub(crate) fn halt(&self) {
+        self.done_marker.store(true, SeqCst);
+    }
+
+    fn decrease_execution_idx(&self, target: TxIdx) {
+        self.execution_idx.fetch_min(target, SeqCst);
+        self.decrease_cnt.fetch_add(1, SeqCst);
+    }
+
+    fn decrease_validation_idx(&self, target: TxIdx) {
+        self.validation_idx.fetch_min(target, SeqCst);
+        self.decrease_cnt.fetch_add(1, SeqCst);
+    }
+
+    fn check_done(&self) {
+        let observed = self.decrease_cnt.load(SeqCst);
+        if self.execution_idx.load(SeqCst).min(self.validation_idx.load(SeqCst)) >= self.n
+            && self.num_active_tasks.load(SeqCst) == 0
+            && observed == self.decrease_cnt.load(SeqCst)
+        {
+            self.done_marker.store(true, SeqCst);
+        }
+    }
+
+    fn try_incarnate(&self, tx: TxIdx) -> Option<Version> {
+        if tx < self.n {
+            let mut status = lock(&self.status[tx]);
+            if status.1 == Status::ReadyToExecute {
+                status.1 = Status::Executing;
+                return Some(Version { tx, incarnation: status.0 });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    fn next_version_to_execute(&self) -> Option<Version> {
+        if self.execution_idx.load(SeqCst) >= self.n {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, SeqCst);
+        let tx = self.execution_idx.fetch_add(1, SeqCst);
+        self.try_incarnate(tx)
+    }
+
+    fn next_version_to_validate(&self) -> Option<Version> {
+        if self.validation_idx.load(SeqCst) >= self.n {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, SeqCst);
+        let tx = self.validation_idx.fetch_add(1, SeqCst);
+        if tx < self.n {
+            let status = lock(&self.status[tx]);
+            if status.1 == Status::Executed {
+                return Some(Version { tx, incarnation: status.0 });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    /// The next task, or `None` when there is none right now (the caller checks `done`).
+    pub(crate) fn next_task(&self) -> Option<Task> {
+        if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
+            self.next_version_to_validate().map(Task::Validation)
+        } else {
+            self.next_version_to_execute().map(Task::Execution)
+        }
+    }
+
+    /// Suspends `tx` until `blocking` finishes its next execution. Returns `false` when
+    /// `blocking` has already executed again, in which case `tx` should simply re-execute.
+    pub(crate) fn add_dependency(&self, tx: TxIdx, blocking: TxIdx) -> bool {
+        let mut dependents = lock(&self.dependencies[blocking]);
+        if lock(&self.status[blocking]).1 == Status::Executed {
+            return false;
+        }
+        {
+            let mut status = lock(&self.status[tx]);
+            status.1 = Status::Aborting;
+        }
+        dependents.push(tx);
+        drop(dependents);
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        true
+    }
+
+    fn set_ready(&self, tx: TxIdx) {
+        let mut status = lock(&self.status[tx]);
+        *status = (status.0 + 1, Status::ReadyToExecute);
+    }
+
+    /// Marks `version` executed, resumes the transactions suspended on it, and returns its
+    /// validation as the next task when it can be done at once.
+    pub(crate) fn finish_execution(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+        lock(&self.status[version.tx]).1 = Status::Executed;
+        let dependents = std::mem::take(&mut *lock(&self.dependencies[version.tx]));
+        if let Some(&min) = dependents.iter().min() {
+            for &dependent in &dependents {
+                self.set_ready(dependent);
+            }
+            self.decrease_execution_idx(min);
+        }
+        if self.validation_idx.load(SeqCst) > version.tx {
+            if wrote_new_location {
+                self.decrease_validation_idx(version.tx);
+            } else {
+                return Some(Task::Validation(version));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+
+    /// Aborts `version` after a failed validation, unless it was already aborted or
+    /// superseded. Returns whether this call aborted it.
+    pub(crate) fn try_validation_abort(&self, version: Version) -> bool {
+        let mut status = lock(&self.status[version.tx]);
+        if *status == (version.incarnation, Status::Executed) {
+            status.1 = Status::Aborting;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends a validation. After an abort, schedules the re-execution (returned as the next
+    /// task when possible) and re-validation of every higher transaction.
+    pub(crate) fn finish_validation(&self, tx: TxIdx, aborted: bool) -> Option<Task> {
+        if aborted {
+            self.set_ready(tx);
+            self.decrease_validation_idx(tx + 1);
+            if self.execution_idx.load(SeqCst) > tx {
+                if let Some(version) = self.try_incarnate(tx) {
+                    return Some(Task::Execution(version));
+                }
+                // try_incarnate already released the task.
+                return None;
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives the scheduler single-threaded with a scripted "VM" and checks it ends.
+    #[test]
+    fn runs_every_transaction_and_ends() {
+        let s = Scheduler::new(3);
+        let mut executed = Vec::new();
+        let mut task = None;
+        let mut steps = 0;
+        while !s.done() {
+            steps += 1;
+            assert!(steps < 100, "scheduler did not end");
+            task = match task.take().or_else(|| s.next_task()) {
+                Some(Task::Execution(v)) => {
+                    executed.push(v);
+                    s.finish_execution(v, true)
+                }
+                Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
+                None => None,
+            };
+        }
+        let txs: Vec<_> = executed.iter().map(|v| v.tx).collect();
+        assert_eq!(txs, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn abort_reincarnates_and_dependency_resumes() {
+        let s = Scheduler::new(2);
+        let v0 = match s.next_task() {
+            Some(Task::Execution(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        let v1 = match s.next_task() {
+            Some(Task::Execution(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        // tx 1 reads an estimate of tx 0: suspended.
+        assert!(s.add_dependency(v1.tx, v0.tx));
+        assert_eq!(s.finish_execution(v0, true), None);
+        // tx 1 resumed with incarnation 1.
+        let mut seen_reexec = false;
+        let mut task = None;
+        let mut steps = 0;
+        while !s.done() {
+            steps += 1;
+            assert!(steps < 100);
+            task = match task.take().or_else(|| s.next_task()) {
+                Some(Task::Execution(v)) => {
+                    if v.tx == 1 {
+                        assert_eq!(v.incarnation, 1);
+                        seen_reexec = true;
+                    }
+                    s.finish_execution(v, false)
+                }
+                Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
+                None => None,
+            };
+        }
+        assert!(seen_reexec);
+    }
+}

@@ -1,0 +1,513 @@
+//! The VM glue: one transaction incarnation executed by revm over the multi-version memory.
+//!
+//! [`VmDb`] is a revm `Database` that answers every read from the [`MvMemory`] (the highest
+//! write below the transaction) or the block's [`BaseState`], and records the read set with
+//! the version each value came from. After revm finishes, the write set is taken from revm's
+//! state output, one [`Location`] per changed field.
+//!
+//! # EVM-specific lazy updates
+//! Every transaction pays the beneficiary, so a plain read-modify-write of its balance would
+//! make every transaction depend on the one before. Instead:
+//! - the beneficiary's fee is not applied inside revm ([`LazyHandler`] computes it in place of
+//!   revm's `reward_beneficiary`) and is written as a balance *credit*; a transaction that
+//!   explicitly loads the beneficiary (BALANCE, a call or a transfer to it) reads its exact
+//!   balance, credits of lower transactions summed in;
+//! - a plain value transfer (a call to an existing account with no code) gives revm a
+//!   placeholder zero balance for the recipient and writes the received value as a credit.
+//!   The sender's balance and nonce are always read exactly, so validity checks (nonce,
+//!   funds) are exact, and its debit is written as a full value.
+//!
+//! Credits are materialised at the end of the block, when the commit phase adds them to the
+//! balances in transaction order (see `parallel::commit`).
+
+use std::{cell::Cell, sync::RwLock};
+
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{
+    Address, B256, U256,
+    map::{AddressMap, B256Map, HashMap},
+};
+use revm::{
+    Context, MainBuilder, MainContext,
+    bytecode::Bytecode,
+    context::{
+        BlockEnv, CfgEnv, ContextSetters, ContextTr, TxEnv,
+        result::{EVMError, ExecutionResult},
+    },
+    context_interface::{Block, Cfg, result::HaltReason, transaction::Transaction as _},
+    database_interface::{DBErrorMarker, Database, DatabaseRef},
+    handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetHandler},
+    interpreter::interpreter_action::FrameInit,
+    primitives::{KECCAK_EMPTY, hardfork::SpecId},
+    state::{AccountInfo, EvmState},
+    context_interface::JournalTr,
+};
+
+use super::mv_memory::{MvMemory, MvValue, Observed, Read};
+use crate::{
+    access::{Location, TxIdx},
+    pre_state::{PreState, PreStateError},
+};
+
+/// The state every transaction of the block starts from: the archived pre-state with the
+/// pre-block system calls (EIP-2935, EIP-4788) applied on top.
+#[derive(Debug)]
+pub(crate) struct BaseState<'a> {
+    pub(crate) pre: &'a PreState,
+    /// Accounts changed by the pre-block system calls: their info (`None` if deleted) and
+    /// the storage slots they wrote.
+    pub(crate) overlay: AddressMap<(Option<AccountInfo>, HashMap<U256, U256>)>,
+}
+
+impl BaseState<'_> {
+    fn info(&self, address: Address) -> Option<AccountInfo> {
+        match self.overlay.get(&address) {
+            Some((info, _)) => info.clone(),
+            None => self.pre.basic_ref(address).unwrap_or_default(),
+        }
+    }
+
+    fn storage(&self, address: Address, slot: U256) -> U256 {
+        if let Some(value) = self.overlay.get(&address).and_then(|(_, s)| s.get(&slot)) {
+            return *value;
+        }
+        self.pre.storage_ref(address, slot).unwrap_or_default()
+    }
+}
+
+/// Codes deployed during the block, by hash (content-addressed, so unversioned).
+#[derive(Debug, Default)]
+pub(crate) struct NewCodes(RwLock<B256Map<Bytecode>>);
+
+/// Why a read could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum VmReadError {
+    /// An ESTIMATE of this transaction was met: wait for its re-execution.
+    #[error("blocked on transaction {0}")]
+    Blocked(TxIdx),
+    /// The pre-state cannot answer (missing ancestor hash or code).
+    #[error(transparent)]
+    PreState(#[from] PreStateError),
+}
+
+impl DBErrorMarker for VmReadError {}
+
+/// The revm database of one incarnation.
+pub(crate) struct VmDb<'a> {
+    tx: TxIdx,
+    mv: &'a MvMemory,
+    base: &'a BaseState<'a>,
+    codes: &'a NewCodes,
+    /// The recipient of a plain transfer, eligible for a placeholder balance.
+    lazy_candidate: Option<Address>,
+    /// Set when the candidate was given the placeholder.
+    pub(crate) lazy_recipient: Option<Address>,
+    /// The read set: each location once, with what it observed.
+    pub(crate) reads: Vec<(Location, Observed)>,
+    read_index: HashMap<Location, usize>,
+    /// Account infos as handed to revm, to tell which fields the transaction changed.
+    pub(crate) loaded: AddressMap<Option<AccountInfo>>,
+}
+
+impl<'a> VmDb<'a> {
+    pub(crate) fn new(
+        tx: TxIdx,
+        mv: &'a MvMemory,
+        base: &'a BaseState<'a>,
+        codes: &'a NewCodes,
+        lazy_candidate: Option<Address>,
+    ) -> Self {
+        Self {
+            tx,
+            mv,
+            base,
+            codes,
+            lazy_candidate,
+            lazy_recipient: None,
+            reads: Vec::new(),
+            read_index: HashMap::default(),
+            loaded: AddressMap::default(),
+        }
+    }
+
+    fn note(&mut self, location: Location, observed: Observed) {
+        if !self.read_index.contains_key(&location) {
+            self.read_index.insert(location, self.reads.len());
+            self.reads.push((location, observed));
+        }
+    }
+
+    /// Reads a non-balance location; `Ok(None)` means "from the base state".
+    fn read(&mut self, location: Location) -> Result<Option<(MvValue, Option<TxIdx>)>, VmReadError> {
+        match self.mv.read(&location, self.tx) {
+            Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
+            Read::Base => {
+                self.note(location, Observed::Base);
+                Ok(None)
+            }
+            Read::Found { value, observed } => {
+                let writer = observed.writer();
+                self.note(location, observed);
+                Ok(Some((value, writer)))
+            }
+            Read::BaseWithCredit { .. } => unreachable_credit(location),
+        }
+    }
+
+    /// Whether the account exists, as of this transaction.
+    pub(crate) fn exists(&mut self, address: Address) -> Result<bool, VmReadError> {
+        Ok(match self.read(Location::Existence(address))? {
+            Some((MvValue::Existence(exists), _)) => exists,
+            _ => self.base.info(address).is_some(),
+        })
+    }
+
+    /// The exact balance, credits of lower transactions summed in.
+    pub(crate) fn balance(&mut self, address: Address) -> Result<U256, VmReadError> {
+        let location = Location::Balance(address);
+        let base = || self.base.info(address).map(|i| i.balance).unwrap_or_default();
+        match self.mv.read(&location, self.tx) {
+            Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
+            Read::Base => {
+                let b = base();
+                self.note(location, Observed::Base);
+                Ok(b)
+            }
+            Read::BaseWithCredit { credit, observed } => {
+                let b = base();
+                self.note(location, observed);
+                Ok(b.wrapping_add(credit))
+            }
+            Read::Found { value: MvValue::Balance(b), observed } => {
+                self.note(location, observed);
+                Ok(b)
+            }
+            Read::Found { .. } => unreachable_credit(location),
+        }
+    }
+
+    pub(crate) fn nonce(&mut self, address: Address) -> Result<u64, VmReadError> {
+        Ok(match self.read(Location::Nonce(address))? {
+            Some((MvValue::Nonce(n), _)) => n,
+            _ => self.base.info(address).map(|i| i.nonce).unwrap_or_default(),
+        })
+    }
+
+    pub(crate) fn code(&mut self, address: Address) -> Result<(B256, Option<Bytecode>), VmReadError> {
+        Ok(match self.read(Location::Code(address))? {
+            Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
+            _ => match self.base.info(address) {
+                Some(info) => (info.code_hash, info.code),
+                None => (KECCAK_EMPTY, None),
+            },
+        })
+    }
+}
+
+/// Locations hold values of their own kind only; a mismatch is a bug in this module.
+fn unreachable_credit<T>(location: Location) -> T {
+    panic!("invariant broken: location {location:?} holds a value of another kind")
+}
+
+impl Database for VmDb<'_> {
+    type Error = VmReadError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        if !self.exists(address)? {
+            self.loaded.insert(address, None);
+            return Ok(None);
+        }
+        let nonce = self.nonce(address)?;
+        let (code_hash, code) = self.code(address)?;
+        let no_code = code_hash == KECCAK_EMPTY;
+        let balance = if self.lazy_candidate == Some(address) && no_code {
+            self.lazy_recipient = Some(address);
+            U256::ZERO
+        } else {
+            self.balance(address)?
+        };
+        let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_default());
+        self.loaded.insert(address, Some(info.clone()));
+        Ok(Some(info))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        if let Some(code) = self.codes.0.read().unwrap_or_else(|p| p.into_inner()).get(&code_hash) {
+            return Ok(code.clone());
+        }
+        Ok(self.base.pre.code_by_hash_ref(code_hash)?)
+    }
+
+    fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Self::Error> {
+        let slot_write = self.read(Location::Storage(address, slot))?;
+        let wipe = match self.read(Location::Existence(address))? {
+            Some((_, writer)) => writer,
+            None => None,
+        };
+        Ok(match slot_write {
+            Some((MvValue::Storage(value), writer)) if writer >= wipe => value,
+            Some(_) => U256::ZERO,
+            None if wipe.is_some() => U256::ZERO,
+            None => self.base.storage(address, slot),
+        })
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.base.pre.block_hash_ref(number)?)
+    }
+}
+
+/// revm's mainnet handler, except that the beneficiary is not paid inside revm: the fee is
+/// computed exactly as `reward_beneficiary` would and kept for a lazy credit.
+pub(crate) struct LazyHandler<EVM, ERROR, FRAME> {
+    inner: MainnetHandler<EVM, ERROR, FRAME>,
+    /// The fee the beneficiary is owed by this transaction.
+    pub(crate) fee: Cell<U256>,
+}
+
+impl<EVM, ERROR, FRAME> Default for LazyHandler<EVM, ERROR, FRAME> {
+    fn default() -> Self {
+        Self { inner: MainnetHandler::default(), fee: Cell::new(U256::ZERO) }
+    }
+}
+
+impl<EVM, ERROR, FRAME> Handler for LazyHandler<EVM, ERROR, FRAME>
+where
+    EVM: EvmTr<Context: ContextTr<Journal: JournalTr<State = EvmState>>, Frame = FRAME>,
+    ERROR: EvmTrError<EVM>,
+    FRAME: FrameTr<FrameResult = FrameResult, FrameInit = FrameInit>,
+{
+    type Evm = EVM;
+    type Error = ERROR;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
+        let _ = &self.inner;
+        let ctx = evm.ctx_ref();
+        if ctx.cfg().is_fee_charge_disabled() {
+            return Ok(());
+        }
+        let basefee = ctx.block().basefee() as u128;
+        let effective_gas_price = ctx.tx().effective_gas_price(basefee);
+        let coinbase_gas_price = if ctx.cfg().spec().into().is_enabled_in(SpecId::LONDON) {
+            effective_gas_price.saturating_sub(basefee)
+        } else {
+            effective_gas_price
+        };
+        let gas = exec_result.gas();
+        let used = gas.used().saturating_sub(gas.reservoir());
+        self.fee.set(U256::from(coinbase_gas_price * used as u128));
+        Ok(())
+    }
+}
+
+/// What one incarnation produced.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    /// revm's result, or the reason the transaction is invalid against the state it read.
+    pub(crate) result: Result<ExecutionResult, String>,
+    /// revm's state output, with the beneficiary unpaid and a lazy recipient's balance
+    /// relative to the placeholder zero.
+    pub(crate) state: EvmState,
+    /// The beneficiary's fee.
+    pub(crate) fee: U256,
+    /// The recipient given a placeholder balance, if any.
+    pub(crate) lazy_recipient: Option<Address>,
+    /// Read set.
+    pub(crate) reads: Vec<(Location, Observed)>,
+    /// Write set.
+    pub(crate) writes: Vec<(Location, MvValue)>,
+}
+
+/// The block-wide inputs of every execution.
+pub(crate) struct BlockContext<'a> {
+    pub(crate) base: BaseState<'a>,
+    pub(crate) cfg: CfgEnv,
+    pub(crate) block: BlockEnv,
+    pub(crate) codes: NewCodes,
+}
+
+/// Whether `tx` is a plain value transfer whose recipient may be credited lazily: a call
+/// with value, not to itself, not to the beneficiary, not to a precompile, of a transaction
+/// type that cannot change code (EIP-7702 authorizations can).
+fn lazy_candidate(tx: &TxEnvelope, sender: Address, beneficiary: Address) -> Option<Address> {
+    let to = tx.to()?;
+    let plain = !tx.value().is_zero()
+        && to != sender
+        && to != beneficiary
+        && to.0[..18].iter().any(|b| *b != 0)
+        && !matches!(tx, TxEnvelope::Eip7702(_));
+    plain.then_some(to)
+}
+
+/// Executes transaction `index` once over the multi-version memory.
+///
+/// # Errors
+/// [`VmReadError::Blocked`] when a read met an ESTIMATE; `PreState` when the archive cannot
+/// answer a read.
+pub(crate) fn execute(
+    ctx: &BlockContext<'_>,
+    mv: &MvMemory,
+    index: TxIdx,
+    tx: &TxEnvelope,
+    sender: Address,
+) -> Result<Execution, VmReadError> {
+    let beneficiary = ctx.block.beneficiary;
+    let candidate = lazy_candidate(tx, sender, beneficiary);
+    let db = VmDb::new(index, mv, &ctx.base, &ctx.codes, candidate);
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_block(ctx.block.clone())
+        .with_cfg(ctx.cfg.clone())
+        .build_mainnet();
+    evm.ctx.set_tx(TxEnv::from_recovered_tx(tx, sender));
+    let mut handler: LazyHandler<_, EVMError<VmReadError>, _> = LazyHandler::default();
+    let outcome = handler.run(&mut evm);
+    let state = evm.ctx.journal_mut().finalize();
+    let fee = handler.fee.get();
+    let mut db = evm.ctx.journaled_state.database;
+    let result = match outcome {
+        Ok(result) => Ok(result),
+        Err(EVMError::Database(e)) => return Err(e),
+        Err(e) => Err(e.to_string()),
+    };
+    let spec = ctx.cfg.spec;
+    let mut writes = Vec::new();
+    if result.is_ok() {
+        collect_writes(&state, &db, spec, &ctx.codes, &mut writes);
+        credit_beneficiary(&mut db, beneficiary, fee, spec, &mut writes)?;
+    }
+    Ok(Execution {
+        result,
+        state,
+        fee,
+        lazy_recipient: db.lazy_recipient,
+        reads: db.reads,
+        writes,
+    })
+}
+
+/// Turns revm's state output into the write set.
+fn collect_writes(
+    state: &EvmState,
+    db: &VmDb<'_>,
+    spec: SpecId,
+    codes: &NewCodes,
+    writes: &mut Vec<(Location, MvValue)>,
+) {
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        let address = *address;
+        let pre_exists = !account.is_loaded_as_not_existing();
+        let post_exists = !(account.is_selfdestructed()
+            || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty()));
+        let info = &account.info;
+        let code_write = || {
+            let code = info.code.clone().unwrap_or_default();
+            if info.code_hash != KECCAK_EMPTY {
+                codes.0.write().unwrap_or_else(|p| p.into_inner()).insert(info.code_hash, code.clone());
+            }
+            MvValue::Code(info.code_hash, code)
+        };
+        if pre_exists != post_exists || account.is_created() {
+            writes.push((Location::Existence(address), MvValue::Existence(post_exists)));
+            if post_exists {
+                writes.push((Location::Balance(address), MvValue::Balance(info.balance)));
+                writes.push((Location::Nonce(address), MvValue::Nonce(info.nonce)));
+                writes.push((Location::Code(address), code_write()));
+                for (slot, value) in account.changed_storage_slots() {
+                    writes.push((Location::Storage(address, *slot), MvValue::Storage(value.present_value)));
+                }
+            } else {
+                writes.push((Location::Balance(address), MvValue::Balance(U256::ZERO)));
+                writes.push((Location::Nonce(address), MvValue::Nonce(0)));
+                writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+            }
+            continue;
+        }
+        if !post_exists {
+            continue;
+        }
+        let loaded = db.loaded.get(&address).cloned().flatten();
+        if db.lazy_recipient == Some(address) {
+            if !info.balance.is_zero() {
+                writes.push((Location::Balance(address), MvValue::BalanceCredit(info.balance)));
+            }
+        } else if loaded.as_ref().map(|l| l.balance) != Some(info.balance) {
+            writes.push((Location::Balance(address), MvValue::Balance(info.balance)));
+        }
+        if loaded.as_ref().map(|l| l.nonce) != Some(info.nonce) {
+            writes.push((Location::Nonce(address), MvValue::Nonce(info.nonce)));
+        }
+        if loaded.as_ref().map(|l| l.code_hash) != Some(info.code_hash) {
+            writes.push((Location::Code(address), code_write()));
+        }
+        for (slot, value) in account.changed_storage_slots() {
+            writes.push((Location::Storage(address, *slot), MvValue::Storage(value.present_value)));
+        }
+    }
+}
+
+/// Adds the beneficiary's fee to the write set: folded into a full balance write when the
+/// transaction wrote the balance, a lazy credit when the account exists, full writes when
+/// the payment creates it. A zero fee still touches the beneficiary (EIP-161 may delete it
+/// when empty), exactly as revm's `reward_beneficiary` does.
+fn credit_beneficiary(
+    db: &mut VmDb<'_>,
+    beneficiary: Address,
+    fee: U256,
+    spec: SpecId,
+    writes: &mut Vec<(Location, MvValue)>,
+) -> Result<(), VmReadError> {
+    let balance_location = Location::Balance(beneficiary);
+    if let Some((_, MvValue::Balance(full))) =
+        writes.iter_mut().find(|(location, _)| *location == balance_location)
+    {
+        *full += fee;
+        return Ok(());
+    }
+    if writes.iter().any(|(l, v)| *l == Location::Existence(beneficiary) && *v == MvValue::Existence(false)) {
+        // Destroyed in this transaction, then paid: it exists again with just the fee.
+        writes.retain(|(l, _)| l.address() != beneficiary || matches!(l, Location::Storage(..)));
+        push_created(beneficiary, fee, writes);
+        return Ok(());
+    }
+    let exists = db.exists(beneficiary)?;
+    let state_clear = spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    if !exists {
+        if !fee.is_zero() || !state_clear {
+            push_created(beneficiary, fee, writes);
+        }
+        return Ok(());
+    }
+    if !fee.is_zero() {
+        writes.push((balance_location, MvValue::BalanceCredit(fee)));
+    } else if state_clear {
+        // Touched with nothing: deleted if empty. Nonce and code decide first, so the
+        // balance (and its credits) is read only when they cannot.
+        let empty = db.nonce(beneficiary)? == 0
+            && db.code(beneficiary)?.0 == KECCAK_EMPTY
+            && db.balance(beneficiary)?.is_zero();
+        if empty {
+            writes.push((Location::Existence(beneficiary), MvValue::Existence(false)));
+            writes.push((balance_location, MvValue::Balance(U256::ZERO)));
+            writes.push((Location::Nonce(beneficiary), MvValue::Nonce(0)));
+            writes.push((Location::Code(beneficiary), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+        }
+    }
+    Ok(())
+}
+
+fn push_created(address: Address, balance: U256, writes: &mut Vec<(Location, MvValue)>) {
+    writes.push((Location::Existence(address), MvValue::Existence(true)));
+    writes.push((Location::Balance(address), MvValue::Balance(balance)));
+    writes.push((Location::Nonce(address), MvValue::Nonce(0)));
+    writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+}
