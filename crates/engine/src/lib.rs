@@ -5,6 +5,7 @@ pub mod block;
 pub mod block_dir;
 pub mod chain;
 pub mod error;
+pub mod fixtures;
 pub mod parallel;
 pub mod pre_state;
 pub mod sequential;

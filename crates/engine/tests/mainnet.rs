@@ -1,0 +1,98 @@
+//! Every shared mainnet block replays sequentially and verifies against its header, and the
+//! parallel engine equals the sequential oracle on it at every thread count.
+
+use std::num::NonZeroUsize;
+
+use replay_evm::{
+    block::ArchivedBlock,
+    block_dir::load_block_dir,
+    chain::ChainSpec,
+    fixtures::mainnet_block_dirs,
+    parallel::{Concurrency, ParallelEngine},
+    sequential::{BlockReplay, replay_sequential},
+    verify::{receipts_root, verify},
+};
+
+fn load_all() -> Vec<ArchivedBlock> {
+    let dirs = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dirs.len(), 47, "expected the 47 shared mainnet blocks");
+    dirs.iter().map(|d| load_block_dir(d, 1).unwrap_or_else(|e| panic!("{e}"))).collect()
+}
+
+fn assert_same(number: u64, threads: usize, seq: &BlockReplay, par: &BlockReplay) {
+    assert_eq!(
+        receipts_root(&par.receipts),
+        receipts_root(&seq.receipts),
+        "block {number} at {threads} threads: receipts differ"
+    );
+    assert_eq!(par.receipts, seq.receipts, "block {number} at {threads} threads");
+    assert_eq!(par.transactions, seq.transactions, "block {number} at {threads} threads");
+    assert_eq!(par.gas_used, seq.gas_used, "block {number} at {threads} threads");
+    assert_eq!(
+        par.state_changes, seq.state_changes,
+        "block {number} at {threads} threads: state changes differ"
+    );
+}
+
+#[test]
+fn every_mainnet_block_verifies_sequentially() {
+    let chain = ChainSpec::mainnet();
+    let mut checked_roots = 0;
+    for block in load_all() {
+        let replay = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+        let verification = verify(block.header(), &replay).unwrap_or_else(|e| panic!("{e}"));
+        checked_roots += usize::from(verification.receipts_root_checked);
+        assert_eq!(replay.transactions.len(), block.transactions().len());
+    }
+    // Byzantium (4,370,000) on: receipts roots are fully checked.
+    assert_eq!(checked_roots, 36);
+}
+
+#[test]
+fn parallel_equals_sequential_at_every_thread_count() {
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    for block in load_all() {
+        let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+        for threads in [1, 2, 3, 4, 8] {
+            let par = engine
+                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(par.threads, threads);
+            verify(block.header(), &par.replay).unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+            assert_same(block.number(), threads, &seq, &par.replay);
+            assert_eq!(par.traces.len(), block.transactions().len());
+        }
+    }
+}
+
+/// Replays every block many times with varying thread counts. The default round count keeps
+/// CI bounded; `REPLAY_EVM_STRESS_ROUNDS` raises it.
+#[test]
+fn stress_mainnet_blocks_with_varying_threads() {
+    let rounds: usize =
+        std::env::var("REPLAY_EVM_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    for block in load_all() {
+        let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+        for round in 0..rounds {
+            let threads = [2, 3, 4, 5, 6, 7, 8][round % 7];
+            let par = engine
+                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_same(block.number(), threads, &seq, &par.replay);
+        }
+    }
+}
+
+#[test]
+fn auto_concurrency_falls_back_to_one_thread_on_tiny_blocks() {
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    let blocks = load_all();
+    let tiny = blocks.iter().find(|b| b.transactions().len() == 1).expect("a one-tx block");
+    assert_eq!(engine.replay(tiny, &chain, Concurrency::Auto).unwrap().threads, 1);
+    let big = blocks.iter().find(|b| b.transactions().len() > 100).expect("a big block");
+    assert_eq!(engine.replay(big, &chain, Concurrency::Auto).unwrap().threads, 4);
+}
