@@ -1,0 +1,108 @@
+//! The `replay-evm` binary end to end: exit codes, output shapes and clear errors.
+
+use std::process::{Command, Output};
+
+use replay_evm::fixtures::{fixtures_dir, mainnet_block_dirs};
+
+fn replay_evm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replay-evm")).args(args).output().expect("run replay-evm")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_no_panic(output: &Output) {
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+}
+
+#[test]
+fn verify_all_mainnet_fixtures_as_json() {
+    let dirs = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));
+    let mut args = vec!["verify".to_owned(), "--json".to_owned()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = replay_evm(&args);
+    assert_no_panic(&output);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 47);
+    for line in &lines {
+        for key in ["number", "fork", "txs", "gas_used", "verified", "error", "receipts_root"] {
+            assert!(line.get(key).is_some(), "missing {key} in {line}");
+        }
+        assert_eq!(line["verified"], true, "{line}");
+        assert!(line["error"].is_null());
+    }
+}
+
+#[test]
+fn verify_table_and_failure_exit_code() {
+    let block = fixtures_dir().unwrap().join("mainnet/4370000");
+    let output = replay_evm(&["verify", &block.display().to_string(), "/no/such/block"]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("4370000") && stdout.contains("Byzantium"), "{stdout}");
+    assert!(stdout.contains("/no/such/block: not a block folder"), "{stdout}");
+    assert!(stdout.contains("2 blocks: 1 verified, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn malformed_json_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("block.json"), "{ not json").unwrap();
+    let output = replay_evm(&["verify", &dir.path().display().to_string()]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("block.json: malformed JSON"), "{stdout}");
+}
+
+#[test]
+fn statetest_runs_a_folder_and_prints_the_closing_line() {
+    let folder = fixtures_dir().unwrap().join("ethereum-tests/GeneralStateTests/stExample");
+    let output = replay_evm(&["statetest", &folder.display().to_string()]);
+    assert_no_panic(&output);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let stdout = text(&output.stdout);
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with("skipped") && last.contains(" 0 failed"), "{last}");
+    // Every skip says why.
+    for line in stdout.lines().filter(|l| l.starts_with("SKIP")) {
+        assert!(line.contains("]: "), "{line}");
+    }
+}
+
+#[test]
+fn statetest_bad_input() {
+    let output = replay_evm(&["statetest", "/no/such/tests"]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("/no/such/tests"), "{}", text(&output.stderr));
+
+    let folder = fixtures_dir().unwrap().join("ethereum-tests/GeneralStateTests/stExample");
+    let output = replay_evm(&["statetest", &folder.display().to_string(), "--fork", "Atlantis"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("unknown fork `Atlantis`"), "{}", text(&output.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, "{\"t\": {\"env\": 1").unwrap();
+    let output = replay_evm(&["statetest", &file.display().to_string()]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("broken.json") && stdout.contains("0 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn no_subcommand_is_a_usage_error() {
+    let output = replay_evm(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("Usage"), "{}", text(&output.stderr));
+}

@@ -1,0 +1,42 @@
+//! Typed errors of the state-test runner. Each names the file or path it is about.
+
+use std::path::PathBuf;
+
+/// Why a path or a file could not be run at all.
+///
+/// [`crate::run_path`] returns the path-level variants ([`StateTestError::NotFound`],
+/// [`StateTestError::Io`], [`StateTestError::NoJsonFiles`]); a file that cannot be read or
+/// parsed does not stop a run but becomes a [`crate::Failure`] whose message is this error's
+/// text.
+#[derive(Debug, thiserror::Error)]
+pub enum StateTestError {
+    /// The path does not exist.
+    #[error("{}: no such file or directory", path.display())]
+    NotFound {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// The path (or a directory below it, or a file) could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A directory with no `.json` file below it.
+    #[error("{}: no .json state-test files found", path.display())]
+    NoJsonFiles {
+        /// The directory searched.
+        path: PathBuf,
+    },
+    /// A file that is not a valid state-test file (malformed JSON, invalid hex, missing
+    /// field...). The message carries serde's line and column.
+    #[error("{}: invalid state-test JSON: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}

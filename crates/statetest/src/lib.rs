@@ -1,0 +1,250 @@
+//! ReplayEVM state-test runner: executes ethereum/tests-format state tests on revm.
+//!
+//! A state-test file maps test names to tests. Each test has a block environment (`env`), a
+//! pre-state (`pre`), a transaction template (`transaction`, whose `data`, `gasLimit` and
+//! `value` arrays are indexed by each expected result) and, per fork, a list of expected
+//! results (`post`): the post-state root, the hash of the logs and, for invalid
+//! transactions, the exception the transaction must be rejected with.
+//!
+//! For every fork and every expected result the runner builds revm's environment with the
+//! engine's fork rules ([`replay_evm::chain::Fork`], [`replay_evm::chain::ChainSpec`]),
+//! executes the transaction on a fresh copy of the pre-state, commits it and compares the
+//! state root and the logs hash. An expected exception must match a transaction that revm
+//! rejects as invalid; the state root is then that of the untouched pre-state.
+//!
+//! Nothing is dropped silently: every case is counted as passed, failed (with a message
+//! naming what differs) or skipped (with the concrete reason it cannot run on revm 43).
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use replay_evm_statetest::{Filter, run_path};
+//!
+//! let report = run_path(Path::new("GeneralStateTests"), &Filter::default())?;
+//! println!("{}", report.summary());
+//! for failure in &report.failed {
+//!     println!("FAIL {failure}");
+//! }
+//! # Ok::<(), replay_evm_statetest::StateTestError>(())
+//! ```
+
+mod error;
+mod model;
+mod report;
+mod roots;
+mod runner;
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use rayon::prelude::*;
+use replay_evm::{chain::Fork, error::ChainError};
+
+pub use crate::{
+    error::StateTestError,
+    report::{FileReport, Failure, Filter, Report, Skip},
+};
+use crate::{
+    model::Suite,
+    runner::{CaseOutcome, PreparedTest},
+};
+
+/// Runs every state test under `path` (a `.json` file, or a directory searched recursively
+/// for `.json` files) and returns the aggregated, deterministically ordered report.
+///
+/// # Errors
+/// [`StateTestError::NotFound`] when `path` does not exist, [`StateTestError::Io`] when a
+/// directory cannot be listed and [`StateTestError::NoJsonFiles`] when a directory holds no
+/// `.json` file. A file that cannot be read or parsed does not abort the run: it is reported
+/// as a [`Failure`].
+pub fn run_path(path: &Path, filter: &Filter) -> Result<Report, StateTestError> {
+    run_path_with_progress(path, filter, &|_| {})
+}
+
+/// Like [`run_path`], calling `progress` with each file's report as soon as that file is done.
+///
+/// Files run in parallel (rayon), so `progress` is called from several threads and in
+/// completion order; the returned [`Report`] is ordered by file path regardless.
+///
+/// # Errors
+/// As [`run_path`].
+pub fn run_path_with_progress(
+    path: &Path,
+    filter: &Filter,
+    progress: &(dyn Fn(&FileReport) + Sync),
+) -> Result<Report, StateTestError> {
+    let files = collect_test_files(path)?;
+    let reports: Vec<FileReport> = files
+        .par_iter()
+        .map(|file| {
+            let report = run_file(file, filter);
+            progress(&report);
+            report
+        })
+        .collect();
+    Ok(Report::from_files(reports))
+}
+
+/// The state-test files under `path`: `path` itself when it is a file, otherwise every
+/// `.json` file below it, recursively, sorted by path.
+///
+/// # Errors
+/// As [`run_path`].
+pub fn collect_test_files(path: &Path) -> Result<Vec<PathBuf>, StateTestError> {
+    let metadata = std::fs::metadata(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StateTestError::NotFound { path: path.to_path_buf() }
+        } else {
+            StateTestError::Io { path: path.to_path_buf(), source }
+        }
+    })?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let io = |source| StateTestError::Io { path: dir.clone(), source };
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let entry_path = entry.path();
+            // `metadata` follows symlinks, so linked folders and files are walked too.
+            let meta = std::fs::metadata(&entry_path)
+                .map_err(|source| StateTestError::Io { path: entry_path.clone(), source })?;
+            if meta.is_dir() {
+                pending.push(entry_path);
+            } else if entry_path.extension().is_some_and(|e| e == "json") {
+                files.push(entry_path);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(StateTestError::NoJsonFiles { path: path.to_path_buf() });
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every test of one state-test file. Never fails: a file that cannot be read or
+/// parsed yields a report with one [`Failure`] naming the file and the error.
+pub fn run_file(path: &Path, filter: &Filter) -> FileReport {
+    let started = Instant::now();
+    let mut report = FileReport::new(path.to_path_buf());
+    match load(path) {
+        Ok(suite) => run_suite(&suite, filter, &mut report),
+        Err(error) => report.failed.push(Failure {
+            file: path.to_path_buf(),
+            name: None,
+            fork: None,
+            index: None,
+            message: error.to_string(),
+        }),
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn load(path: &Path) -> Result<Suite, StateTestError> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StateTestError::NotFound { path: path.to_path_buf() }
+        } else {
+            StateTestError::Io { path: path.to_path_buf(), source }
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|source| StateTestError::Json { path: path.to_path_buf(), source })
+}
+
+fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
+    let file = report.file.clone();
+    for (name, unit) in suite {
+        if !filter.matches_name(name) {
+            continue;
+        }
+        let failure = |fork: Option<&str>, index: Option<usize>, message: String| Failure {
+            file: file.clone(),
+            name: Some(name.clone()),
+            fork: fork.map(str::to_owned),
+            index,
+            message,
+        };
+        // Forks in activation order, unparseable names after them, by name.
+        let mut forks: Vec<(&String, Result<Fork, ChainError>)> =
+            unit.post.keys().map(|key| (key, key.parse::<Fork>())).collect();
+        forks.sort_by(|(ka, a), (kb, b)| match (a, b) {
+            (Ok(a), Ok(b)) => a.cmp(b),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(_), Err(_)) => ka.cmp(kb),
+        });
+        let forks: Vec<_> = forks
+            .into_iter()
+            .filter(|(_, fork)| match (filter.fork, fork) {
+                (None, _) => true,
+                (Some(wanted), Ok(fork)) => wanted == *fork,
+                (Some(_), Err(_)) => false,
+            })
+            .collect();
+        if forks.is_empty() {
+            continue;
+        }
+        let prepared = match PreparedTest::new(unit) {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                report.failed.push(failure(None, None, message));
+                continue;
+            }
+        };
+        for (key, fork) in forks {
+            let entries = &unit.post[key];
+            let fork = match fork {
+                Ok(fork) => fork,
+                Err(error @ ChainError::UnsupportedFork { .. }) => {
+                    for index in 0..entries.len() {
+                        report.skipped.push(Skip {
+                            file: file.clone(),
+                            name: name.clone(),
+                            fork: key.clone(),
+                            index,
+                            reason: error.to_string(),
+                        });
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    for index in 0..entries.len() {
+                        report.failed.push(failure(Some(key), Some(index), error.to_string()));
+                    }
+                    continue;
+                }
+            };
+            for (index, entry) in entries.iter().enumerate() {
+                let outcome = catch_unwind(AssertUnwindSafe(|| prepared.run(fork, entry)))
+                    .unwrap_or_else(|panic| {
+                        let text = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".to_owned());
+                        CaseOutcome::Fail(format!("panicked: {text}"))
+                    });
+                match outcome {
+                    CaseOutcome::Pass => report.passed += 1,
+                    CaseOutcome::Fail(message) => {
+                        report.failed.push(failure(Some(key), Some(index), message));
+                    }
+                    CaseOutcome::Skip(reason) => report.skipped.push(Skip {
+                        file: file.clone(),
+                        name: name.clone(),
+                        fork: key.clone(),
+                        index,
+                        reason,
+                    }),
+                }
+            }
+        }
+    }
+}
