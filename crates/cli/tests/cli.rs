@@ -5,7 +5,10 @@ use std::process::{Command, Output};
 use replay_evm::fixtures::{fixtures_dir, mainnet_block_dirs};
 
 fn replay_evm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay-evm")).args(args).output().expect("run replay-evm")
+    Command::new(env!("CARGO_BIN_EXE_replay-evm"))
+        .args(args)
+        .output()
+        .expect("run replay-evm")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -14,7 +17,10 @@ fn text(bytes: &[u8]) -> String {
 
 fn assert_no_panic(output: &Output) {
     let stderr = text(&output.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -32,7 +38,15 @@ fn verify_all_mainnet_fixtures_as_json() {
         .collect();
     assert_eq!(lines.len(), 47);
     for line in &lines {
-        for key in ["number", "fork", "txs", "gas_used", "verified", "error", "receipts_root"] {
+        for key in [
+            "number",
+            "fork",
+            "txs",
+            "gas_used",
+            "verified",
+            "error",
+            "receipts_root",
+        ] {
             assert!(line.get(key).is_some(), "missing {key} in {line}");
         }
         assert_eq!(line["verified"], true, "{line}");
@@ -47,9 +61,18 @@ fn verify_table_and_failure_exit_code() {
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("4370000") && stdout.contains("Byzantium"), "{stdout}");
-    assert!(stdout.contains("/no/such/block: not a block folder"), "{stdout}");
-    assert!(stdout.contains("2 blocks: 1 verified, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("4370000") && stdout.contains("Byzantium"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/no/such/block: not a block folder"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 blocks: 1 verified, 1 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -65,13 +88,18 @@ fn malformed_json_is_named() {
 
 #[test]
 fn statetest_runs_a_folder_and_prints_the_closing_line() {
-    let folder = fixtures_dir().unwrap().join("ethereum-tests/GeneralStateTests/stExample");
+    let folder = fixtures_dir()
+        .unwrap()
+        .join("ethereum-tests/GeneralStateTests/stExample");
     let output = replay_evm(&["statetest", &folder.display().to_string()]);
     assert_no_panic(&output);
     assert!(output.status.success(), "{}", text(&output.stdout));
     let stdout = text(&output.stdout);
     let last = stdout.lines().last().unwrap();
-    assert!(last.ends_with("skipped") && last.contains(" 0 failed"), "{last}");
+    assert!(
+        last.ends_with("skipped") && last.contains(" 0 failed"),
+        "{last}"
+    );
     // Every skip says why.
     for line in stdout.lines().filter(|l| l.starts_with("SKIP")) {
         assert!(line.contains("]: "), "{line}");
@@ -83,12 +111,27 @@ fn statetest_bad_input() {
     let output = replay_evm(&["statetest", "/no/such/tests"]);
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("/no/such/tests"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("/no/such/tests"),
+        "{}",
+        text(&output.stderr)
+    );
 
-    let folder = fixtures_dir().unwrap().join("ethereum-tests/GeneralStateTests/stExample");
-    let output = replay_evm(&["statetest", &folder.display().to_string(), "--fork", "Atlantis"]);
+    let folder = fixtures_dir()
+        .unwrap()
+        .join("ethereum-tests/GeneralStateTests/stExample");
+    let output = replay_evm(&[
+        "statetest",
+        &folder.display().to_string(),
+        "--fork",
+        "Atlantis",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("unknown fork `Atlantis`"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("unknown fork `Atlantis`"),
+        "{}",
+        text(&output.stderr)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.json");
@@ -97,12 +140,19 @@ fn statetest_bad_input() {
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("broken.json") && stdout.contains("0 passed, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("broken.json") && stdout.contains("0 passed, 1 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn no_subcommand_is_a_usage_error() {
     let output = replay_evm(&[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("Usage"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("Usage"),
+        "{}",
+        text(&output.stderr)
+    );
 }

@@ -97,7 +97,11 @@ impl ArchivedBlock {
             if expected == actual {
                 Ok(())
             } else {
-                Err(BlockError::RootMismatch { field, expected, actual })
+                Err(BlockError::RootMismatch {
+                    field,
+                    expected,
+                    actual,
+                })
             }
         };
         mismatch("hash", self.hash, header.hash_slow())?;
@@ -107,8 +111,18 @@ impl ArchivedBlock {
             calculate_transaction_root(self.transactions()),
         )?;
         if let Some(root) = header.withdrawals_root {
-            let withdrawals = self.block.body.withdrawals.as_ref().map(|w| w.as_slice()).unwrap_or_default();
-            mismatch("withdrawalsRoot", root, calculate_withdrawals_root(withdrawals))?;
+            let withdrawals = self
+                .block
+                .body
+                .withdrawals
+                .as_ref()
+                .map(|w| w.as_slice())
+                .unwrap_or_default();
+            mismatch(
+                "withdrawalsRoot",
+                root,
+                calculate_withdrawals_root(withdrawals),
+            )?;
         }
         let ommers_root = if self.has_ommer_headers() {
             calculate_ommers_root(&self.block.body.ommers)

@@ -35,11 +35,17 @@ struct JsonAccount {
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
-    fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })
+    fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, LoadError> {
-    serde_json::from_str(text).map_err(|source| LoadError::Json { path: path.to_owned(), source })
+    serde_json::from_str(text).map_err(|source| LoadError::Json {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Loads the block folder at `dir` as a block of chain `chain_id`.
@@ -56,29 +62,41 @@ pub fn load_block_dir(dir: &Path, chain_id: u64) -> Result<ArchivedBlock, LoadEr
     }
     let block_path = dir.join("block.json");
     let rpc: RpcBlock = parse(&block_path, &read(&block_path)?)?;
-    let invalid = |path: &PathBuf, what: String| LoadError::Invalid { path: path.clone(), what };
+    let invalid = |path: &PathBuf, what: String| LoadError::Invalid {
+        path: path.clone(),
+        what,
+    };
 
     let hash = rpc.header.hash;
     let header = rpc.header.inner.clone();
     let ommer_hashes = rpc.uncles.clone();
     let withdrawals = rpc.withdrawals.clone();
     let Some(txs) = rpc.transactions.as_transactions() else {
-        return Err(invalid(&block_path, "transactions are hashes, not full objects".into()));
+        return Err(invalid(
+            &block_path,
+            "transactions are hashes, not full objects".into(),
+        ));
     };
     let claimed_senders: Vec<Address> = txs.iter().map(|tx| tx.inner.signer()).collect();
-    let transactions: Vec<TxEnvelope> =
-        txs.iter().map(|tx| tx.inner.inner().clone()).collect();
+    let transactions: Vec<TxEnvelope> = txs.iter().map(|tx| tx.inner.inner().clone()).collect();
     let block = Block {
         header,
-        body: BlockBody { transactions, ommers: Vec::new(), withdrawals },
+        body: BlockBody {
+            transactions,
+            ommers: Vec::new(),
+            withdrawals,
+        },
     };
 
     let state_path = dir.join("pre_state.json");
     let accounts: BTreeMap<Address, JsonAccount> = parse(&state_path, &read(&state_path)?)?;
     let mut pre_state = PreState::new();
     for (address, account) in accounts {
-        let storage: HashMap<U256, U256> =
-            account.storage.into_iter().filter(|(_, value)| !value.is_zero()).collect();
+        let storage: HashMap<U256, U256> = account
+            .storage
+            .into_iter()
+            .filter(|(_, value)| !value.is_zero())
+            .collect();
         let account = PreAccount::new(account.balance, account.nonce, account.code, storage)
             .map_err(|e| invalid(&state_path, format!("account {address}: {e}")))?;
         pre_state.insert_account(address, account);
@@ -93,14 +111,26 @@ pub fn load_block_dir(dir: &Path, chain_id: u64) -> Result<ArchivedBlock, LoadEr
         pre_state.insert_block_hash(number, hash);
     }
 
-    let archived = ArchivedBlock { chain_id, hash, block, ommer_hashes, pre_state };
-    archived.check().map_err(|source| LoadError::Block { path: block_path.clone(), source })?;
+    let archived = ArchivedBlock {
+        chain_id,
+        hash,
+        block,
+        ommer_hashes,
+        pre_state,
+    };
+    archived.check().map_err(|source| LoadError::Block {
+        path: block_path.clone(),
+        source,
+    })?;
     let fork = crate::chain::ChainSpec::by_id(chain_id)
         .map(|chain| archived.fork(&chain))
         .unwrap_or(crate::chain::Fork::Osaka);
     let senders = archived
         .recover_senders(fork)
-        .map_err(|source| LoadError::Block { path: block_path.clone(), source })?;
+        .map_err(|source| LoadError::Block {
+            path: block_path.clone(),
+            source,
+        })?;
     if let Some(index) = (0..senders.len()).find(|&i| senders[i] != claimed_senders[i]) {
         return Err(invalid(
             &block_path,

@@ -246,7 +246,10 @@ impl ChainSpec {
         Self {
             chain_id: 1,
             name: "mainnet".to_owned(),
-            forks: table.into_iter().map(|(fork, at)| ForkActivation { fork, at }).collect(),
+            forks: table
+                .into_iter()
+                .map(|(fork, at)| ForkActivation { fork, at })
+                .collect(),
             deposit_contract: Some(address!("0x00000000219ab540356cBB839Cbe05303d7705Fa")),
         }
     }
@@ -257,7 +260,10 @@ impl ChainSpec {
         let mut forks: Vec<ForkActivation> = Fork::ALL
             .iter()
             .filter(|f| **f <= fork)
-            .map(|f| ForkActivation { fork: f.hardfork(), at: Activation::Block(0) })
+            .map(|f| ForkActivation {
+                fork: f.hardfork(),
+                at: Activation::Block(0),
+            })
             .collect();
         // Post-merge forks are timestamp-activated in alloy's rules.
         for row in &mut forks {
@@ -271,7 +277,12 @@ impl ChainSpec {
                 row.at = Activation::Timestamp(0);
             }
         }
-        Self { chain_id, name: format!("{fork}-from-genesis"), forks, deposit_contract: None }
+        Self {
+            chain_id,
+            name: format!("{fork}-from-genesis"),
+            forks,
+            deposit_contract: None,
+        }
     }
 
     /// The chain with this id, among the chains ReplayEVM knows by heart.
@@ -295,7 +306,10 @@ impl ChainSpec {
     }
 
     fn activation(&self, fork: EthereumHardfork) -> Option<Activation> {
-        self.forks.iter().find(|row| row.fork == fork).map(|row| row.at)
+        self.forks
+            .iter()
+            .find(|row| row.fork == fork)
+            .map(|row| row.at)
     }
 
     fn active(&self, fork: EthereumHardfork, number: u64, timestamp: u64) -> bool {
@@ -387,8 +401,15 @@ mod tests {
         for (fork, cond) in EthereumHardfork::mainnet() {
             let mine = ours.ethereum_fork_activation(fork);
             match cond {
-                ForkCondition::TTD { activation_block_number, .. } => {
-                    assert_eq!(mine, ForkCondition::Block(activation_block_number), "{fork}")
+                ForkCondition::TTD {
+                    activation_block_number,
+                    ..
+                } => {
+                    assert_eq!(
+                        mine,
+                        ForkCondition::Block(activation_block_number),
+                        "{fork}"
+                    )
                 }
                 other => assert_eq!(mine, other, "{fork}"),
             }
@@ -402,7 +423,10 @@ mod tests {
         }
         assert_eq!("EIP150".parse::<Fork>().unwrap(), Fork::Tangerine);
         assert_eq!("EIP158".parse::<Fork>().unwrap(), Fork::SpuriousDragon);
-        assert_eq!("ConstantinopleFix".parse::<Fork>().unwrap(), Fork::Petersburg);
+        assert_eq!(
+            "ConstantinopleFix".parse::<Fork>().unwrap(),
+            Fork::Petersburg
+        );
         assert_eq!("Merge".parse::<Fork>().unwrap(), Fork::Paris);
         let err = "Atlantis".parse::<Fork>().unwrap_err();
         assert_eq!(err.to_string(), "unknown fork `Atlantis`");
@@ -425,6 +449,9 @@ mod tests {
         let spec = ChainSpec::single_fork(1, Fork::Cancun);
         assert_eq!(spec.fork_at(1, 1), Fork::Cancun);
         assert!(spec.blob_params_at(1, 1).is_some());
-        assert_eq!(ChainSpec::single_fork(1, Fork::Istanbul).fork_at(1, 1), Fork::Istanbul);
+        assert_eq!(
+            ChainSpec::single_fork(1, Fork::Istanbul).fork_at(1, 1),
+            Fork::Istanbul
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! Parallel replay: Block-STM over revm, with EVM-specific lazy updates.
 //!
-//! - [`mv_memory`]: the multi-version memory (values per location, transaction and
+//! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
 //! - [`scheduler`]: the collaborative scheduler (execution and validation indices,
 //!   dependency suspension, validation waves, the done check).
-//! - [`vm`]: revm over the multi-version memory, read-set recording, write-set extraction
+//! - `vm`: revm over the multi-version memory, read-set recording, write-set extraction
 //!   and the lazy beneficiary and transfer credits.
 //! - [`engine`]: the thread pool, the worker loop, and the commit phase that materialises
 //!   the credits and runs the block rules through alloy-evm, in transaction order.

@@ -53,12 +53,21 @@ impl PreAccount {
             let analysed = Bytecode::new_raw_checked(code).map_err(|e| format!("bad code: {e}"))?;
             (hash, Some(analysed))
         };
-        Ok(Self { balance, nonce, code_hash, code, storage })
+        Ok(Self {
+            balance,
+            nonce,
+            code_hash,
+            code,
+            storage,
+        })
     }
 
     /// The account's code as deployed (empty when it has none).
     pub fn code_bytes(&self) -> Bytes {
-        self.code.as_ref().map(Bytecode::original_bytes).unwrap_or_default()
+        self.code
+            .as_ref()
+            .map(Bytecode::original_bytes)
+            .unwrap_or_default()
     }
 
     /// revm's view of the account (code included, so revm never asks by hash).
@@ -151,7 +160,10 @@ impl DatabaseRef for PreState {
         if code_hash == KECCAK_EMPTY {
             return Ok(Bytecode::default());
         }
-        self.codes.get(&code_hash).cloned().ok_or(PreStateError::MissingCode(code_hash))
+        self.codes
+            .get(&code_hash)
+            .cloned()
+            .ok_or(PreStateError::MissingCode(code_hash))
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
@@ -163,6 +175,9 @@ impl DatabaseRef for PreState {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
-        self.block_hashes.get(&number).copied().ok_or(PreStateError::MissingBlockHash(number))
+        self.block_hashes
+            .get(&number)
+            .copied()
+            .ok_or(PreStateError::MissingBlockHash(number))
     }
 }

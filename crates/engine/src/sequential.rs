@@ -9,13 +9,15 @@
 use std::{borrow::Cow, time::Instant};
 
 use alloy_consensus::ReceiptEnvelope;
+use alloy_consensus::transaction::Recovered;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{
     EvmEnv, EvmFactory,
     block::BlockExecutor,
-    eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
+    eth::{
+        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder,
+    },
 };
-use alloy_consensus::transaction::Recovered;
 use alloy_primitives::{Address, B256};
 use revm::{
     context::result::ExecutionResult,
@@ -94,17 +96,24 @@ pub struct BlockReplay {
 /// [`ReplayError`] when a signature does not recover, a transaction is invalid against the
 /// state (nonce, balance, gas limit...), a block rule fails, or the pre-state cannot answer a
 /// read (a missing ancestor hash).
-pub fn replay_sequential(block: &ArchivedBlock, chain: &ChainSpec) -> Result<BlockReplay, ReplayError> {
+pub fn replay_sequential(
+    block: &ArchivedBlock,
+    chain: &ChainSpec,
+) -> Result<BlockReplay, ReplayError> {
     let started = Instant::now();
     let header = block.header();
     let fork = block.fork(chain);
-    let senders = block.recover_senders(fork).map_err(|source| ReplayError::Block {
-        number: header.number,
-        source,
-    })?;
+    let senders = block
+        .recover_senders(fork)
+        .map_err(|source| ReplayError::Block {
+            number: header.number,
+            source,
+        })?;
 
-    let mut state =
-        State::builder().with_database_ref(&block.pre_state).with_bundle_update().build();
+    let mut state = State::builder()
+        .with_database_ref(&block.pre_state)
+        .with_bundle_update()
+        .build();
     let env = EvmEnv::for_eth_block(
         header,
         chain,
@@ -116,7 +125,12 @@ pub fn replay_sequential(block: &ArchivedBlock, chain: &ChainSpec) -> Result<Blo
         parent_hash: header.parent_hash,
         parent_beacon_block_root: header.parent_beacon_block_root,
         ommers: &block.block.body.ommers,
-        withdrawals: block.block.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        withdrawals: block
+            .block
+            .body
+            .withdrawals
+            .as_ref()
+            .map(|w| Cow::Borrowed(w.as_slice())),
         extra_data: header.extra_data.clone(),
         tx_count_hint: Some(block.transactions().len()),
         slot_number: header.slot_number,
@@ -129,7 +143,9 @@ pub fn replay_sequential(block: &ArchivedBlock, chain: &ChainSpec) -> Result<Blo
             message: e.to_string(),
         }
     };
-    executor.apply_pre_execution_changes().map_err(rule_error("pre-block system calls"))?;
+    executor
+        .apply_pre_execution_changes()
+        .map_err(rule_error("pre-block system calls"))?;
 
     let mut transactions = Vec::with_capacity(senders.len());
     for (index, (tx, sender)) in block.transactions().iter().zip(&senders).enumerate() {

@@ -67,13 +67,22 @@ impl StateChanges {
                     let baseline = if storage_wiped {
                         U256::ZERO
                     } else {
-                        pre_account.and_then(|a| a.storage.get(slot).copied()).unwrap_or_default()
+                        pre_account
+                            .and_then(|a| a.storage.get(slot).copied())
+                            .unwrap_or_default()
                     };
                     (value.present_value != baseline).then_some((*slot, value.present_value))
                 })
                 .collect();
             if info != pre_info || storage_wiped || !storage.is_empty() {
-                accounts.insert(*address, AccountChange { info, storage_wiped, storage });
+                accounts.insert(
+                    *address,
+                    AccountChange {
+                        info,
+                        storage_wiped,
+                        storage,
+                    },
+                );
             }
         }
         Self { accounts }

@@ -36,14 +36,21 @@ pub fn receipts_root(receipts: &[ReceiptEnvelope]) -> B256 {
 /// root) whose value differs, with the first transaction to blame where it can be told.
 pub fn verify(header: &Header, replay: &BlockReplay) -> Result<Verification, VerifyError> {
     let receipts = &replay.receipts;
-    let mismatch = |field: &'static str, expected: String, actual: String, first_tx| {
-        VerifyError::Mismatch { number: header.number, field, expected, actual, first_tx }
-    };
+    let mismatch =
+        |field: &'static str, expected: String, actual: String, first_tx| VerifyError::Mismatch {
+            number: header.number,
+            field,
+            expected,
+            actual,
+            first_tx,
+        };
 
     if replay.gas_used != header.gas_used {
         // The first receipt whose cumulative gas passes the header's total is to blame when
         // the replay used more gas; when it used less, no single receipt can be named.
-        let first_tx = receipts.iter().position(|r| r.cumulative_gas_used() > header.gas_used);
+        let first_tx = receipts
+            .iter()
+            .position(|r| r.cumulative_gas_used() > header.gas_used);
         return Err(mismatch(
             "gasUsed",
             header.gas_used.to_string(),
@@ -58,7 +65,9 @@ pub fn verify(header: &Header, replay: &BlockReplay) -> Result<Verification, Ver
     }
     if logs_bloom != header.logs_bloom {
         // A receipt with a bloom bit the header lacks is certainly wrong.
-        let first_tx = receipts.iter().position(|r| !header.logs_bloom.contains(r.logs_bloom()));
+        let first_tx = receipts
+            .iter()
+            .position(|r| !header.logs_bloom.contains(r.logs_bloom()));
         return Err(mismatch(
             "logsBloom",
             header.logs_bloom.to_string(),
@@ -77,5 +86,10 @@ pub fn verify(header: &Header, replay: &BlockReplay) -> Result<Verification, Ver
             None,
         ));
     }
-    Ok(Verification { receipts_root: root, receipts_root_checked: checked, logs_bloom, gas_used: replay.gas_used })
+    Ok(Verification {
+        receipts_root: root,
+        receipts_root_checked: checked,
+        logs_bloom,
+        gas_used: replay.gas_used,
+    })
 }

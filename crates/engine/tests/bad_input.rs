@@ -18,7 +18,10 @@ const SENDER: &str = "0x9120416767d5e8a24e656942d59de16260128f84";
 
 /// Copies the block folder into a temporary directory, letting `edit` change one file.
 fn tampered(file: &str, edit: impl FnOnce(&mut Value)) -> tempfile::TempDir {
-    let source = fixtures_dir().unwrap_or_else(|e| panic!("{e}")).join("mainnet").join(BLOCK);
+    let source = fixtures_dir()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("mainnet")
+        .join(BLOCK);
     let dir = tempfile::tempdir().unwrap();
     for name in ["block.json", "pre_state.json", "block_hashes.json"] {
         fs::copy(source.join(name), dir.path().join(name)).unwrap();
@@ -37,7 +40,10 @@ fn load_err(dir: &Path) -> LoadError {
 #[test]
 fn missing_folder_and_missing_file() {
     let err = load_err(Path::new("/nonexistent/block/folder"));
-    assert!(err.to_string().contains("/nonexistent/block/folder"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/block/folder"),
+        "{err}"
+    );
     let dir = tampered("block_hashes.json", |_| {});
     fs::remove_file(dir.path().join("pre_state.json")).unwrap();
     let err = load_err(dir.path());
@@ -52,7 +58,10 @@ fn malformed_json_names_file_and_position() {
     let err = load_err(dir.path());
     assert!(matches!(err, LoadError::Json { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("block.json") && text.contains("malformed JSON") && text.contains("line 1"), "{text}");
+    assert!(
+        text.contains("block.json") && text.contains("malformed JSON") && text.contains("line 1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn wrong_types_and_bad_block_numbers() {
         json["ten"] = Value::String(format!("0x{}", "11".repeat(32)));
     });
     let err = load_err(dir.path());
-    assert!(err.to_string().contains("`ten` is not a block number"), "{err}");
+    assert!(
+        err.to_string().contains("`ten` is not a block number"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,7 +89,10 @@ fn a_tampered_transaction_is_caught_before_replay() {
     });
     let err = load_err(dir.path());
     assert!(matches!(err, LoadError::Block { .. }), "{err:?}");
-    assert!(err.to_string().contains("transactionsRoot mismatch"), "{err}");
+    assert!(
+        err.to_string().contains("transactionsRoot mismatch"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,7 +102,17 @@ fn an_invalid_transaction_names_block_index_and_reason() {
     });
     let block = load_block_dir(dir.path(), 1).unwrap();
     let err = replay_sequential(&block, &ChainSpec::mainnet()).expect_err("nonce mismatch");
-    assert!(matches!(err, ReplayError::InvalidTransaction { number: 19_426_587, index: 0, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ReplayError::InvalidTransaction {
+                number: 19_426_587,
+                index: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().to_lowercase().contains("nonce"), "{err}");
 }
 
@@ -104,9 +129,18 @@ fn a_wrong_pre_state_fails_verification_with_the_field_and_values() {
     let block = load_block_dir(dir.path(), 1).unwrap();
     let replay = replay_sequential(&block, &ChainSpec::mainnet()).unwrap();
     let err = verify(block.header(), &replay).expect_err("must not verify");
-    let VerifyError::Mismatch { number, field, expected, actual, .. } = &err;
+    let VerifyError::Mismatch {
+        number,
+        field,
+        expected,
+        actual,
+        ..
+    } = &err;
     assert_eq!(*number, 19_426_587);
-    assert!(["gasUsed", "logsBloom", "receiptsRoot"].contains(field), "{err}");
+    assert!(
+        ["gasUsed", "logsBloom", "receiptsRoot"].contains(field),
+        "{err}"
+    );
     assert_ne!(expected, actual);
     assert!(err.to_string().contains(field), "{err}");
 }

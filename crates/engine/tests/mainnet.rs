@@ -16,7 +16,9 @@ use replay_evm::{
 fn load_all() -> Vec<ArchivedBlock> {
     let dirs = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dirs.len(), 47, "expected the 47 shared mainnet blocks");
-    dirs.iter().map(|d| load_block_dir(d, 1).unwrap_or_else(|e| panic!("{e}"))).collect()
+    dirs.iter()
+        .map(|d| load_block_dir(d, 1).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 fn assert_same(number: u64, threads: usize, seq: &BlockReplay, par: &BlockReplay) {
@@ -25,9 +27,18 @@ fn assert_same(number: u64, threads: usize, seq: &BlockReplay, par: &BlockReplay
         receipts_root(&seq.receipts),
         "block {number} at {threads} threads: receipts differ"
     );
-    assert_eq!(par.receipts, seq.receipts, "block {number} at {threads} threads");
-    assert_eq!(par.transactions, seq.transactions, "block {number} at {threads} threads");
-    assert_eq!(par.gas_used, seq.gas_used, "block {number} at {threads} threads");
+    assert_eq!(
+        par.receipts, seq.receipts,
+        "block {number} at {threads} threads"
+    );
+    assert_eq!(
+        par.transactions, seq.transactions,
+        "block {number} at {threads} threads"
+    );
+    assert_eq!(
+        par.gas_used, seq.gas_used,
+        "block {number} at {threads} threads"
+    );
     assert_eq!(
         par.state_changes, seq.state_changes,
         "block {number} at {threads} threads: state changes differ"
@@ -56,10 +67,15 @@ fn parallel_equals_sequential_at_every_thread_count() {
         let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
         for threads in [1, 2, 3, 4, 8] {
             let par = engine
-                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .replay(
+                    &block,
+                    &chain,
+                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+                )
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(par.threads, threads);
-            verify(block.header(), &par.replay).unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+            verify(block.header(), &par.replay)
+                .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
             assert_same(block.number(), threads, &seq, &par.replay);
             assert_eq!(par.traces.len(), block.transactions().len());
         }
@@ -70,8 +86,10 @@ fn parallel_equals_sequential_at_every_thread_count() {
 /// CI bounded; `REPLAY_EVM_STRESS_ROUNDS` raises it.
 #[test]
 fn stress_mainnet_blocks_with_varying_threads() {
-    let rounds: usize =
-        std::env::var("REPLAY_EVM_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::var("REPLAY_EVM_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let chain = ChainSpec::mainnet();
     let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
     for block in load_all() {
@@ -79,7 +97,11 @@ fn stress_mainnet_blocks_with_varying_threads() {
         for round in 0..rounds {
             let threads = [2, 3, 4, 5, 6, 7, 8][round % 7];
             let par = engine
-                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .replay(
+                    &block,
+                    &chain,
+                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+                )
                 .unwrap_or_else(|e| panic!("round {round}: {e}"));
             assert_same(block.number(), threads, &seq, &par.replay);
         }
@@ -91,8 +113,60 @@ fn auto_concurrency_falls_back_to_one_thread_on_tiny_blocks() {
     let chain = ChainSpec::mainnet();
     let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
     let blocks = load_all();
-    let tiny = blocks.iter().find(|b| b.transactions().len() == 1).expect("a one-tx block");
-    assert_eq!(engine.replay(tiny, &chain, Concurrency::Auto).unwrap().threads, 1);
-    let big = blocks.iter().find(|b| b.transactions().len() > 100).expect("a big block");
-    assert_eq!(engine.replay(big, &chain, Concurrency::Auto).unwrap().threads, 4);
+    let tiny = blocks
+        .iter()
+        .find(|b| b.transactions().len() == 1)
+        .expect("a one-tx block");
+    assert_eq!(
+        engine
+            .replay(tiny, &chain, Concurrency::Auto)
+            .unwrap()
+            .threads,
+        1
+    );
+    let big = blocks
+        .iter()
+        .find(|b| b.transactions().len() > 100)
+        .expect("a big block");
+    assert_eq!(
+        engine
+            .replay(big, &chain, Concurrency::Auto)
+            .unwrap()
+            .threads,
+        4
+    );
+}
+
+/// The dependency analysis comes from the last incarnations' read and write sets; it must not
+/// depend on the thread count, and the lazy updates must never add conflicts.
+#[test]
+fn analysis_is_independent_of_thread_count() {
+    use replay_evm::analysis::analyse;
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    let mut rates = Vec::new();
+    for block in load_all() {
+        let one = engine
+            .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(1).unwrap()))
+            .unwrap();
+        let reference = analyse(&one.accesses());
+        for threads in [2, 4] {
+            let par = engine
+                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .unwrap();
+            let traces: Vec<_> =
+                par.traces.iter().map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone())).collect();
+            let expected: Vec<_> =
+                one.traces.iter().map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone())).collect();
+            assert_eq!(traces, expected, "block {} at {threads} threads", block.number());
+            assert_eq!(analyse(&par.accesses()), reference, "block {}", block.number());
+        }
+        assert!(reference.naive.conflict_rate >= reference.lazy.conflict_rate);
+        rates.push((block.number(), reference.lazy.conflict_rate, reference.naive.conflict_rate));
+    }
+    // Real blocks: the lazy updates remove most conflicts.
+    let lazy: f64 = rates.iter().map(|r| r.1).sum::<f64>() / rates.len() as f64;
+    let naive: f64 = rates.iter().map(|r| r.2).sum::<f64>() / rates.len() as f64;
+    println!("mean conflict rate over {} blocks: lazy {lazy:.3}, naive {naive:.3}", rates.len());
+    assert!(naive > lazy);
 }

@@ -33,7 +33,10 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         .map(str::parse::<Fork>)
         .transpose()
         .map_err(|e| CliError::Usage(format!("--fork: {e}")))?;
-    let filter = Filter { fork, name: args.name };
+    let filter = Filter {
+        fork,
+        name: args.name,
+    };
     let mut total = Report::default();
     for path in &args.paths {
         let files = collect_test_files(path)?.len();
@@ -56,5 +59,9 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         println!("FAIL {failure}");
     }
     println!("{}", total.summary());
-    Ok(if total.failed.is_empty() { Outcome::Success } else { Outcome::Failures })
+    Ok(if total.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failures
+    })
 }

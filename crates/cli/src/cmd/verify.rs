@@ -125,7 +125,14 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         std::io::stdout().flush()?;
     }
     if !args.json {
-        println!("{total} blocks: {} verified, {failed} failed", total - failed);
+        println!(
+            "{total} blocks: {} verified, {failed} failed",
+            total - failed
+        );
     }
-    Ok(if failed == 0 { Outcome::Success } else { Outcome::Failures })
+    Ok(if failed == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Failures
+    })
 }

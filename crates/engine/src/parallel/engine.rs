@@ -46,7 +46,7 @@ use super::{
     vm::{self, BaseState, BlockContext, Execution, NewCodes, VmReadError},
 };
 use crate::{
-    access::{Location, ReadOrigin, TxIdx, Version},
+    access::{Location, ReadOrigin, TxAccess, TxIdx, Version},
     block::ArchivedBlock,
     chain::ChainSpec,
     error::ReplayError,
@@ -84,6 +84,18 @@ pub struct TxTrace {
     pub exec_us: u64,
 }
 
+impl TxTrace {
+    /// The trace as the dependency analysis sees it, weighted by `gas`.
+    pub fn access(&self, gas: u64) -> TxAccess {
+        TxAccess {
+            gas,
+            reads: self.reads.iter().map(|(location, _)| *location).collect(),
+            writes: self.writes.clone(),
+            deltas: self.credits.clone(),
+        }
+    }
+}
+
 /// The result of a parallel replay.
 #[derive(Debug, Clone)]
 pub struct ParallelReplay {
@@ -96,6 +108,21 @@ pub struct ParallelReplay {
     pub counters: Counters,
     /// Per-transaction traces.
     pub traces: Vec<TxTrace>,
+}
+
+impl ParallelReplay {
+    /// Every transaction's accesses, weighted by its gas used, for [`crate::analysis`].
+    ///
+    /// These come from the last incarnations, which Block-STM guarantees read exactly what
+    /// the in-order execution reads; so they do not depend on thread timing (a test checks
+    /// the analysis is identical at every thread count).
+    pub fn accesses(&self) -> Vec<TxAccess> {
+        self.traces
+            .iter()
+            .zip(&self.replay.transactions)
+            .map(|(trace, outcome)| trace.access(outcome.gas_used))
+            .collect()
+    }
 }
 
 /// Slot of one transaction's latest incarnation.
@@ -156,10 +183,14 @@ impl ParallelEngine {
         let number = header.number;
         let fork = block.fork(chain);
         let txs = block.transactions();
-        let senders = block.recover_senders(fork).map_err(|source| ReplayError::Block { number, source })?;
+        let senders = block
+            .recover_senders(fork)
+            .map_err(|source| ReplayError::Block { number, source })?;
 
-        let mut state =
-            State::builder().with_database_ref(&block.pre_state).with_bundle_update().build();
+        let mut state = State::builder()
+            .with_database_ref(&block.pre_state)
+            .with_bundle_update()
+            .build();
         let env = EvmEnv::for_eth_block(
             header,
             chain,
@@ -172,7 +203,12 @@ impl ParallelEngine {
             parent_hash: header.parent_hash,
             parent_beacon_block_root: header.parent_beacon_block_root,
             ommers: &block.block.body.ommers,
-            withdrawals: block.block.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+            withdrawals: block
+                .block
+                .body
+                .withdrawals
+                .as_ref()
+                .map(|w| Cow::Borrowed(w.as_slice())),
             extra_data: header.extra_data.clone(),
             tx_count_hint: Some(txs.len()),
             slot_number: header.slot_number,
@@ -185,7 +221,9 @@ impl ParallelEngine {
                 message: e.to_string(),
             }
         };
-        executor.apply_pre_execution_changes().map_err(rule_error("pre-block system calls"))?;
+        executor
+            .apply_pre_execution_changes()
+            .map_err(rule_error("pre-block system calls"))?;
 
         // The base state: pre-state plus what the system calls changed.
         let overlay = executor
@@ -196,12 +234,19 @@ impl ParallelEngine {
             .iter()
             .map(|(address, cached)| {
                 let info = cached.account.as_ref().map(|a| a.info.clone());
-                let storage = cached.account.as_ref().map(|a| a.storage.clone()).unwrap_or_default();
+                let storage = cached
+                    .account
+                    .as_ref()
+                    .map(|a| a.storage.clone())
+                    .unwrap_or_default();
                 (*address, (info, storage.into_iter().collect()))
             })
             .collect();
         let block_ctx = BlockContext {
-            base: BaseState { pre: &block.pre_state, overlay },
+            base: BaseState {
+                pre: &block.pre_state,
+                overlay,
+            },
             cfg,
             block: block_env,
             codes: NewCodes::default(),
@@ -216,7 +261,12 @@ impl ParallelEngine {
         let mut traces = Vec::with_capacity(txs.len());
         let mut cumulative_gas = 0u64;
         for (index, ((slot, tx), sender)) in slots.into_iter().zip(txs).zip(&senders).enumerate() {
-            let Slot { execution, incarnation, exec_us, .. } = slot;
+            let Slot {
+                execution,
+                incarnation,
+                exec_us,
+                ..
+            } = slot;
             let Some(execution) = execution else {
                 return Err(ReplayError::Engine(format!(
                     "block {number}: transaction {index} was never executed (scheduler bug)"
@@ -230,7 +280,11 @@ impl ParallelEngine {
             };
             let result = execution.result.clone().map_err(invalid)?;
             let available = header.gas_limit.saturating_sub(cumulative_gas);
-            if tx.gas_limit().min(revm::context::Cfg::tx_gas_limit_cap(&block_ctx.cfg)) > available {
+            if tx
+                .gas_limit()
+                .min(revm::context::Cfg::tx_gas_limit_cap(&block_ctx.cfg))
+                > available
+            {
                 return Err(invalid(format!(
                     "transaction gas limit {} is more than the block's available gas {available}",
                     tx.gas_limit()
@@ -239,8 +293,14 @@ impl ParallelEngine {
             traces.push(trace(index, &execution, incarnation + 1, exec_us));
             let mut evm_state = execution.state;
             let db = executor.evm_mut().db_mut();
-            materialise_credits(db, &mut evm_state, execution.lazy_recipient, beneficiary, execution.fee)
-                .map_err(|e| ReplayError::Engine(format!("block {number}: commit: {e}")))?;
+            materialise_credits(
+                db,
+                &mut evm_state,
+                execution.lazy_recipient,
+                beneficiary,
+                execution.fee,
+            )
+            .map_err(|e| ReplayError::Engine(format!("block {number}: commit: {e}")))?;
             outcomes.push(TxOutcome {
                 hash: *tx.tx_hash(),
                 sender: *sender,
@@ -296,13 +356,27 @@ impl ParallelEngine {
         let scheduler = Scheduler::new(n);
         let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
         let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
-        let stats = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        let stats = [
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+        ];
         let fail = |error: ReplayError| {
             let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(error);
             scheduler.halt();
         };
-        let worker = Worker { ctx, txs, senders, mv: &mv, scheduler: &scheduler, slots: &slots, stats: &stats, number };
+        let worker = Worker {
+            ctx,
+            txs,
+            senders,
+            mv: &mv,
+            scheduler: &scheduler,
+            slots: &slots,
+            stats: &stats,
+            number,
+        };
         self.pool.scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|_| {
@@ -333,7 +407,10 @@ impl ParallelEngine {
             aborts: stats[2].load(Relaxed),
             suspensions: stats[3].load(Relaxed),
         };
-        let slots = slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
+        let slots = slots
+            .into_iter()
+            .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect();
         Ok((slots, counters))
     }
 }
@@ -389,9 +466,12 @@ impl Worker<'_> {
                 Ok(execution) => {
                     self.stats[0].fetch_add(1, Relaxed);
                     let exec_us = started.elapsed().as_micros() as u64;
-                    let locations: Vec<Location> = execution.writes.iter().map(|(l, _)| *l).collect();
+                    let locations: Vec<Location> =
+                        execution.writes.iter().map(|(l, _)| *l).collect();
                     let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                    let wrote_new = self.mv.record(version, &execution.writes, &slot.write_locations);
+                    let wrote_new =
+                        self.mv
+                            .record(version, &execution.writes, &slot.write_locations);
                     *slot = Slot {
                         execution: Some(execution),
                         incarnation: version.incarnation,
@@ -407,12 +487,13 @@ impl Worker<'_> {
 
     fn validate(&self, version: Version) -> Option<Task> {
         self.stats[1].fetch_add(1, Relaxed);
-        let slot = self.slots[version.tx].lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self.slots[version.tx]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let valid = slot.execution.as_ref().is_some_and(|execution| {
-            execution
-                .reads
-                .iter()
-                .all(|(location, observed)| self.mv.observe(location, version.tx).as_ref() == Some(observed))
+            execution.reads.iter().all(|(location, observed)| {
+                self.mv.observe(location, version.tx).as_ref() == Some(observed)
+            })
         });
         let aborted = !valid && self.scheduler.try_validation_abort(version);
         if aborted {
@@ -434,13 +515,21 @@ fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -
             writes.push(*location);
         }
     }
+    // revm's state output is a hash map: sort for a deterministic trace.
+    writes.sort_unstable();
+    credits.sort_unstable();
     TxTrace {
         index,
         reads: execution
             .reads
             .iter()
             .map(|(location, observed)| {
-                (*location, observed.writer().map_or(ReadOrigin::PreState, ReadOrigin::Tx))
+                (
+                    *location,
+                    observed
+                        .writer()
+                        .map_or(ReadOrigin::PreState, ReadOrigin::Tx),
+                )
             })
             .collect(),
         writes,

@@ -65,7 +65,10 @@ pub(crate) enum Observed {
     /// One full write.
     Written(Version),
     /// A chain of balance credits, topmost first, ending on a full write or the base.
-    Credits { credits: Vec<Version>, base: Option<Version> },
+    Credits {
+        credits: Vec<Version>,
+        base: Option<Version>,
+    },
 }
 
 impl Observed {
@@ -105,7 +108,9 @@ pub(crate) struct MvMemory {
 impl MvMemory {
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             hasher: DefaultHashBuilder::default(),
         }
     }
@@ -129,12 +134,24 @@ impl MvMemory {
     ) -> bool {
         let written: HashSet<Location> = writes.iter().map(|(l, _)| *l).collect();
         for (location, value) in writes {
-            let mut shard = self.shard(location).write().unwrap_or_else(|p| p.into_inner());
-            let entry = Entry::Written { incarnation: version.incarnation, value: value.clone() };
-            shard.entry(*location).or_default().insert(version.tx, entry);
+            let mut shard = self
+                .shard(location)
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            let entry = Entry::Written {
+                incarnation: version.incarnation,
+                value: value.clone(),
+            };
+            shard
+                .entry(*location)
+                .or_default()
+                .insert(version.tx, entry);
         }
         for location in previous.iter().filter(|l| !written.contains(*l)) {
-            let mut shard = self.shard(location).write().unwrap_or_else(|p| p.into_inner());
+            let mut shard = self
+                .shard(location)
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(versions) = shard.get_mut(location) {
                 versions.remove(&version.tx);
             }
@@ -146,7 +163,10 @@ impl MvMemory {
     /// Replaces `tx`'s entries at `locations` with ESTIMATE markers (after an abort).
     pub(crate) fn mark_estimates(&self, tx: TxIdx, locations: &[Location]) {
         for location in locations {
-            let mut shard = self.shard(location).write().unwrap_or_else(|p| p.into_inner());
+            let mut shard = self
+                .shard(location)
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(entry) = shard.get_mut(location).and_then(|v| v.get_mut(&tx)) {
                 *entry = Entry::Estimate;
             }
@@ -155,7 +175,10 @@ impl MvMemory {
 
     /// Reads `location` as transaction `reader` sees it.
     pub(crate) fn read(&self, location: &Location, reader: TxIdx) -> Read {
-        let shard = self.shard(location).read().unwrap_or_else(|p| p.into_inner());
+        let shard = self
+            .shard(location)
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         let Some(versions) = shard.get(location) else {
             return Read::Base;
         };
@@ -165,7 +188,10 @@ impl MvMemory {
             match entry {
                 Entry::Estimate => return Read::Blocked(tx),
                 Entry::Written { incarnation, value } => {
-                    let version = Version { tx, incarnation: *incarnation };
+                    let version = Version {
+                        tx,
+                        incarnation: *incarnation,
+                    };
                     match value {
                         MvValue::BalanceCredit(credit) => {
                             credit_sum = credit_sum.wrapping_add(*credit);
@@ -174,7 +200,10 @@ impl MvMemory {
                         MvValue::Balance(full) if !credits.is_empty() => {
                             return Read::Found {
                                 value: MvValue::Balance(full.wrapping_add(credit_sum)),
-                                observed: Observed::Credits { credits, base: Some(version) },
+                                observed: Observed::Credits {
+                                    credits,
+                                    base: Some(version),
+                                },
                             };
                         }
                         other => {
@@ -192,7 +221,10 @@ impl MvMemory {
         } else {
             Read::BaseWithCredit {
                 credit: credit_sum,
-                observed: Observed::Credits { credits, base: None },
+                observed: Observed::Credits {
+                    credits,
+                    base: None,
+                },
             }
         }
     }
@@ -228,11 +260,17 @@ mod tests {
         assert_eq!(mv.read(&loc, 1), Read::Base);
         assert_eq!(
             mv.read(&loc, 3),
-            Read::Found { value: MvValue::Storage(U256::from(10)), observed: Observed::Written(v(1, 0)) }
+            Read::Found {
+                value: MvValue::Storage(U256::from(10)),
+                observed: Observed::Written(v(1, 0))
+            }
         );
         assert_eq!(
             mv.read(&loc, 9),
-            Read::Found { value: MvValue::Storage(U256::from(30)), observed: Observed::Written(v(3, 0)) }
+            Read::Found {
+                value: MvValue::Storage(U256::from(30)),
+                observed: Observed::Written(v(3, 0))
+            }
         );
         mv.mark_estimates(3, &[loc]);
         assert_eq!(mv.read(&loc, 9), Read::Blocked(3));
@@ -249,13 +287,24 @@ mod tests {
     fn credits_sum_down_to_a_full_write_or_the_base() {
         let mv = MvMemory::new();
         let loc = Location::Balance(Address::ZERO);
-        mv.record(v(0, 0), &[(loc, MvValue::BalanceCredit(U256::from(1)))], &[]);
-        mv.record(v(2, 0), &[(loc, MvValue::BalanceCredit(U256::from(2)))], &[]);
+        mv.record(
+            v(0, 0),
+            &[(loc, MvValue::BalanceCredit(U256::from(1)))],
+            &[],
+        );
+        mv.record(
+            v(2, 0),
+            &[(loc, MvValue::BalanceCredit(U256::from(2)))],
+            &[],
+        );
         assert_eq!(
             mv.read(&loc, 3),
             Read::BaseWithCredit {
                 credit: U256::from(3),
-                observed: Observed::Credits { credits: vec![v(2, 0), v(0, 0)], base: None }
+                observed: Observed::Credits {
+                    credits: vec![v(2, 0), v(0, 0)],
+                    base: None
+                }
             }
         );
         mv.record(v(1, 0), &[(loc, MvValue::Balance(U256::from(100)))], &[]);
@@ -263,7 +312,10 @@ mod tests {
             mv.read(&loc, 3),
             Read::Found {
                 value: MvValue::Balance(U256::from(102)),
-                observed: Observed::Credits { credits: vec![v(2, 0)], base: Some(v(1, 0)) }
+                observed: Observed::Credits {
+                    credits: vec![v(2, 0)],
+                    base: Some(v(1, 0))
+                }
             }
         );
     }

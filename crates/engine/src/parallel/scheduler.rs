@@ -1,7 +1,7 @@
 //! Block-STM's collaborative scheduler (Gelashvili et al., §4, Algorithms 4–5).
 //!
 //! Threads share two task indices: `execution_idx`, the next transaction to execute, and
-//! `validation_idx`, the next to validate. A thread asks [`Scheduler::next_task`] for work
+//! `validation_idx`, the next to validate. A thread asks `Scheduler::next_task` for work
 //! and takes the lower of the two, so validation of a transaction never lags far behind its
 //! execution. Each transaction has a status:
 //!
@@ -14,12 +14,12 @@
 //!                  (incarnation i+1)
 //! ```
 //!
-//! An execution that reads an ESTIMATE suspends on the writer ([`Scheduler::add_dependency`]);
+//! An execution that reads an ESTIMATE suspends on the writer (`Scheduler::add_dependency`);
 //! the writer's next `finish_execution` resumes it with a higher incarnation. A failed
 //! validation aborts the incarnation, and lowers `validation_idx` so that every higher
 //! transaction is validated again (a validation wave). The block is done when both indices
 //! have passed the last transaction, no task is in flight, and no index was lowered in
-//! between ([`Scheduler::check_done`], the paper's `decrease_cnt` double check).
+//! between (`Scheduler::check_done`, the paper's `decrease_cnt` double check).
 //!
 //! # Invariants
 //! - A transaction's status only moves along the arrows above, each move under its status
@@ -107,7 +107,9 @@ impl Scheduler {
             decrease_cnt: AtomicUsize::new(0),
             num_active_tasks: AtomicUsize::new(0),
             done_marker: AtomicBool::new(n == 0),
-            status: (0..n).map(|_| Mutex::new((0, Status::ReadyToExecute))).collect(),
+            status: (0..n)
+                .map(|_| Mutex::new((0, Status::ReadyToExecute)))
+                .collect(),
             dependencies: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
@@ -134,7 +136,11 @@ impl Scheduler {
 
     fn check_done(&self) {
         let observed = self.decrease_cnt.load(SeqCst);
-        if self.execution_idx.load(SeqCst).min(self.validation_idx.load(SeqCst)) >= self.n
+        if self
+            .execution_idx
+            .load(SeqCst)
+            .min(self.validation_idx.load(SeqCst))
+            >= self.n
             && self.num_active_tasks.load(SeqCst) == 0
             && observed == self.decrease_cnt.load(SeqCst)
         {
@@ -147,7 +153,10 @@ impl Scheduler {
             let mut status = lock(&self.status[tx]);
             if status.1 == Status::ReadyToExecute {
                 status.1 = Status::Executing;
-                return Some(Version { tx, incarnation: status.0 });
+                return Some(Version {
+                    tx,
+                    incarnation: status.0,
+                });
             }
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
@@ -174,7 +183,10 @@ impl Scheduler {
         if tx < self.n {
             let status = lock(&self.status[tx]);
             if status.1 == Status::Executed {
-                return Some(Version { tx, incarnation: status.0 });
+                return Some(Version {
+                    tx,
+                    incarnation: status.0,
+                });
             }
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
@@ -214,7 +226,11 @@ impl Scheduler {
 
     /// Marks `version` executed, resumes the transactions suspended on it, and returns its
     /// validation as the next task when it can be done at once.
-    pub(crate) fn finish_execution(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+    pub(crate) fn finish_execution(
+        &self,
+        version: Version,
+        wrote_new_location: bool,
+    ) -> Option<Task> {
         lock(&self.status[version.tx]).1 = Status::Executed;
         let dependents = std::mem::take(&mut *lock(&self.dependencies[version.tx]));
         if let Some(&min) = dependents.iter().min() {

@@ -35,13 +35,13 @@ use revm::{
         BlockEnv, CfgEnv, ContextSetters, ContextTr, TxEnv,
         result::{EVMError, ExecutionResult},
     },
+    context_interface::JournalTr,
     context_interface::{Block, Cfg, result::HaltReason, transaction::Transaction as _},
     database_interface::{DBErrorMarker, Database, DatabaseRef},
     handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetHandler},
     interpreter::interpreter_action::FrameInit,
     primitives::{KECCAK_EMPTY, hardfork::SpecId},
     state::{AccountInfo, EvmState},
-    context_interface::JournalTr,
 };
 
 use super::mv_memory::{MvMemory, MvValue, Observed, Read};
@@ -139,7 +139,10 @@ impl<'a> VmDb<'a> {
     }
 
     /// Reads a non-balance location; `Ok(None)` means "from the base state".
-    fn read(&mut self, location: Location) -> Result<Option<(MvValue, Option<TxIdx>)>, VmReadError> {
+    fn read(
+        &mut self,
+        location: Location,
+    ) -> Result<Option<(MvValue, Option<TxIdx>)>, VmReadError> {
         match self.mv.read(&location, self.tx) {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
@@ -166,7 +169,12 @@ impl<'a> VmDb<'a> {
     /// The exact balance, credits of lower transactions summed in.
     pub(crate) fn balance(&mut self, address: Address) -> Result<U256, VmReadError> {
         let location = Location::Balance(address);
-        let base = || self.base.info(address).map(|i| i.balance).unwrap_or_default();
+        let base = || {
+            self.base
+                .info(address)
+                .map(|i| i.balance)
+                .unwrap_or_default()
+        };
         match self.mv.read(&location, self.tx) {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
@@ -179,7 +187,10 @@ impl<'a> VmDb<'a> {
                 self.note(location, observed);
                 Ok(b.wrapping_add(credit))
             }
-            Read::Found { value: MvValue::Balance(b), observed } => {
+            Read::Found {
+                value: MvValue::Balance(b),
+                observed,
+            } => {
                 self.note(location, observed);
                 Ok(b)
             }
@@ -194,7 +205,10 @@ impl<'a> VmDb<'a> {
         })
     }
 
-    pub(crate) fn code(&mut self, address: Address) -> Result<(B256, Option<Bytecode>), VmReadError> {
+    pub(crate) fn code(
+        &mut self,
+        address: Address,
+    ) -> Result<(B256, Option<Bytecode>), VmReadError> {
         Ok(match self.read(Location::Code(address))? {
             Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
             _ => match self.base.info(address) {
@@ -233,7 +247,13 @@ impl Database for VmDb<'_> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
-        if let Some(code) = self.codes.0.read().unwrap_or_else(|p| p.into_inner()).get(&code_hash) {
+        if let Some(code) = self
+            .codes
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&code_hash)
+        {
             return Ok(code.clone());
         }
         Ok(self.base.pre.code_by_hash_ref(code_hash)?)
@@ -268,7 +288,10 @@ pub(crate) struct LazyHandler<EVM, ERROR, FRAME> {
 
 impl<EVM, ERROR, FRAME> Default for LazyHandler<EVM, ERROR, FRAME> {
     fn default() -> Self {
-        Self { inner: MainnetHandler::default(), fee: Cell::new(U256::ZERO) }
+        Self {
+            inner: MainnetHandler::default(),
+            fee: Cell::new(U256::ZERO),
+        }
     }
 }
 
@@ -412,23 +435,36 @@ fn collect_writes(
         let code_write = || {
             let code = info.code.clone().unwrap_or_default();
             if info.code_hash != KECCAK_EMPTY {
-                codes.0.write().unwrap_or_else(|p| p.into_inner()).insert(info.code_hash, code.clone());
+                codes
+                    .0
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(info.code_hash, code.clone());
             }
             MvValue::Code(info.code_hash, code)
         };
         if pre_exists != post_exists || account.is_created() {
-            writes.push((Location::Existence(address), MvValue::Existence(post_exists)));
+            writes.push((
+                Location::Existence(address),
+                MvValue::Existence(post_exists),
+            ));
             if post_exists {
                 writes.push((Location::Balance(address), MvValue::Balance(info.balance)));
                 writes.push((Location::Nonce(address), MvValue::Nonce(info.nonce)));
                 writes.push((Location::Code(address), code_write()));
                 for (slot, value) in account.changed_storage_slots() {
-                    writes.push((Location::Storage(address, *slot), MvValue::Storage(value.present_value)));
+                    writes.push((
+                        Location::Storage(address, *slot),
+                        MvValue::Storage(value.present_value),
+                    ));
                 }
             } else {
                 writes.push((Location::Balance(address), MvValue::Balance(U256::ZERO)));
                 writes.push((Location::Nonce(address), MvValue::Nonce(0)));
-                writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+                writes.push((
+                    Location::Code(address),
+                    MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+                ));
             }
             continue;
         }
@@ -438,7 +474,10 @@ fn collect_writes(
         let loaded = db.loaded.get(&address).cloned().flatten();
         if db.lazy_recipient == Some(address) {
             if !info.balance.is_zero() {
-                writes.push((Location::Balance(address), MvValue::BalanceCredit(info.balance)));
+                writes.push((
+                    Location::Balance(address),
+                    MvValue::BalanceCredit(info.balance),
+                ));
             }
         } else if loaded.as_ref().map(|l| l.balance) != Some(info.balance) {
             writes.push((Location::Balance(address), MvValue::Balance(info.balance)));
@@ -450,7 +489,10 @@ fn collect_writes(
             writes.push((Location::Code(address), code_write()));
         }
         for (slot, value) in account.changed_storage_slots() {
-            writes.push((Location::Storage(address, *slot), MvValue::Storage(value.present_value)));
+            writes.push((
+                Location::Storage(address, *slot),
+                MvValue::Storage(value.present_value),
+            ));
         }
     }
 }
@@ -467,13 +509,17 @@ fn credit_beneficiary(
     writes: &mut Vec<(Location, MvValue)>,
 ) -> Result<(), VmReadError> {
     let balance_location = Location::Balance(beneficiary);
-    if let Some((_, MvValue::Balance(full))) =
-        writes.iter_mut().find(|(location, _)| *location == balance_location)
+    if let Some((_, MvValue::Balance(full))) = writes
+        .iter_mut()
+        .find(|(location, _)| *location == balance_location)
     {
         *full += fee;
         return Ok(());
     }
-    if writes.iter().any(|(l, v)| *l == Location::Existence(beneficiary) && *v == MvValue::Existence(false)) {
+    if writes
+        .iter()
+        .any(|(l, v)| *l == Location::Existence(beneficiary) && *v == MvValue::Existence(false))
+    {
         // Destroyed in this transaction, then paid: it exists again with just the fee.
         writes.retain(|(l, _)| l.address() != beneficiary || matches!(l, Location::Storage(..)));
         push_created(beneficiary, fee, writes);
@@ -499,7 +545,10 @@ fn credit_beneficiary(
             writes.push((Location::Existence(beneficiary), MvValue::Existence(false)));
             writes.push((balance_location, MvValue::Balance(U256::ZERO)));
             writes.push((Location::Nonce(beneficiary), MvValue::Nonce(0)));
-            writes.push((Location::Code(beneficiary), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+            writes.push((
+                Location::Code(beneficiary),
+                MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+            ));
         }
     }
     Ok(())
@@ -509,5 +558,8 @@ fn push_created(address: Address, balance: U256, writes: &mut Vec<(Location, MvV
     writes.push((Location::Existence(address), MvValue::Existence(true)));
     writes.push((Location::Balance(address), MvValue::Balance(balance)));
     writes.push((Location::Nonce(address), MvValue::Nonce(0)));
-    writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY, Bytecode::default())));
+    writes.push((
+        Location::Code(address),
+        MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+    ));
 }

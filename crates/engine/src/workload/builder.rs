@@ -1,0 +1,430 @@
+//! The machinery under every workload: a seeded random source, deterministic signing keys,
+//! the pre-state being written, the transactions being queued, and the sealing step that
+//! signs them, replays the block once and fills the header fields only a replay can tell.
+
+use std::{num::NonZeroUsize, thread};
+
+use alloy_consensus::{
+    Block, BlockBody, EMPTY_OMMER_ROOT_HASH, Header, SignableTransaction, TxEip1559, TxEnvelope,
+    proofs::calculate_transaction_root,
+};
+use alloy_eips::{eip4788::BEACON_ROOTS_ADDRESS, eip4788::BEACON_ROOTS_CODE, eip4895::Withdrawals};
+use alloy_primitives::{
+    Address, B64, B256, Bloom, Bytes, Signature, TxKind, U256, keccak256,
+    map::{AddressMap, HashMap},
+};
+use alloy_trie::EMPTY_ROOT_HASH;
+use revm::{bytecode::Bytecode, primitives::KECCAK_EMPTY};
+use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
+
+use super::WorkloadError;
+use crate::{
+    block::ArchivedBlock,
+    chain::ChainSpec,
+    pre_state::{PreAccount, PreState},
+    sequential::{TxStatus, replay_sequential},
+    verify::receipts_root,
+};
+
+/// Block number of every generated block: a Cancun-era mainnet number.
+pub(super) const BLOCK_NUMBER: u64 = 20_000_000;
+/// Timestamp of every generated block (mainnet block 20,000,000's): Cancun rules apply.
+pub(super) const TIMESTAMP: u64 = 1_717_281_407;
+/// Base fee of every generated block: 10 gwei.
+pub(super) const BASE_FEE: u64 = 10_000_000_000;
+/// The least header gas limit, mainnet's of the time; larger blocks get the sum of their
+/// transactions' gas limits.
+const MIN_GAS_LIMIT: u64 = 30_000_000;
+/// One ether in wei.
+pub(super) const ETHER: u128 = 1_000_000_000_000_000_000;
+
+/// SplitMix64: a tiny, fast, well-defined generator, so that a seed means the same block on
+/// every platform and with every dependency version.
+#[derive(Debug, Clone)]
+pub(super) struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`, separated from other streams by `stream`.
+    pub(super) fn new(seed: u64, stream: u64) -> Self {
+        let mut rng = Self(seed ^ stream.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        rng.next_u64();
+        rng
+    }
+
+    /// The next 64 random bits.
+    pub(super) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`), by Lemire's multiply-shift (its bias is negligible here).
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A number in `low..=high`.
+    pub(super) fn between(&mut self, low: u128, high: u128) -> u128 {
+        let span = high - low + 1;
+        let wide = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+        low + wide % span
+    }
+
+    /// `true` with probability `percent`%.
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// 32 random bytes.
+    pub(super) fn b256(&mut self) -> B256 {
+        let mut bytes = [0u8; 32];
+        for chunk in bytes.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_be_bytes());
+        }
+        B256::from(bytes)
+    }
+
+    /// A random address (no known key: a recipient, not a sender).
+    pub(super) fn address(&mut self) -> Address {
+        Address::from_word(self.b256())
+    }
+}
+
+/// A deterministic hash of `(label, seed)`, for header fields and fixed seeded values.
+pub(super) fn seeded_hash(label: &str, seed: u64) -> B256 {
+    let mut preimage = Vec::with_capacity(label.len() + 8);
+    preimage.extend_from_slice(label.as_bytes());
+    preimage.extend_from_slice(&seed.to_be_bytes());
+    keccak256(preimage)
+}
+
+/// A sender: its secret key and address.
+#[derive(Clone)]
+struct Key {
+    secret: SecretKey,
+    address: Address,
+}
+
+impl Key {
+    /// Key number `index` of `seed`: secret = keccak256("replay-evm workload key" . seed .
+    /// index . attempt) for the first attempt that is a valid secp256k1 scalar.
+    fn derive(seed: u64, index: u64) -> Self {
+        let mut attempt = 0u64;
+        loop {
+            let mut preimage = Vec::with_capacity(48);
+            preimage.extend_from_slice(b"replay-evm workload key");
+            preimage.extend_from_slice(&seed.to_be_bytes());
+            preimage.extend_from_slice(&index.to_be_bytes());
+            preimage.extend_from_slice(&attempt.to_be_bytes());
+            if let Ok(secret) = SecretKey::from_byte_array(&keccak256(&preimage).0) {
+                let public = PublicKey::from_secret_key(SECP256K1, &secret);
+                let hash = keccak256(&public.serialize_uncompressed()[1..]);
+                return Self {
+                    secret,
+                    address: Address::from_slice(&hash[12..]),
+                };
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Signs `tx` (RFC 6979 nonces: deterministic, low-s).
+    fn sign(&self, tx: TxEip1559) -> TxEnvelope {
+        let message = Message::from_digest(tx.signature_hash().0);
+        let (recovery_id, bytes) = SECP256K1
+            .sign_ecdsa_recoverable(&message, &self.secret)
+            .serialize_compact();
+        let signature = Signature::new(
+            U256::from_be_slice(&bytes[..32]),
+            U256::from_be_slice(&bytes[32..]),
+            i32::from(recovery_id) != 0,
+        );
+        TxEnvelope::Eip1559(tx.into_signed(signature))
+    }
+}
+
+/// `f(0..count)` in order, spread over the machine's cores.
+fn parallel_map<R: Send>(count: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    const MIN_CHUNK: usize = 256;
+    let threads = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let threads = threads.min(count.div_ceil(MIN_CHUNK)).max(1);
+    if threads == 1 {
+        return (0..count).map(f).collect();
+    }
+    let chunk = count.div_ceil(threads);
+    let f = &f;
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * chunk).min(count)..((t + 1) * chunk).min(count);
+                scope.spawn(move || range.map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// An account of the pre-state being written.
+#[derive(Default)]
+struct Draft {
+    balance: U256,
+    nonce: u64,
+    code: Option<(B256, Bytecode)>,
+    storage: HashMap<U256, U256>,
+}
+
+/// A transaction queued for signing.
+struct Pending {
+    sender: usize,
+    tx: TxEip1559,
+}
+
+/// A block being generated.
+pub(super) struct Builder {
+    seed: u64,
+    /// Random choices of the workload (amounts, recipients, ...).
+    pub(super) rng: Rng,
+    keys: Vec<Key>,
+    next_nonce: Vec<u64>,
+    handed_out: usize,
+    accounts: AddressMap<Draft>,
+    pending: Vec<Pending>,
+}
+
+impl Builder {
+    /// An empty block for `seed`, whose workload draws from random stream `stream`.
+    pub(super) fn new(seed: u64, stream: u64) -> Self {
+        let mut builder = Self {
+            seed,
+            rng: Rng::new(seed, stream),
+            keys: Vec::new(),
+            next_nonce: Vec::new(),
+            handed_out: 0,
+            accounts: AddressMap::default(),
+            pending: Vec::new(),
+        };
+        // The EIP-4788 beacon roots contract, as on mainnet: the pre-block system call writes it.
+        builder.install(
+            BEACON_ROOTS_ADDRESS,
+            &Bytecode::new_raw(BEACON_ROOTS_CODE.clone()),
+        );
+        builder
+    }
+
+    /// Derives keys so that `count` more senders can be handed out without deriving one at
+    /// a time (derivation is the slow part of generating huge blocks; it runs in parallel).
+    pub(super) fn reserve_senders(&mut self, count: usize) {
+        let start = self.keys.len();
+        let wanted = (self.handed_out + count).saturating_sub(start);
+        let seed = self.seed;
+        let keys = parallel_map(wanted, |i| Key::derive(seed, (start + i) as u64));
+        self.keys.extend(keys);
+    }
+
+    /// A new sender: a funded account with a key, returned as its index.
+    pub(super) fn new_sender(&mut self) -> usize {
+        if self.handed_out == self.keys.len() {
+            self.reserve_senders(1);
+        }
+        let index = self.handed_out;
+        self.handed_out += 1;
+        let nonce = self.rng.below(1_000);
+        let balance = U256::from(self.rng.between(ETHER, 100 * ETHER));
+        let address = self.keys[index].address;
+        let account = self.accounts.entry(address).or_default();
+        account.balance = balance;
+        account.nonce = nonce;
+        self.next_nonce.push(nonce);
+        index
+    }
+
+    /// The address of sender `index`.
+    pub(super) fn address(&self, sender: usize) -> Address {
+        self.keys[sender].address
+    }
+
+    /// The nonce sender `index`'s next transaction will carry.
+    pub(super) fn next_nonce(&self, sender: usize) -> u64 {
+        self.next_nonce[sender]
+    }
+
+    /// Deploys `code` at `address` in the pre-state (nonce 1, as a contract has).
+    pub(super) fn install(&mut self, address: Address, code: &Bytecode) {
+        let account = self.accounts.entry(address).or_default();
+        account.nonce = account.nonce.max(1);
+        account.code = Some((keccak256(code.original_byte_slice()), code.clone()));
+    }
+
+    /// Like [`Builder::install`], with the code hash known.
+    pub(super) fn install_hashed(&mut self, address: Address, code: &Bytecode, hash: B256) {
+        let account = self.accounts.entry(address).or_default();
+        account.nonce = account.nonce.max(1);
+        account.code = Some((hash, code.clone()));
+    }
+
+    /// Sets the pre-state balance of `address` (creating the account).
+    pub(super) fn set_balance(&mut self, address: Address, balance: U256) {
+        self.accounts.entry(address).or_default().balance = balance;
+    }
+
+    /// Sets a pre-state storage slot (zero values are not stored: absent means zero).
+    pub(super) fn set_slot(&mut self, address: Address, slot: U256, value: U256) {
+        let storage = &mut self.accounts.entry(address).or_default().storage;
+        if value.is_zero() {
+            storage.remove(&slot);
+        } else {
+            storage.insert(slot, value);
+        }
+    }
+
+    /// Queues a transaction from `sender` with a random tip of 0.01 to 2 gwei.
+    pub(super) fn push(
+        &mut self,
+        sender: usize,
+        to: TxKind,
+        value: U256,
+        input: Bytes,
+        gas_limit: u64,
+    ) {
+        let tip = self.rng.between(10_000_000, 2_000_000_000);
+        let nonce = self.next_nonce[sender];
+        self.next_nonce[sender] += 1;
+        let tx = TxEip1559 {
+            chain_id: 1,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
+            max_priority_fee_per_gas: tip,
+            to,
+            value,
+            access_list: Default::default(),
+            input,
+        };
+        self.pending.push(Pending { sender, tx });
+    }
+
+    /// Queues a call of `to` with `input`.
+    pub(super) fn call(&mut self, sender: usize, to: Address, input: Bytes, gas_limit: u64) {
+        self.push(sender, TxKind::Call(to), U256::ZERO, input, gas_limit);
+    }
+
+    /// Number of transactions queued.
+    pub(super) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Signs the transactions, writes the pre-state and header, replays the block once to
+    /// fill `gasUsed`, `receiptsRoot` and `logsBloom`, and seals it.
+    ///
+    /// # Errors
+    /// When the block does not replay, or a transaction does not succeed.
+    pub(super) fn finish(self) -> Result<ArchivedBlock, WorkloadError> {
+        let Self {
+            seed,
+            keys,
+            accounts,
+            pending,
+            ..
+        } = self;
+
+        let transactions = parallel_map(pending.len(), |i| {
+            let Pending { sender, tx } = &pending[i];
+            keys[*sender].sign(tx.clone())
+        });
+        let tx_gas: u64 = pending.iter().map(|p| p.tx.gas_limit).sum();
+        drop(pending);
+
+        let mut pre_state = PreState::new();
+        for (address, draft) in accounts {
+            let (code_hash, code) = match draft.code {
+                Some((hash, code)) => (hash, Some(code)),
+                None => (KECCAK_EMPTY, None),
+            };
+            pre_state.insert_account(
+                address,
+                PreAccount {
+                    balance: draft.balance,
+                    nonce: draft.nonce,
+                    code_hash,
+                    code,
+                    storage: draft.storage,
+                },
+            );
+        }
+        let parent_hash = seeded_hash("replay-evm workload parent", seed);
+        pre_state.insert_block_hash(BLOCK_NUMBER - 1, parent_hash);
+
+        let beneficiary = Address::from_word(seeded_hash("replay-evm workload coinbase", seed));
+        let header = Header {
+            parent_hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary,
+            // The generator knows only the touched accounts, not the whole state: the state
+            // root is a seeded placeholder, as nothing in a replay checks it.
+            state_root: seeded_hash("replay-evm workload state", seed),
+            transactions_root: calculate_transaction_root(&transactions),
+            receipts_root: EMPTY_ROOT_HASH,
+            logs_bloom: Bloom::ZERO,
+            difficulty: U256::ZERO,
+            number: BLOCK_NUMBER,
+            gas_limit: tx_gas.max(MIN_GAS_LIMIT),
+            gas_used: 0,
+            timestamp: TIMESTAMP,
+            extra_data: Bytes::from_static(b"replay-evm workload"),
+            mix_hash: seeded_hash("replay-evm workload prevrandao", seed),
+            nonce: B64::ZERO,
+            base_fee_per_gas: Some(BASE_FEE),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(seeded_hash("replay-evm workload beacon", seed)),
+            ..Default::default()
+        };
+        let mut block = ArchivedBlock {
+            chain_id: 1,
+            hash: B256::ZERO,
+            block: Block {
+                header,
+                body: BlockBody {
+                    transactions,
+                    ommers: Vec::new(),
+                    withdrawals: Some(Withdrawals::default()),
+                },
+            },
+            ommer_hashes: Vec::new(),
+            pre_state,
+        };
+
+        let replay = replay_sequential(&block, &ChainSpec::mainnet())?;
+        if let Some((index, outcome)) = replay
+            .transactions
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.status != TxStatus::Success)
+        {
+            return Err(WorkloadError::TxFailed {
+                index,
+                status: format!("{:?}", outcome.status),
+            });
+        }
+        let mut logs_bloom = Bloom::ZERO;
+        for receipt in &replay.receipts {
+            logs_bloom.accrue_bloom(receipt.logs_bloom());
+        }
+        let header = &mut block.block.header;
+        header.gas_used = replay.gas_used;
+        header.receipts_root = receipts_root(&replay.receipts);
+        header.logs_bloom = logs_bloom;
+        block.hash = header.hash_slow();
+        Ok(block)
+    }
+}
