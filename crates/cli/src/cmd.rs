@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod replay;
 mod statetest;
 mod verify;
 
@@ -20,6 +21,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Replay blocks sequentially and verify them against their headers.
     Verify(verify::Args),
+    /// Replay blocks sequentially and in parallel, compare, and analyse their dependencies.
+    Replay(replay::Args),
     /// Run ethereum/tests-format state tests.
     Statetest(statetest::Args),
 }
@@ -29,6 +32,7 @@ impl Command {
         match self {
             Self::Verify(args) => verify::run(args),
             Self::Statetest(args) => statetest::run(args),
+            Self::Replay(args) => replay::run(args),
         }
     }
 }

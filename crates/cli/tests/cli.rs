@@ -156,3 +156,34 @@ fn no_subcommand_is_a_usage_error() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn replay_compares_parallel_with_sequential_and_reports_json() {
+    let block = fixtures_dir().unwrap().join("mainnet/13217637");
+    let output = replay_evm(&[
+        "replay",
+        "--json",
+        "--threads",
+        "1,2,3",
+        &block.display().to_string(),
+    ]);
+    assert_no_panic(&output);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let row: serde_json::Value = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(row["number"], 13_217_637);
+    assert_eq!(row["verified"], true);
+    let seq = &row["sequential"];
+    let runs = row["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        assert_eq!(run["receipts_root"], seq["receipts_root"]);
+        assert_eq!(run["state_diff_hash"], seq["state_diff_hash"]);
+        assert!(run["aborts"].is_u64() && run["wall_us"].is_u64());
+    }
+    let (lazy, naive) = (
+        row["conflict_rate"].as_f64().unwrap(),
+        row["conflict_rate_naive"].as_f64().unwrap(),
+    );
+    assert!(lazy < naive, "lazy {lazy} naive {naive}");
+    assert!(row["theoretical_speedup"].as_f64().unwrap() >= 1.0);
+}

@@ -43,7 +43,7 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         let done = AtomicUsize::new(0);
         let report = run_path_with_progress(path, &filter, &|_| {
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 250 == 0 || n == files {
+            if n.is_multiple_of(250) || n == files {
                 eprintln!("[{}] {n}/{files} files", path.display());
             }
         })?;
