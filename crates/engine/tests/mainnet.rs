@@ -147,26 +147,57 @@ fn analysis_is_independent_of_thread_count() {
     let mut rates = Vec::new();
     for block in load_all() {
         let one = engine
-            .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(1).unwrap()))
+            .replay(
+                &block,
+                &chain,
+                Concurrency::Threads(NonZeroUsize::new(1).unwrap()),
+            )
             .unwrap();
         let reference = analyse(&one.accesses());
         for threads in [2, 4] {
             let par = engine
-                .replay(&block, &chain, Concurrency::Threads(NonZeroUsize::new(threads).unwrap()))
+                .replay(
+                    &block,
+                    &chain,
+                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+                )
                 .unwrap();
-            let traces: Vec<_> =
-                par.traces.iter().map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone())).collect();
-            let expected: Vec<_> =
-                one.traces.iter().map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone())).collect();
-            assert_eq!(traces, expected, "block {} at {threads} threads", block.number());
-            assert_eq!(analyse(&par.accesses()), reference, "block {}", block.number());
+            let traces: Vec<_> = par
+                .traces
+                .iter()
+                .map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone()))
+                .collect();
+            let expected: Vec<_> = one
+                .traces
+                .iter()
+                .map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone()))
+                .collect();
+            assert_eq!(
+                traces,
+                expected,
+                "block {} at {threads} threads",
+                block.number()
+            );
+            assert_eq!(
+                analyse(&par.accesses()),
+                reference,
+                "block {}",
+                block.number()
+            );
         }
         assert!(reference.naive.conflict_rate >= reference.lazy.conflict_rate);
-        rates.push((block.number(), reference.lazy.conflict_rate, reference.naive.conflict_rate));
+        rates.push((
+            block.number(),
+            reference.lazy.conflict_rate,
+            reference.naive.conflict_rate,
+        ));
     }
     // Real blocks: the lazy updates remove most conflicts.
     let lazy: f64 = rates.iter().map(|r| r.1).sum::<f64>() / rates.len() as f64;
     let naive: f64 = rates.iter().map(|r| r.2).sum::<f64>() / rates.len() as f64;
-    println!("mean conflict rate over {} blocks: lazy {lazy:.3}, naive {naive:.3}", rates.len());
+    println!(
+        "mean conflict rate over {} blocks: lazy {lazy:.3}, naive {naive:.3}",
+        rates.len()
+    );
     assert!(naive > lazy);
 }

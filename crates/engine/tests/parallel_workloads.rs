@@ -1,0 +1,68 @@
+//! Generated blocks of every workload, plus deploy-then-call, self-destruct then redeploy and
+//! a dependency chain: the parallel engine equals the sequential oracle at several thread
+//! counts.
+
+use std::num::NonZeroUsize;
+
+use replay_evm::{
+    block::ArchivedBlock,
+    chain::ChainSpec,
+    parallel::{Concurrency, ParallelEngine},
+    sequential::replay_sequential,
+    verify::verify,
+    workload::{
+        Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
+    },
+};
+
+fn assert_parallel_equals_sequential(name: &str, block: &ArchivedBlock, engine: &ParallelEngine) {
+    let chain = ChainSpec::mainnet();
+    let seq = replay_sequential(block, &chain).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for threads in [1, 2, 3, 4, 8] {
+        let par = engine
+            .replay(
+                block,
+                &chain,
+                Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+            )
+            .unwrap_or_else(|e| panic!("{name} at {threads} threads: {e}"));
+        verify(block.header(), &par.replay).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            par.replay.receipts, seq.receipts,
+            "{name} at {threads} threads"
+        );
+        assert_eq!(
+            par.replay.transactions, seq.transactions,
+            "{name} at {threads} threads"
+        );
+        assert_eq!(
+            par.replay.state_changes, seq.state_changes,
+            "{name} at {threads} threads"
+        );
+    }
+}
+
+#[test]
+fn every_workload_equals_sequential() {
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    for workload in Workload::ALL {
+        let block = generate(workload, 7, 150).unwrap_or_else(|e| panic!("{workload}: {e}"));
+        assert_parallel_equals_sequential(workload.name(), &block, &engine);
+    }
+}
+
+#[test]
+fn corner_scenarios_equal_sequential() {
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let scenarios = [
+        ("deploy-then-call", deploy_then_call(3).unwrap().block),
+        (
+            "selfdestruct-then-redeploy",
+            selfdestruct_then_redeploy(3).unwrap().block,
+        ),
+        ("dependency-chain", dependency_chain(3, 64).unwrap().block),
+    ];
+    for (name, block) in &scenarios {
+        assert_parallel_equals_sequential(name, block, &engine);
+    }
+}
