@@ -67,22 +67,30 @@ impl ArchivedBlock {
     /// [`BlockError::BadSignature`] naming the first transaction whose signature does not
     /// recover.
     pub fn recover_senders(&self, fork: Fork) -> Result<Vec<Address>, BlockError> {
-        self.transactions()
-            .iter()
-            .enumerate()
-            .map(|(index, tx)| {
-                let recovered = if fork >= Fork::Homestead {
-                    tx.recover_signer()
-                } else {
-                    tx.recover_signer_unchecked()
-                };
-                recovered.map_err(|e| BlockError::BadSignature {
-                    index,
-                    hash: *tx.tx_hash(),
-                    reason: e.to_string(),
-                })
-            })
+        (0..self.transactions().len())
+            .map(|index| self.recover_sender(index, fork))
             .collect()
+    }
+
+    /// Recovers the sender of transaction `index` (see [`ArchivedBlock::recover_senders`]).
+    ///
+    /// # Errors
+    /// [`BlockError::BadSignature`] when the signature does not recover;
+    /// [`BlockError::Inconsistent`] when `index` is out of range.
+    pub fn recover_sender(&self, index: usize, fork: Fork) -> Result<Address, BlockError> {
+        let tx = self.transactions().get(index).ok_or_else(|| {
+            BlockError::Inconsistent(format!("no transaction {index} in the block"))
+        })?;
+        let recovered = if fork >= Fork::Homestead {
+            tx.recover_signer()
+        } else {
+            tx.recover_signer_unchecked()
+        };
+        recovered.map_err(|e| BlockError::BadSignature {
+            index,
+            hash: *tx.tx_hash(),
+            reason: e.to_string(),
+        })
     }
 
     /// Checks that the block is internally consistent: its header hashes to `hash`, and the

@@ -14,6 +14,7 @@
 
 use std::{
     borrow::Cow,
+    collections::BTreeSet,
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
@@ -138,6 +139,9 @@ struct Slot {
 #[derive(Debug)]
 pub struct ParallelEngine {
     pool: rayon::ThreadPool,
+    /// Test-only fault injection: the worker that executes this transaction panics.
+    #[cfg(test)]
+    panic_at: Option<TxIdx>,
 }
 
 impl ParallelEngine {
@@ -151,7 +155,11 @@ impl ParallelEngine {
             .thread_name(|i| format!("replay-evm-worker-{i}"))
             .build()
             .map_err(|e| ReplayError::Engine(format!("cannot start worker threads: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            #[cfg(test)]
+            panic_at: None,
+        })
     }
 
     /// Number of threads in the pool.
@@ -183,9 +191,8 @@ impl ParallelEngine {
         let number = header.number;
         let fork = block.fork(chain);
         let txs = block.transactions();
-        let senders = block
-            .recover_senders(fork)
-            .map_err(|source| ReplayError::Block { number, source })?;
+        let threads = self.threads_for(concurrency, txs.len());
+        let senders = self.recover_senders(block, fork, threads)?;
 
         let mut state = State::builder()
             .with_database_ref(&block.pre_state)
@@ -252,8 +259,13 @@ impl ParallelEngine {
             codes: NewCodes::default(),
         };
 
-        let threads = self.threads_for(concurrency, txs.len());
-        let (slots, counters) = self.run_block_stm(&block_ctx, txs, &senders, threads, number)?;
+        let mv = MvMemory::new();
+        let (slots, counters) =
+            self.run_block_stm(&block_ctx, &mv, txs, &senders, threads, number)?;
+        let written: BTreeSet<Location> = slots
+            .iter()
+            .flat_map(|slot| slot.write_locations.iter().copied())
+            .collect();
 
         // Commit phase, in transaction order.
         let beneficiary = block_ctx.block.beneficiary;
@@ -322,6 +334,17 @@ impl ParallelEngine {
                 outcome.gas_used = gas.tx_gas_used();
             }
         }
+        // Every location the transactions wrote must read, in the multi-version memory after
+        // the last transaction, what the committed state holds: this checks the write sets
+        // (and the lazy credits) against the sequential commit, on every run.
+        check_final_state(
+            &block_ctx,
+            &mv,
+            txs.len(),
+            &written,
+            executor.evm_mut().db_mut(),
+        )
+        .map_err(|e| ReplayError::Engine(format!("block {number}: {e}")))?;
         let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
         state.merge_transitions(BundleRetention::PlainState);
         let bundle = state.take_bundle();
@@ -342,17 +365,50 @@ impl ParallelEngine {
         })
     }
 
+    /// Recovers the senders on `threads` of the pool's threads, in contiguous chunks
+    /// (recovery is independent per transaction).
+    fn recover_senders(
+        &self,
+        block: &ArchivedBlock,
+        fork: crate::chain::Fork,
+        threads: usize,
+    ) -> Result<Vec<Address>, ReplayError> {
+        let n = block.transactions().len();
+        let number = block.number();
+        if threads <= 1 || n < 2 {
+            return block
+                .recover_senders(fork)
+                .map_err(|source| ReplayError::Block { number, source });
+        }
+        let chunk = n.div_ceil(threads);
+        let mut parts: Vec<Result<Vec<Address>, crate::error::BlockError>> = Vec::new();
+        parts.resize_with(threads, || Ok(Vec::new()));
+        self.pool.scope(|scope| {
+            for (t, part) in parts.iter_mut().enumerate() {
+                scope.spawn(move |_| {
+                    let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
+                    *part = range.map(|i| block.recover_sender(i, fork)).collect();
+                });
+            }
+        });
+        let mut senders = Vec::with_capacity(n);
+        for part in parts {
+            senders.extend(part.map_err(|source| ReplayError::Block { number, source })?);
+        }
+        Ok(senders)
+    }
+
     /// Runs the Block-STM workers until every transaction is executed and validated.
     fn run_block_stm(
         &self,
         ctx: &BlockContext<'_>,
+        mv: &MvMemory,
         txs: &[TxEnvelope],
         senders: &[Address],
         threads: usize,
         number: u64,
     ) -> Result<(Vec<Slot>, Counters), ReplayError> {
         let n = txs.len();
-        let mv = MvMemory::new();
         let scheduler = Scheduler::new(n);
         let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
         let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
@@ -368,10 +424,12 @@ impl ParallelEngine {
             scheduler.halt();
         };
         let worker = Worker {
+            #[cfg(test)]
+            panic_at: self.panic_at,
             ctx,
             txs,
             senders,
-            mv: &mv,
+            mv,
             scheduler: &scheduler,
             slots: &slots,
             stats: &stats,
@@ -418,6 +476,8 @@ impl ParallelEngine {
 /// What every worker thread shares. The statistics are `Relaxed`: they are only read after
 /// the pool's scope has joined every worker, which orders all their updates before the read.
 struct Worker<'a> {
+    #[cfg(test)]
+    panic_at: Option<TxIdx>,
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
     senders: &'a [Address],
@@ -446,6 +506,10 @@ impl Worker<'_> {
 
     fn execute(&self, version: Version) -> Result<Option<Task>, ReplayError> {
         let tx = version.tx;
+        #[cfg(test)]
+        if self.panic_at == Some(tx) {
+            panic!("injected fault in transaction {tx}");
+        }
         loop {
             let started = Instant::now();
             match vm::execute(self.ctx, self.mv, tx, &self.txs[tx], self.senders[tx]) {
@@ -539,6 +603,68 @@ fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -
     }
 }
 
+/// Compares, location by location, the multi-version memory as a transaction after the last
+/// would read it with the committed state.
+fn check_final_state<DB: Database>(
+    ctx: &BlockContext<'_>,
+    mv: &MvMemory,
+    n: usize,
+    written: &BTreeSet<Location>,
+    state: &mut DB,
+) -> Result<(), String> {
+    let mut reader = vm::VmDb::new(n, mv, &ctx.base, &ctx.codes, None);
+    let db_error = |e: DB::Error| format!("final-state check: state read failed: {e}");
+    for location in written {
+        let address = location.address();
+        let mismatch = |what: &str, parallel: String, sequential: String| {
+            Err(format!(
+                "write set disagrees with the sequential commit at {location:?}: {what} is \
+                 {parallel} in parallel, {sequential} sequentially"
+            ))
+        };
+        let exists = reader.exists(address).map_err(|e| e.to_string())?;
+        let committed = state.basic(address).map_err(db_error)?;
+        let Some(info) = committed else {
+            if exists {
+                return mismatch("existence", "true".into(), "false".into());
+            }
+            continue;
+        };
+        if !exists {
+            return mismatch("existence", "false".into(), "true".into());
+        }
+        match location {
+            Location::Existence(_) => {}
+            Location::Balance(_) => {
+                let balance = reader.balance(address).map_err(|e| e.to_string())?;
+                if balance != info.balance {
+                    return mismatch("balance", balance.to_string(), info.balance.to_string());
+                }
+            }
+            Location::Nonce(_) => {
+                let nonce = reader.nonce(address).map_err(|e| e.to_string())?;
+                if nonce != info.nonce {
+                    return mismatch("nonce", nonce.to_string(), info.nonce.to_string());
+                }
+            }
+            Location::Code(_) => {
+                let (hash, _) = reader.code(address).map_err(|e| e.to_string())?;
+                if hash != info.code_hash {
+                    return mismatch("code hash", hash.to_string(), info.code_hash.to_string());
+                }
+            }
+            Location::Storage(_, slot) => {
+                let value = reader.storage(address, *slot).map_err(|e| e.to_string())?;
+                let committed = state.storage(address, *slot).map_err(db_error)?;
+                if value != committed {
+                    return mismatch("storage", value.to_string(), committed.to_string());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Adds the lazy credits of one transaction to the running state before it is committed:
 /// the recipient's received value on top of its current balance, and the beneficiary's fee
 /// (touching it, as revm's `reward_beneficiary` does).
@@ -573,4 +699,60 @@ fn materialise_credits<DB: Database>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{block_dir::load_block_dir, fixtures::fixtures_dir};
+
+    fn block(number: &str) -> ArchivedBlock {
+        let dir = fixtures_dir()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .join("mainnet")
+            .join(number);
+        load_block_dir(&dir, 1).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_worker_panic_is_an_error_not_a_hang() {
+        let block = block("13217637");
+        let chain = ChainSpec::mainnet();
+        let mut engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
+        engine.panic_at = Some(500);
+        for threads in [1, 2] {
+            let concurrency = Concurrency::Threads(NonZeroUsize::new(threads).unwrap());
+            let err = engine
+                .replay(&block, &chain, concurrency)
+                .expect_err("must fail");
+            let text = err.to_string();
+            assert!(
+                text.contains("worker thread panicked") && text.contains("injected fault"),
+                "{text}"
+            );
+        }
+        // The pool survives and the next block replays normally.
+        engine.panic_at = None;
+        let ok = engine.replay(&block, &chain, Concurrency::Auto).unwrap();
+        assert_eq!(ok.replay.transactions.len(), block.transactions().len());
+    }
+
+    #[test]
+    fn a_storage_error_is_an_error_not_a_hang() {
+        // Drop the ancestor hashes a BLOCKHASH-using block needs.
+        let mut block = block("11114732");
+        let needed = block.pre_state.block_hashes().len();
+        assert!(needed > 0, "fixture uses BLOCKHASH");
+        let mut pre = crate::pre_state::PreState::new();
+        for (address, account) in block.pre_state.sorted_accounts() {
+            pre.insert_account(*address, account.clone());
+        }
+        block.pre_state = pre;
+        let engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
+        let concurrency = Concurrency::Threads(NonZeroUsize::new(2).unwrap());
+        let err = engine
+            .replay(&block, &ChainSpec::mainnet(), concurrency)
+            .expect_err("must fail");
+        assert!(err.to_string().contains("BLOCKHASH"), "{err}");
+    }
 }

@@ -315,10 +315,20 @@ mod tests {
             Some(Task::Execution(v)) => v,
             other => panic!("{other:?}"),
         };
-        let v1 = match s.next_task() {
-            Some(Task::Execution(v)) => v,
-            other => panic!("{other:?}"),
-        };
+        // tx 0 is still executing, so its validation is skipped before tx 1 is handed out.
+        let v1 = (0..10)
+            .find_map(|_| match s.next_task() {
+                Some(Task::Execution(v)) => Some(v),
+                _ => None,
+            })
+            .expect("tx 1 is handed out");
+        assert_eq!(
+            v1,
+            Version {
+                tx: 1,
+                incarnation: 0
+            }
+        );
         // tx 1 reads an estimate of tx 0: suspended.
         assert!(s.add_dependency(v1.tx, v0.tx));
         assert_eq!(s.finish_execution(v0, true), None);
