@@ -40,3 +40,23 @@ pub enum StateTestError {
         source: serde_json::Error,
     },
 }
+
+impl StateTestError {
+    /// The path the error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Self::NotFound { path }
+            | Self::Io { path, .. }
+            | Self::NoJsonFiles { path }
+            | Self::Json { path, .. } => path,
+        }
+    }
+
+    /// The error without its leading path, for reports that show the path separately.
+    pub fn detail(&self) -> String {
+        let full = self.to_string();
+        let prefix = format!("{}: ", self.path().display());
+        full.strip_prefix(&prefix)
+            .map_or_else(|| full.clone(), str::to_owned)
+    }
+}

@@ -44,10 +44,10 @@ use replay_evm::{chain::Fork, error::ChainError};
 
 pub use crate::{
     error::StateTestError,
-    report::{FileReport, Failure, Filter, Report, Skip},
+    report::{Failure, FileReport, Filter, Report, Skip},
 };
 use crate::{
-    model::Suite,
+    model::{PostEntry, Suite, TestUnit},
     runner::{CaseOutcome, PreparedTest},
 };
 
@@ -95,9 +95,14 @@ pub fn run_path_with_progress(
 pub fn collect_test_files(path: &Path) -> Result<Vec<PathBuf>, StateTestError> {
     let metadata = std::fs::metadata(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            StateTestError::NotFound { path: path.to_path_buf() }
+            StateTestError::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
-            StateTestError::Io { path: path.to_path_buf(), source }
+            StateTestError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })?;
     if !metadata.is_dir() {
@@ -106,13 +111,18 @@ pub fn collect_test_files(path: &Path) -> Result<Vec<PathBuf>, StateTestError> {
     let mut files = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let io = |source| StateTestError::Io { path: dir.clone(), source };
+        let io = |source| StateTestError::Io {
+            path: dir.clone(),
+            source,
+        };
         for entry in std::fs::read_dir(&dir).map_err(io)? {
             let entry = entry.map_err(io)?;
             let entry_path = entry.path();
             // `metadata` follows symlinks, so linked folders and files are walked too.
-            let meta = std::fs::metadata(&entry_path)
-                .map_err(|source| StateTestError::Io { path: entry_path.clone(), source })?;
+            let meta = std::fs::metadata(&entry_path).map_err(|source| StateTestError::Io {
+                path: entry_path.clone(),
+                source,
+            })?;
             if meta.is_dir() {
                 pending.push(entry_path);
             } else if entry_path.extension().is_some_and(|e| e == "json") {
@@ -121,7 +131,9 @@ pub fn collect_test_files(path: &Path) -> Result<Vec<PathBuf>, StateTestError> {
         }
     }
     if files.is_empty() {
-        return Err(StateTestError::NoJsonFiles { path: path.to_path_buf() });
+        return Err(StateTestError::NoJsonFiles {
+            path: path.to_path_buf(),
+        });
     }
     files.sort();
     Ok(files)
@@ -139,7 +151,7 @@ pub fn run_file(path: &Path, filter: &Filter) -> FileReport {
             name: None,
             fork: None,
             index: None,
-            message: error.to_string(),
+            message: error.detail(),
         }),
     }
     report.elapsed = started.elapsed();
@@ -149,102 +161,147 @@ pub fn run_file(path: &Path, filter: &Filter) -> FileReport {
 fn load(path: &Path) -> Result<Suite, StateTestError> {
     let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            StateTestError::NotFound { path: path.to_path_buf() }
+            StateTestError::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
-            StateTestError::Io { path: path.to_path_buf(), source }
+            StateTestError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|source| StateTestError::Json { path: path.to_path_buf(), source })
+    serde_json::from_slice(&bytes).map_err(|source| StateTestError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One post entry to account for.
+enum Job<'a> {
+    /// Execute it with this test's prepared state.
+    Run(&'a PreparedTest<'a>, Fork, &'a PostEntry),
+    /// Already decided: it cannot run.
+    Skip(String),
+    /// Already decided: it is broken.
+    Fail(String),
+}
+
+/// Where a job's outcome goes in the report.
+struct Slot<'a> {
+    name: &'a str,
+    fork: Option<&'a str>,
+    index: Option<usize>,
 }
 
 fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
-    let file = report.file.clone();
+    // Prepare every selected test first, so that the cases of all tests of the file can run
+    // in parallel: one file (e.g. VMTests/vmPerformance/loopMul.json) can dominate a run.
+    let mut prepared = Vec::new();
     for (name, unit) in suite {
         if !filter.matches_name(name) {
             continue;
         }
-        let failure = |fork: Option<&str>, index: Option<usize>, message: String| Failure {
-            file: file.clone(),
-            name: Some(name.clone()),
-            fork: fork.map(str::to_owned),
-            index,
-            message,
-        };
-        // Forks in activation order, unparseable names after them, by name.
-        let mut forks: Vec<(&String, Result<Fork, ChainError>)> =
-            unit.post.keys().map(|key| (key, key.parse::<Fork>())).collect();
-        forks.sort_by(|(ka, a), (kb, b)| match (a, b) {
-            (Ok(a), Ok(b)) => a.cmp(b),
-            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-            (Err(_), Err(_)) => ka.cmp(kb),
-        });
-        let forks: Vec<_> = forks
-            .into_iter()
-            .filter(|(_, fork)| match (filter.fork, fork) {
-                (None, _) => true,
-                (Some(wanted), Ok(fork)) => wanted == *fork,
-                (Some(_), Err(_)) => false,
-            })
-            .collect();
-        if forks.is_empty() {
-            continue;
+        let forks = selected_forks(unit, filter);
+        if !forks.is_empty() {
+            prepared.push((name.as_str(), unit, forks, PreparedTest::new(unit)));
         }
-        let prepared = match PreparedTest::new(unit) {
-            Ok(prepared) => prepared,
+    }
+
+    let mut jobs: Vec<(Slot<'_>, Job<'_>)> = Vec::new();
+    for (name, unit, forks, test) in &prepared {
+        let test = match test {
+            Ok(test) => test,
             Err(message) => {
-                report.failed.push(failure(None, None, message));
+                let slot = Slot {
+                    name,
+                    fork: None,
+                    index: None,
+                };
+                jobs.push((slot, Job::Fail(message.clone())));
                 continue;
             }
         };
         for (key, fork) in forks {
-            let entries = &unit.post[key];
-            let fork = match fork {
-                Ok(fork) => fork,
-                Err(error @ ChainError::UnsupportedFork { .. }) => {
-                    for index in 0..entries.len() {
-                        report.skipped.push(Skip {
-                            file: file.clone(),
-                            name: name.clone(),
-                            fork: key.clone(),
-                            index,
-                            reason: error.to_string(),
-                        });
-                    }
-                    continue;
-                }
-                Err(error) => {
-                    for index in 0..entries.len() {
-                        report.failed.push(failure(Some(key), Some(index), error.to_string()));
-                    }
-                    continue;
-                }
-            };
-            for (index, entry) in entries.iter().enumerate() {
-                let outcome = catch_unwind(AssertUnwindSafe(|| prepared.run(fork, entry)))
-                    .unwrap_or_else(|panic| {
-                        let text = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_owned());
-                        CaseOutcome::Fail(format!("panicked: {text}"))
-                    });
-                match outcome {
-                    CaseOutcome::Pass => report.passed += 1,
-                    CaseOutcome::Fail(message) => {
-                        report.failed.push(failure(Some(key), Some(index), message));
-                    }
-                    CaseOutcome::Skip(reason) => report.skipped.push(Skip {
-                        file: file.clone(),
-                        name: name.clone(),
-                        fork: key.clone(),
-                        index,
-                        reason,
-                    }),
-                }
+            for (index, entry) in unit.post[*key].iter().enumerate() {
+                let slot = Slot {
+                    name,
+                    fork: Some(key.as_str()),
+                    index: Some(index),
+                };
+                let job = match fork {
+                    Ok(fork) => Job::Run(test, *fork, entry),
+                    Err(error @ ChainError::UnsupportedFork { .. }) => Job::Skip(error.to_string()),
+                    Err(error) => Job::Fail(error.to_string()),
+                };
+                jobs.push((slot, job));
             }
         }
     }
+
+    let outcomes: Vec<CaseOutcome> = jobs
+        .par_iter()
+        .map(|(_, job)| match job {
+            Job::Run(test, fork, entry) => run_case(test, *fork, entry),
+            Job::Skip(reason) => CaseOutcome::Skip(reason.clone()),
+            Job::Fail(message) => CaseOutcome::Fail(message.clone()),
+        })
+        .collect();
+
+    for ((slot, _), outcome) in jobs.iter().zip(outcomes) {
+        match outcome {
+            CaseOutcome::Pass => report.passed += 1,
+            CaseOutcome::Fail(message) => report.failed.push(Failure {
+                file: report.file.clone(),
+                name: Some(slot.name.to_owned()),
+                fork: slot.fork.map(str::to_owned),
+                index: slot.index,
+                message,
+            }),
+            CaseOutcome::Skip(reason) => report.skipped.push(Skip {
+                file: report.file.clone(),
+                name: slot.name.to_owned(),
+                fork: slot.fork.unwrap_or_default().to_owned(),
+                index: slot.index.unwrap_or_default(),
+                reason,
+            }),
+        }
+    }
+}
+
+/// The post keys of `unit` that `filter` selects, with their parsed forks: forks in
+/// activation order, then names that do not parse, by name.
+fn selected_forks<'a>(
+    unit: &'a TestUnit,
+    filter: &Filter,
+) -> Vec<(&'a String, Result<Fork, ChainError>)> {
+    let mut forks: Vec<_> = unit
+        .post
+        .keys()
+        .map(|key| (key, key.parse::<Fork>()))
+        .filter(|(_, fork)| match (filter.fork, fork) {
+            (None, _) => true,
+            (Some(wanted), Ok(fork)) => wanted == *fork,
+            (Some(_), Err(_)) => false,
+        })
+        .collect();
+    forks.sort_by(|(ka, a), (kb, b)| match (a, b) {
+        (Ok(a), Ok(b)) => a.cmp(b),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => ka.cmp(kb),
+    });
+    forks
+}
+
+/// Runs one case; a panic inside revm becomes a failure rather than aborting the run.
+fn run_case(test: &PreparedTest<'_>, fork: Fork, entry: &PostEntry) -> CaseOutcome {
+    catch_unwind(AssertUnwindSafe(|| test.run(fork, entry))).unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        CaseOutcome::Fail(format!("panicked: {text}"))
+    })
 }

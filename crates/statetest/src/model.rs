@@ -186,7 +186,11 @@ fn parse_number(text: &str) -> Result<Option<U256>, String> {
         None => (text, 10u64),
     };
     if digits.is_empty() {
-        return if radix == 16 { Ok(Some(U256::ZERO)) } else { Err("empty number".to_owned()) };
+        return if radix == 16 {
+            Ok(Some(U256::ZERO))
+        } else {
+            Err("empty number".to_owned())
+        };
     }
     let mut value = U256::ZERO;
     let mut overflow = false;
@@ -198,7 +202,10 @@ fn parse_number(text: &str) -> Result<Option<U256>, String> {
         if overflow {
             continue;
         }
-        match value.checked_mul(U256::from(radix)).and_then(|v| v.checked_add(U256::from(digit))) {
+        match value
+            .checked_mul(U256::from(radix))
+            .and_then(|v| v.checked_add(U256::from(digit)))
+        {
             Some(v) => value = v,
             None => overflow = true,
         }
@@ -280,7 +287,11 @@ mod tests {
         assert_eq!(parse_number("0x:bigint 0x10"), Ok(Some(U256::from(16))));
         let wide = format!("0x:bigint 0x1{}", "0".repeat(64));
         assert_eq!(parse_number(&wide), Ok(None));
-        assert!(parse_number("0xzz").unwrap_err().contains("invalid hex digit `z`"));
+        assert!(
+            parse_number("0xzz")
+                .unwrap_err()
+                .contains("invalid hex digit `z`")
+        );
         assert!(parse_number("").is_err());
     }
 

@@ -17,7 +17,9 @@ pub struct Filter {
 impl Filter {
     /// Whether a test of this name is selected.
     pub fn matches_name(&self, name: &str) -> bool {
-        self.name.as_deref().is_none_or(|wanted| name.contains(wanted))
+        self.name
+            .as_deref()
+            .is_none_or(|wanted| name.contains(wanted))
     }
 }
 
@@ -99,7 +101,13 @@ pub struct FileReport {
 
 impl FileReport {
     pub(crate) fn new(file: PathBuf) -> Self {
-        Self { file, passed: 0, failed: Vec::new(), skipped: Vec::new(), elapsed: Duration::ZERO }
+        Self {
+            file,
+            passed: 0,
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
     }
 }
 
@@ -120,7 +128,10 @@ impl Report {
     /// Merges per-file reports, ordering them by file path.
     pub fn from_files(mut files: Vec<FileReport>) -> Self {
         files.sort_by(|a, b| a.file.cmp(&b.file));
-        let mut report = Self { files: files.len(), ..Self::default() };
+        let mut report = Self {
+            files: files.len(),
+            ..Self::default()
+        };
         for file in files {
             report.passed += file.passed;
             report.failed.extend(file.failed);

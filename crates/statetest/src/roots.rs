@@ -62,14 +62,17 @@ mod tests {
             Bytes::from_static(&[0xaa]),
         );
         let mut manual = Vec::new();
-        alloy_rlp::encode_list(&[log.clone()], &mut manual);
+        alloy_rlp::encode_list(std::slice::from_ref(&log), &mut manual);
         assert_eq!(logs_hash(&[log]), keccak256(manual));
     }
 
     #[test]
     fn zero_slots_do_not_count() {
         let addr = address!("0x2000000000000000000000000000000000000000");
-        let info = AccountInfo { balance: U256::from(1), ..Default::default() };
+        let info = AccountInfo {
+            balance: U256::from(1),
+            ..Default::default()
+        };
         let mut with_zero = CacheState::new();
         with_zero.insert_account_with_storage(
             addr,

@@ -13,9 +13,7 @@ use revm::{
     context_interface::{
         ContextTr, JournalTr,
         block::BlobExcessGasAndPrice,
-        transaction::{
-            AccessList, AccessListItem, Authorization, SignedAuthorization,
-        },
+        transaction::{AccessList, AccessListItem, Authorization, SignedAuthorization},
     },
     database::{CacheState, State},
     interpreter::{CreateInputs, CreateOutcome, CreateScheme, interpreter::EthInterpreter},
@@ -58,13 +56,18 @@ impl<'a> PreparedTest<'a> {
     pub(crate) fn new(unit: &'a TestUnit) -> Result<Self, String> {
         let mut pre = CacheState::new();
         for (address, account) in &unit.pre {
-            let code_hash =
-                if account.code.is_empty() { KECCAK_EMPTY } else { keccak256(&account.code) };
+            let code_hash = if account.code.is_empty() {
+                KECCAK_EMPTY
+            } else {
+                keccak256(&account.code)
+            };
             let code = Bytecode::new_raw_checked(account.code.clone())
                 .map_err(|e| format!("pre-state account {address}: invalid code: {e}"))?;
             let info = AccountInfo {
                 balance: account.balance.0,
-                nonce: account.nonce.to_u64(&format!("pre-state account {address} nonce"))?,
+                nonce: account
+                    .nonce
+                    .to_u64(&format!("pre-state account {address} nonce"))?,
                 code_hash,
                 code: Some(code),
                 ..Default::default()
@@ -85,7 +88,12 @@ impl<'a> PreparedTest<'a> {
             (None, Some(key)) => address_from_secret_key(&key),
             (None, None) => Err("transaction has neither `sender` nor `secretKey`".to_owned()),
         };
-        Ok(Self { unit, pre, chain_id, caller })
+        Ok(Self {
+            unit,
+            pre,
+            chain_id,
+            caller,
+        })
     }
 
     /// Runs one post entry of `fork`.
@@ -99,7 +107,9 @@ impl<'a> PreparedTest<'a> {
             Err(message) => return CaseOutcome::Fail(message),
         };
 
-        let mut state = State::builder().with_cached_prestate(self.pre.clone()).build();
+        let mut state = State::builder()
+            .with_cached_prestate(self.pre.clone())
+            .build();
         let executed = match &tx {
             BuiltTx::Valid(tx) => {
                 let mut evm = Context::mainnet()
@@ -107,7 +117,7 @@ impl<'a> PreparedTest<'a> {
                     .with_block(env.block.clone())
                     .with_db(&mut state)
                     .build_mainnet();
-                match evm.transact_commit(tx.clone()) {
+                match evm.transact_commit(TxEnv::clone(tx)) {
                     Ok(result) => Executed::Valid(result),
                     Err(EVMError::Transaction(e)) => Executed::Invalid(e.to_string()),
                     Err(EVMError::Header(e)) => Executed::Invalid(format!("invalid header: {e}")),
@@ -140,7 +150,10 @@ impl<'a> PreparedTest<'a> {
         let mut mismatches = Vec::new();
         let logs_hash = roots::logs_hash(logs);
         if logs_hash != entry.logs {
-            mismatches.push(format!("logs hash mismatch: got {logs_hash}, expected {}", entry.logs));
+            mismatches.push(format!(
+                "logs hash mismatch: got {logs_hash}, expected {}",
+                entry.logs
+            ));
         }
         let state_root = roots::state_root(&state.cache);
         if state_root != entry.hash {
@@ -158,7 +171,7 @@ impl<'a> PreparedTest<'a> {
         // A mismatch may come from EIP-7610, which revm 43 does not implement: re-run with a
         // probe that sees every contract creation and tell that case apart.
         if let BuiltTx::Valid(tx) = tx
-            && let Some(message) = self.eip7610_collision(&env, tx)
+            && let Some(message) = self.eip7610_collision(&env, *tx)
         {
             return CaseOutcome::Skip(message);
         }
@@ -175,8 +188,13 @@ impl<'a> PreparedTest<'a> {
         if !has_storage_only {
             return None;
         }
-        let mut state = State::builder().with_cached_prestate(self.pre.clone()).build();
-        let probe = Eip7610Probe { test: self.unit, hit: None };
+        let mut state = State::builder()
+            .with_cached_prestate(self.pre.clone())
+            .build();
+        let probe = Eip7610Probe {
+            test: self.unit,
+            hit: None,
+        };
         let mut evm = Context::mainnet()
             .with_cfg(env.cfg.clone())
             .with_block(env.block.clone())
@@ -211,7 +229,10 @@ impl<'a> PreparedTest<'a> {
         };
         if spec.is_enabled_in(SpecId::MERGE) {
             // DIFFICULTY became PREVRANDAO; the header's difficulty is zero.
-            let random = env.current_random.map(|r| B256::from(r.0)).unwrap_or_default();
+            let random = env
+                .current_random
+                .map(|r| B256::from(r.0))
+                .unwrap_or_default();
             block.prevrandao = Some(random);
         } else {
             block.difficulty = env.current_difficulty.map(|d| d.0).unwrap_or_default();
@@ -228,7 +249,9 @@ impl<'a> PreparedTest<'a> {
             if let Some(entry) = schedule {
                 params.max_blob_count = entry.max.to_u64("config.blobSchedule max")?;
                 params.update_fraction = u128::from(
-                    entry.base_fee_update_fraction.to_u64("config.blobSchedule baseFeeUpdateFraction")?,
+                    entry
+                        .base_fee_update_fraction
+                        .to_u64("config.blobSchedule baseFeeUpdateFraction")?,
                 );
             }
             if params.update_fraction == 0 {
@@ -268,7 +291,9 @@ impl<'a> PreparedTest<'a> {
             return Ok(BuiltTx::Invalid("gas limit wider than 64 bits".to_owned()));
         };
         let Some(nonce) = fits_u64(parts.nonce) else {
-            return Ok(BuiltTx::Invalid("nonce wider than 64 bits (EIP-2681)".to_owned()));
+            return Ok(BuiltTx::Invalid(
+                "nonce wider than 64 bits (EIP-2681)".to_owned(),
+            ));
         };
 
         // EIP-4844 and EIP-7702 transactions encode `to` as a 20-byte address: they have no
@@ -287,9 +312,14 @@ impl<'a> PreparedTest<'a> {
             }
         }
 
-        let access_list = parts.access_lists.get(indexes.data).and_then(Option::as_ref);
+        let access_list = parts
+            .access_lists
+            .get(indexes.data)
+            .and_then(Option::as_ref);
         let tx_type = match parts.tx_type {
-            Some(t) => u8::try_from(t.0).map_err(|_| format!("transaction type {} too large", t.0))?,
+            Some(t) => {
+                u8::try_from(t.0).map_err(|_| format!("transaction type {} too large", t.0))?
+            }
             None if parts.authorization_list.is_some() => 4,
             None if parts.max_fee_per_blob_gas.is_some() => 3,
             None if parts.max_fee_per_gas.is_some() => 2,
@@ -297,7 +327,10 @@ impl<'a> PreparedTest<'a> {
             None => 0,
         };
 
-        let max_fee = parts.gas_price.or(parts.max_fee_per_gas).unwrap_or(Quantity::Value(U256::ZERO));
+        let max_fee = parts
+            .gas_price
+            .or(parts.max_fee_per_gas)
+            .unwrap_or(Quantity::Value(U256::ZERO));
         let priority_fee = parts.max_priority_fee_per_gas;
         let blob_fee = parts.max_fee_per_blob_gas;
         let blob_hashes = parts.blob_versioned_hashes.clone().unwrap_or_default();
@@ -306,26 +339,48 @@ impl<'a> PreparedTest<'a> {
             priority_fee.map(fits_u128).unwrap_or(Some(0)),
             blob_fee.map(fits_u128).unwrap_or(Some(0)),
         ) else {
-            return self.wide_fee(caller, gas_limit, value, max_fee, priority_fee, blob_fee, blob_hashes.len());
+            return self.wide_fee(
+                caller,
+                gas_limit,
+                value,
+                max_fee,
+                priority_fee,
+                blob_fee,
+                blob_hashes.len(),
+            );
         };
 
         let mut authorization_list = Vec::new();
         for (i, auth) in parts.authorization_list.iter().flatten().enumerate() {
-            let (Quantity::Value(chain_id), Some(auth_nonce), Quantity::Value(r), Quantity::Value(s)) =
-                (auth.chain_id, fits_u64(auth.nonce), auth.r, auth.s)
+            let (
+                Quantity::Value(chain_id),
+                Some(auth_nonce),
+                Quantity::Value(r),
+                Quantity::Value(s),
+            ) = (auth.chain_id, fits_u64(auth.nonce), auth.r, auth.s)
             else {
                 return Ok(BuiltTx::Invalid(format!(
                     "authorization {i}: a field exceeds its bound (EIP-7702)"
                 )));
             };
-            let inner = Authorization { chain_id, address: auth.address, nonce: auth_nonce };
-            let parity = auth.y_parity.or(auth.v).unwrap_or(Quantity::Value(U256::ZERO));
+            let inner = Authorization {
+                chain_id,
+                address: auth.address,
+                nonce: auth_nonce,
+            };
+            let parity = auth
+                .y_parity
+                .or(auth.v)
+                .unwrap_or(Quantity::Value(U256::ZERO));
             let Quantity::Value(parity) = parity else {
-                return Ok(BuiltTx::Invalid(format!("authorization {i}: y_parity wider than 8 bits")));
+                return Ok(BuiltTx::Invalid(format!(
+                    "authorization {i}: y_parity wider than 8 bits"
+                )));
             };
             match u8::try_from(parity) {
-                Ok(y_parity) => authorization_list
-                    .push(Either::Left(SignedAuthorization::new_unchecked(inner, y_parity, r, s))),
+                Ok(y_parity) => authorization_list.push(Either::Left(
+                    SignedAuthorization::new_unchecked(inner, y_parity, r, s),
+                )),
                 Err(_) => {
                     return Ok(BuiltTx::Invalid(format!(
                         "authorization {i}: y_parity wider than 8 bits (EIP-7702)"
@@ -360,7 +415,7 @@ impl<'a> PreparedTest<'a> {
             max_fee_per_blob_gas,
             authorization_list,
         };
-        Ok(BuiltTx::Valid(tx))
+        Ok(BuiltTx::Valid(Box::new(tx)))
     }
 }
 
@@ -387,14 +442,25 @@ impl PreparedTest<'_> {
             return Ok(BuiltTx::Invalid("fee wider than 256 bits".to_owned()));
         };
         if priority_fee.is_some() && priority > max_fee {
-            return Ok(BuiltTx::Invalid("max priority fee per gas exceeds max fee per gas".to_owned()));
+            return Ok(BuiltTx::Invalid(
+                "max priority fee per gas exceeds max fee per gas".to_owned(),
+            ));
         }
-        let balance = self.unit.pre.get(&caller).map(|a| a.balance.0).unwrap_or_default();
+        let balance = self
+            .unit
+            .pre
+            .get(&caller)
+            .map(|a| a.balance.0)
+            .unwrap_or_default();
         let blob_gas = U256::from(blob_count as u64 * revm::primitives::eip4844::GAS_PER_BLOB);
         let cost = U256::from(gas_limit)
             .checked_mul(max_fee)
             .and_then(|c| c.checked_add(value))
-            .and_then(|c| blob_gas.checked_mul(blob_fee).and_then(|b| c.checked_add(b)));
+            .and_then(|c| {
+                blob_gas
+                    .checked_mul(blob_fee)
+                    .and_then(|b| c.checked_add(b))
+            });
         match cost {
             Some(cost) if cost <= balance => Err(format!(
                 "a fee wider than 128 bits that the sender can afford: revm 43 cannot represent it \
@@ -416,7 +482,7 @@ struct Environment {
 
 /// A transaction ready for revm, or rejected before it (a field no valid transaction can hold).
 enum BuiltTx {
-    Valid(TxEnv),
+    Valid(Box<TxEnv>),
     Invalid(String),
 }
 
@@ -428,7 +494,10 @@ enum Executed {
 
 fn pick<'t, T>(items: &'t [T], index: usize, field: &str) -> Result<&'t T, String> {
     items.get(index).ok_or_else(|| {
-        format!("index {index} out of range for transaction.{field} (length {})", items.len())
+        format!(
+            "index {index} out of range for transaction.{field} (length {})",
+            items.len()
+        )
     })
 }
 
@@ -452,7 +521,10 @@ fn fits_u128(q: Quantity) -> Option<u128> {
 /// created empty, so an invalid transaction still leaves an empty coinbase account in the
 /// state; from Spurious Dragon on (EIP-161) a touched empty account is deleted.
 fn touch_coinbase(cache: &mut CacheState, coinbase: Address, spec: SpecId) {
-    let existing = cache.accounts.get(&coinbase).and_then(|a| a.account.as_ref());
+    let existing = cache
+        .accounts
+        .get(&coinbase)
+        .and_then(|a| a.account.as_ref());
     if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
         if existing.is_some_and(|a| a.info.is_empty()) {
             cache.insert_not_existing(coinbase);
@@ -498,13 +570,19 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for Eip7610Probe<'_> {
             return None;
         }
         // The caller is executing (or is the sender), so it is loaded and warm already.
-        let nonce = context.journal_mut().load_account(inputs.caller()).ok()?.data.info.nonce;
+        let nonce = context
+            .journal_mut()
+            .load_account(inputs.caller())
+            .ok()?
+            .data
+            .info
+            .nonce;
         // Computed here rather than with `inputs.created_address`, which caches its result.
         let target = match inputs.scheme() {
             CreateScheme::Create => inputs.caller().create(nonce),
-            CreateScheme::Create2 { salt } => {
-                inputs.caller().create2(salt.to_be_bytes::<32>(), keccak256(inputs.init_code()))
-            }
+            CreateScheme::Create2 { salt } => inputs
+                .caller()
+                .create2(salt.to_be_bytes::<32>(), keccak256(inputs.init_code())),
             CreateScheme::Custom { address } => address,
         };
         let storage_only = self.test.pre.get(&target).is_some_and(|a| {

@@ -15,8 +15,10 @@ impl TempDir {
     fn new(label: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir()
-            .join(format!("replay-evm-statetest-{label}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "replay-evm-statetest-{label}-{}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         Self(dir)
@@ -103,13 +105,23 @@ fn a_missing_path_is_an_error_naming_it() {
     let dir = TempDir::new("missing");
     let path = dir.0.join("nowhere");
     let error = run_path(&path, &Filter::default()).unwrap_err();
-    assert!(matches!(error, StateTestError::NotFound { .. }), "{error:?}");
-    assert_eq!(error.to_string(), format!("{}: no such file or directory", path.display()));
+    assert!(
+        matches!(error, StateTestError::NotFound { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("{}: no such file or directory", path.display())
+    );
 
     // Running one missing file directly reports it as a failure, without panicking.
     let report = run_file(&path.join("gone.json"), &Filter::default());
     assert_eq!(report.failed.len(), 1);
-    assert!(report.failed[0].message.contains("no such file or directory"));
+    assert!(
+        report.failed[0]
+            .message
+            .contains("no such file or directory")
+    );
 }
 
 #[test]
@@ -117,46 +129,81 @@ fn a_folder_without_json_is_an_error() {
     let dir = TempDir::new("empty");
     dir.write("notes.txt", "not a test");
     let error = run_path(&dir.0, &Filter::default()).unwrap_err();
-    assert!(matches!(error, StateTestError::NoJsonFiles { .. }), "{error:?}");
-    assert!(error.to_string().contains("no .json state-test files found"));
+    assert!(
+        matches!(error, StateTestError::NoJsonFiles { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("no .json state-test files found")
+    );
 }
 
 #[test]
 fn an_unknown_fork_fails_and_a_withdrawn_one_is_skipped_with_its_reason() {
     let dir = TempDir::new("forks");
-    let path = dir.write("forks.json", &test_json(&post_entry("Atlantis"), "0x0de0b6b3a7640000"));
+    let path = dir.write(
+        "forks.json",
+        &test_json(&post_entry("Atlantis"), "0x0de0b6b3a7640000"),
+    );
     let message = single_failure_message(&path);
     assert!(message.contains("transfer [Atlantis #0]"), "{message}");
     assert!(message.contains("unknown fork `Atlantis`"), "{message}");
 
-    let path =
-        dir.write("constantinople.json", &test_json(&post_entry("Constantinople"), "0x0de0b6b3a7640000"));
+    let path = dir.write(
+        "constantinople.json",
+        &test_json(&post_entry("Constantinople"), "0x0de0b6b3a7640000"),
+    );
     let report = run_path(&path, &Filter::default()).unwrap();
-    assert_eq!((report.passed, report.failed.len(), report.skipped.len()), (0, 0, 1));
+    assert_eq!(
+        (report.passed, report.failed.len(), report.skipped.len()),
+        (0, 0, 1)
+    );
     let skip = &report.skipped[0];
-    assert_eq!((skip.name.as_str(), skip.fork.as_str(), skip.index), ("transfer", "Constantinople", 0));
-    assert!(skip.reason.contains("unsupported fork `Constantinople`"), "{}", skip.reason);
+    assert_eq!(
+        (skip.name.as_str(), skip.fork.as_str(), skip.index),
+        ("transfer", "Constantinople", 0)
+    );
+    assert!(
+        skip.reason.contains("unsupported fork `Constantinople`"),
+        "{}",
+        skip.reason
+    );
 }
 
 #[test]
 fn invalid_hex_is_a_failure_naming_the_value() {
     let dir = TempDir::new("hex");
-    let path = dir.write("hex.json", &test_json(&post_entry("Cancun"), "0x0de0b6g3a7640000"));
+    let path = dir.write(
+        "hex.json",
+        &test_json(&post_entry("Cancun"), "0x0de0b6g3a7640000"),
+    );
     let message = single_failure_message(&path);
     assert!(message.contains("hex.json"), "{message}");
-    assert!(message.contains("invalid number `0x0de0b6g3a7640000`"), "{message}");
+    assert!(
+        message.contains("invalid number `0x0de0b6g3a7640000`"),
+        "{message}"
+    );
     assert!(message.contains("invalid hex digit `g`"), "{message}");
 
-    let bad_code = test_json(&post_entry("Cancun"), "0x01").replace(r#""code": "0x""#, r#""code": "0x6g""#);
+    let bad_code =
+        test_json(&post_entry("Cancun"), "0x01").replace(r#""code": "0x""#, r#""code": "0x6g""#);
     let path = dir.write("code.json", &bad_code);
     let message = single_failure_message(&path);
-    assert!(message.contains("code.json") && message.contains("invalid state-test JSON"), "{message}");
+    assert!(
+        message.contains("code.json") && message.contains("invalid state-test JSON"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_wrong_root_is_a_failure_naming_both_roots() {
     let dir = TempDir::new("root");
-    let path = dir.write("root.json", &test_json(&post_entry("Cancun"), "0x0de0b6b3a7640000"));
+    let path = dir.write(
+        "root.json",
+        &test_json(&post_entry("Cancun"), "0x0de0b6b3a7640000"),
+    );
     let message = single_failure_message(&path);
     assert!(message.contains("transfer [Cancun #0]"), "{message}");
     assert!(message.contains("state root mismatch: got 0x"), "{message}");
@@ -174,24 +221,38 @@ fn an_index_out_of_range_is_a_failure() {
     let post = post_entry("Cancun").replace(r#""data": 0"#, r#""data": 7"#);
     let path = dir.write("index.json", &test_json(&post, "0x0de0b6b3a7640000"));
     let message = single_failure_message(&path);
-    assert!(message.contains("index 7 out of range for transaction.data (length 1)"), "{message}");
+    assert!(
+        message.contains("index 7 out of range for transaction.data (length 1)"),
+        "{message}"
+    );
 }
 
 #[test]
 fn an_unexpected_outcome_names_both_sides() {
     let dir = TempDir::new("exception");
     // Expected to be rejected, but the sender can pay: the transaction is valid.
-    let post = post_entry("Cancun")
-        .replace(r#""indexes""#, r#""expectException": "TR_NoFunds", "indexes""#);
+    let post = post_entry("Cancun").replace(
+        r#""indexes""#,
+        r#""expectException": "TR_NoFunds", "indexes""#,
+    );
     let path = dir.write("valid.json", &test_json(&post, "0x0de0b6b3a7640000"));
     let message = single_failure_message(&path);
-    assert!(message.contains("expected exception `TR_NoFunds`"), "{message}");
-    assert!(message.contains("the transaction was valid and executed"), "{message}");
+    assert!(
+        message.contains("expected exception `TR_NoFunds`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("the transaction was valid and executed"),
+        "{message}"
+    );
 
     // Not expected to be rejected, but the sender cannot pay.
     let path = dir.write("invalid.json", &test_json(&post_entry("Cancun"), "0x00"));
     let message = single_failure_message(&path);
-    assert!(message.contains("transaction rejected as invalid"), "{message}");
+    assert!(
+        message.contains("transaction rejected as invalid"),
+        "{message}"
+    );
     assert!(message.contains("no exception was expected"), "{message}");
 }
 
@@ -200,13 +261,23 @@ fn the_fork_filter_selects_entries() {
     let dir = TempDir::new("filter");
     let post = format!(
         "{{{}, {}}}",
-        post_entry("Cancun").trim_start_matches('{').trim_end_matches('}'),
-        post_entry("Constantinople").trim_start_matches('{').trim_end_matches('}')
+        post_entry("Cancun")
+            .trim_start_matches('{')
+            .trim_end_matches('}'),
+        post_entry("Constantinople")
+            .trim_start_matches('{')
+            .trim_end_matches('}')
     );
     let path = dir.write("filter.json", &test_json(&post, "0x0de0b6b3a7640000"));
     let all = run_path(&path, &Filter::default()).unwrap();
     assert_eq!((all.failed.len(), all.skipped.len()), (1, 1));
-    let filter = Filter { fork: Some("Shanghai".parse().unwrap()), name: None };
+    let filter = Filter {
+        fork: Some("Shanghai".parse().unwrap()),
+        name: None,
+    };
     let none = run_path(&path, &filter).unwrap();
-    assert_eq!((none.passed, none.failed.len(), none.skipped.len()), (0, 0, 0));
+    assert_eq!(
+        (none.passed, none.failed.len(), none.skipped.len()),
+        (0, 0, 0)
+    );
 }
