@@ -612,7 +612,8 @@ fn check_final_state<DB: Database>(
     written: &BTreeSet<Location>,
     state: &mut DB,
 ) -> Result<(), String> {
-    let mut reader = vm::VmDb::new(n, mv, &ctx.base, &ctx.codes, None);
+    let mut reader = vm::VmDb::reader(n, mv, &ctx.base, &ctx.codes);
+    let mut committed_infos: AddressMap<Option<revm::state::AccountInfo>> = AddressMap::default();
     let db_error = |e: DB::Error| format!("final-state check: state read failed: {e}");
     for location in written {
         let address = location.address();
@@ -623,7 +624,14 @@ fn check_final_state<DB: Database>(
             ))
         };
         let exists = reader.exists(address).map_err(|e| e.to_string())?;
-        let committed = state.basic(address).map_err(db_error)?;
+        let committed = match committed_infos.get(&address) {
+            Some(info) => info.clone(),
+            None => {
+                let info = state.basic(address).map_err(db_error)?;
+                committed_infos.insert(address, info.clone());
+                info
+            }
+        };
         let Some(info) = committed else {
             if exists {
                 return mismatch("existence", "true".into(), "false".into());

@@ -108,6 +108,8 @@ pub(crate) struct VmDb<'a> {
     read_index: HashMap<Location, usize>,
     /// Account infos as handed to revm, to tell which fields the transaction changed.
     pub(crate) loaded: AddressMap<Option<AccountInfo>>,
+    /// Whether reads are recorded (off for the final-state check, which only reads).
+    recording: bool,
 }
 
 impl<'a> VmDb<'a> {
@@ -128,11 +130,25 @@ impl<'a> VmDb<'a> {
             reads: Vec::new(),
             read_index: HashMap::default(),
             loaded: AddressMap::default(),
+            recording: true,
+        }
+    }
+
+    /// A reader that records nothing: for checks after the block is done.
+    pub(crate) fn reader(
+        tx: TxIdx,
+        mv: &'a MvMemory,
+        base: &'a BaseState<'a>,
+        codes: &'a NewCodes,
+    ) -> Self {
+        Self {
+            recording: false,
+            ..Self::new(tx, mv, base, codes, None)
         }
     }
 
     fn note(&mut self, location: Location, observed: Observed) {
-        if !self.read_index.contains_key(&location) {
+        if self.recording && !self.read_index.contains_key(&location) {
             self.read_index.insert(location, self.reads.len());
             self.reads.push((location, observed));
         }
