@@ -62,7 +62,9 @@ fn every_mainnet_block_verifies_sequentially() {
 #[test]
 fn parallel_equals_sequential_at_every_thread_count() {
     let chain = ChainSpec::mainnet();
-    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     for block in load_all() {
         let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
         for threads in [1, 2, 3, 4, 8] {
@@ -91,7 +93,9 @@ fn stress_mainnet_blocks_with_varying_threads() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let chain = ChainSpec::mainnet();
-    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     for block in load_all() {
         let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
         for round in 0..rounds {
@@ -111,7 +115,9 @@ fn stress_mainnet_blocks_with_varying_threads() {
 #[test]
 fn auto_concurrency_falls_back_to_one_thread_on_tiny_blocks() {
     let chain = ChainSpec::mainnet();
-    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     let blocks = load_all();
     let tiny = blocks
         .iter()
@@ -143,7 +149,9 @@ fn auto_concurrency_falls_back_to_one_thread_on_tiny_blocks() {
 fn analysis_is_independent_of_thread_count() {
     use replay_evm::analysis::analyse;
     let chain = ChainSpec::mainnet();
-    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     let mut rates = Vec::new();
     for block in load_all() {
         let one = engine

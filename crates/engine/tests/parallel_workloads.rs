@@ -44,7 +44,9 @@ fn assert_parallel_equals_sequential(name: &str, block: &ArchivedBlock, engine: 
 
 #[test]
 fn every_workload_equals_sequential() {
-    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     for workload in Workload::ALL {
         let block = generate(workload, 7, 150).unwrap_or_else(|e| panic!("{workload}: {e}"));
         assert_parallel_equals_sequential(workload.name(), &block, &engine);
@@ -53,7 +55,9 @@ fn every_workload_equals_sequential() {
 
 #[test]
 fn corner_scenarios_equal_sequential() {
-    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
+        .unwrap()
+        .with_write_set_check(true);
     let scenarios = [
         ("deploy-then-call", deploy_then_call(3).unwrap().block),
         (

@@ -17,7 +17,6 @@
 //! being fair or ordered, only on each entry update being atomic, which the lock gives.
 
 use std::{
-    collections::BTreeMap,
     hash::{BuildHasher, Hash},
     sync::RwLock,
 };
@@ -97,7 +96,10 @@ pub(crate) enum Read {
     Blocked(TxIdx),
 }
 
-type Versions = BTreeMap<TxIdx, Entry>;
+/// The entries of one location, sorted by transaction index. Most locations are written by
+/// one or a few transactions, so a sorted vector (one allocation, binary search) beats a
+/// B-tree here.
+type Versions = Vec<(TxIdx, Entry)>;
 
 /// The multi-version memory of one block (see the module docs).
 pub(crate) struct MvMemory {
@@ -142,18 +144,21 @@ impl MvMemory {
                 incarnation: version.incarnation,
                 value: value.clone(),
             };
-            shard
-                .entry(*location)
-                .or_default()
-                .insert(version.tx, entry);
+            let versions = shard.entry(*location).or_default();
+            match versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
+                Ok(i) => versions[i].1 = entry,
+                Err(i) => versions.insert(i, (version.tx, entry)),
+            }
         }
         for location in previous.iter().filter(|l| !written.contains(*l)) {
             let mut shard = self
                 .shard(location)
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(versions) = shard.get_mut(location) {
-                versions.remove(&version.tx);
+            if let Some(versions) = shard.get_mut(location)
+                && let Ok(i) = versions.binary_search_by_key(&version.tx, |(tx, _)| *tx)
+            {
+                versions.remove(i);
             }
         }
         let previous: HashSet<&Location> = previous.iter().collect();
@@ -167,8 +172,10 @@ impl MvMemory {
                 .shard(location)
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = shard.get_mut(location).and_then(|v| v.get_mut(&tx)) {
-                *entry = Entry::Estimate;
+            if let Some(versions) = shard.get_mut(location)
+                && let Ok(i) = versions.binary_search_by_key(&tx, |(t, _)| *t)
+            {
+                versions[i].1 = Entry::Estimate;
             }
         }
     }
@@ -184,7 +191,9 @@ impl MvMemory {
         };
         let mut credits = Vec::new();
         let mut credit_sum = U256::ZERO;
-        for (&tx, entry) in versions.range(..reader).rev() {
+        let below = versions.partition_point(|(tx, _)| *tx < reader);
+        for (tx, entry) in versions[..below].iter().rev() {
+            let tx = *tx;
             match entry {
                 Entry::Estimate => return Read::Blocked(tx),
                 Entry::Written { incarnation, value } => {
