@@ -110,6 +110,9 @@ pub(crate) struct VmDb<'a> {
     pub(crate) loaded: AddressMap<Option<AccountInfo>>,
     /// Whether reads are recorded (off for the final-state check, which only reads).
     recording: bool,
+    /// Accounts that exist only through lazy credits (no existence write): a transaction
+    /// that changes one writes its existence explicitly.
+    credit_born: Vec<Address>,
 }
 
 impl<'a> VmDb<'a> {
@@ -131,6 +134,7 @@ impl<'a> VmDb<'a> {
             read_index: HashMap::default(),
             loaded: AddressMap::default(),
             recording: true,
+            credit_born: Vec::new(),
         }
     }
 
@@ -175,11 +179,37 @@ impl<'a> VmDb<'a> {
     }
 
     /// Whether the account exists, as of this transaction.
+    ///
+    /// An account is absent when its last existence write (or the base state) says so,
+    /// unless a lazy credit (a beneficiary's fee) was applied to it since: a credit brings an
+    /// absent account into existence without an existence write, so that transactions paying
+    /// a new beneficiary do not depend on the first one through its existence.
     pub(crate) fn exists(&mut self, address: Address) -> Result<bool, VmReadError> {
-        Ok(match self.read(Location::Existence(address))? {
+        let exists = match self.read(Location::Existence(address))? {
             Some((MvValue::Existence(exists), _)) => exists,
             _ => self.base.info(address).is_some(),
-        })
+        };
+        if exists {
+            return Ok(true);
+        }
+        let location = Location::Balance(address);
+        match self.mv.read(&location, self.tx) {
+            Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
+            Read::Base => {
+                self.note(location, Observed::Base);
+                Ok(false)
+            }
+            Read::Found { observed, .. } | Read::BaseWithCredit { observed, .. } => {
+                // Credits are never zero, so any credit above the last full write means the
+                // account holds a balance and exists.
+                let credited = matches!(&observed, Observed::Credits { .. });
+                self.note(location, observed);
+                if credited && !self.credit_born.contains(&address) {
+                    self.credit_born.push(address);
+                }
+                Ok(credited)
+            }
+        }
     }
 
     /// The exact balance, credits of lower transactions summed in.
@@ -444,7 +474,9 @@ fn collect_writes(
             continue;
         }
         let address = *address;
-        let pre_exists = !account.is_loaded_as_not_existing();
+        // An account that exists only through credits has no existence write yet: changing
+        // it writes one, as for a newly created account.
+        let pre_exists = !account.is_loaded_as_not_existing() && !db.credit_born.contains(&address);
         let post_exists = !(account.is_selfdestructed()
             || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty()));
         let info = &account.info;
@@ -541,17 +573,21 @@ fn credit_beneficiary(
         push_created(beneficiary, fee, writes);
         return Ok(());
     }
+    if !fee.is_zero() {
+        // A credit, whether or not the account exists yet (see `VmDb::exists`).
+        writes.push((balance_location, MvValue::BalanceCredit(fee)));
+        return Ok(());
+    }
     let exists = db.exists(beneficiary)?;
     let state_clear = spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
     if !exists {
-        if !fee.is_zero() || !state_clear {
+        // A zero fee touches an absent beneficiary: before EIP-161 that creates it.
+        if !state_clear {
             push_created(beneficiary, fee, writes);
         }
         return Ok(());
     }
-    if !fee.is_zero() {
-        writes.push((balance_location, MvValue::BalanceCredit(fee)));
-    } else if state_clear {
+    if state_clear {
         // Touched with nothing: deleted if empty. Nonce and code decide first, so the
         // balance (and its credits) is read only when they cannot.
         let empty = db.nonce(beneficiary)? == 0
