@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod archive;
+mod bench;
+mod job;
 mod replay;
 mod statetest;
 mod verify;
@@ -25,6 +28,14 @@ pub(crate) enum Command {
     Replay(replay::Args),
     /// Run ethereum/tests-format state tests.
     Statetest(statetest::Args),
+    /// Build a Parquet block archive: from block folders, or the generated sample.
+    Archive(archive::Args),
+    /// The replay job: replay an archive in partitions, write the result datasets as
+    /// Parquet, resumable (see schemas/README.md).
+    Job(job::Args),
+    /// Benchmark the parallel engine against sequential revm on generated workloads and
+    /// mainnet blocks: speedup, Mgas/s, re-executions, CPU time, peak memory.
+    Bench(bench::Args),
 }
 
 impl Command {
@@ -33,6 +44,9 @@ impl Command {
             Self::Verify(args) => verify::run(args),
             Self::Statetest(args) => statetest::run(args),
             Self::Replay(args) => replay::run(args),
+            Self::Archive(args) => archive::run(args),
+            Self::Job(args) => job::run(args),
+            Self::Bench(args) => bench::run(args),
         }
     }
 }
@@ -64,6 +78,10 @@ pub(crate) enum CliError {
     /// A state-test run that could not start.
     #[error(transparent)]
     StateTest(#[from] replay_evm_statetest::StateTestError),
+    /// A dataset operation that could not start or continue (the job's own failures are
+    /// rows, not errors).
+    #[error(transparent)]
+    Dataset(#[from] replay_evm_dataset::DatasetError),
     /// Writing the report failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
