@@ -30,6 +30,21 @@ pub enum StateTestError {
         /// The directory searched.
         path: PathBuf,
     },
+    /// Thread counts a parallel comparison cannot honour: none given, zero, or more than the
+    /// parallel engine's pool holds (the engine would silently run fewer).
+    #[error(
+        "{}: cannot replay at {requested} threads: the parallel engine's pool has {available} \
+         (give one or more thread counts from 1 to {available})",
+        path.display()
+    )]
+    Threads {
+        /// The path the comparison was asked to run.
+        path: PathBuf,
+        /// The offending thread count (0 when none was given).
+        requested: usize,
+        /// Threads in the engine's pool.
+        available: usize,
+    },
     /// A file that is not a valid state-test file (malformed JSON, invalid hex, missing
     /// field...). The message carries serde's line and column.
     #[error("{}: invalid state-test JSON: {source}", path.display())]
@@ -48,6 +63,7 @@ impl StateTestError {
             Self::NotFound { path }
             | Self::Io { path, .. }
             | Self::NoJsonFiles { path }
+            | Self::Threads { path, .. }
             | Self::Json { path, .. } => path,
         }
     }

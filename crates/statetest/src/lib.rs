@@ -15,6 +15,12 @@
 //! Nothing is dropped silently: every case is counted as passed, failed (with a message
 //! naming what differs) or skipped (with the concrete reason it cannot run on revm 43).
 //!
+//! [`compare_parallel`] uses the same fixtures to test the engine's parallel replay: each
+//! case becomes a one-transaction block (a header from `env`, the transaction signed with
+//! the test's `secretKey`, the pre-state and the state-test BLOCKHASH values), which is
+//! replayed by the sequential oracle and by the parallel engine at several thread counts;
+//! receipts, per-transaction outcomes, gas used and state changes must be identical.
+//!
 //! ```no_run
 //! use std::path::Path;
 //! use replay_evm_statetest::{Filter, run_path};
@@ -27,6 +33,8 @@
 //! # Ok::<(), replay_evm_statetest::StateTestError>(())
 //! ```
 
+mod block;
+mod compare;
 mod error;
 mod model;
 mod report;
@@ -43,6 +51,10 @@ use rayon::prelude::*;
 use replay_evm::{chain::Fork, error::ChainError};
 
 pub use crate::{
+    compare::{
+        Agreement, Exclusion, ParallelFileReport, ParallelReport, compare_file, compare_parallel,
+        compare_parallel_with_progress,
+    },
     error::StateTestError,
     report::{Failure, FileReport, Filter, Report, Skip},
 };

@@ -22,7 +22,7 @@ use revm::{
 };
 
 use crate::{
-    model::{Indexes, PostEntry, Quantity, TestUnit},
+    model::{Indexes, PostEntry, Quantity, TestUnit, TxParts},
     roots,
 };
 
@@ -75,13 +75,7 @@ impl<'a> PreparedTest<'a> {
             let storage = account.storage.iter().map(|(k, v)| (k.0, v.0)).collect();
             pre.insert_account_with_storage(*address, info, storage);
         }
-        let chain_id = match unit.config.as_ref().and_then(|c| c.chainid) {
-            Some(id) => id.to_u64("config.chainid")?,
-            None => match unit.env.current_chain_id {
-                Some(id) => id.to_u64("env.currentChainID")?,
-                None => 1,
-            },
-        };
+        let chain_id = chain_id(unit)?;
         let tx = &unit.transaction;
         let caller = match (tx.sender, tx.secret_key) {
             (Some(sender), _) => Ok(sender),
@@ -316,16 +310,7 @@ impl<'a> PreparedTest<'a> {
             .access_lists
             .get(indexes.data)
             .and_then(Option::as_ref);
-        let tx_type = match parts.tx_type {
-            Some(t) => {
-                u8::try_from(t.0).map_err(|_| format!("transaction type {} too large", t.0))?
-            }
-            None if parts.authorization_list.is_some() => 4,
-            None if parts.max_fee_per_blob_gas.is_some() => 3,
-            None if parts.max_fee_per_gas.is_some() => 2,
-            None if access_list.is_some() => 1,
-            None => 0,
-        };
+        let tx_type = tx_type(parts, access_list.is_some())?;
 
         let max_fee = parts
             .gas_price
@@ -492,7 +477,31 @@ enum Executed {
     Invalid(String),
 }
 
-fn pick<'t, T>(items: &'t [T], index: usize, field: &str) -> Result<&'t T, String> {
+/// The chain id a test runs under: EEST's `config.chainid`, else `env.currentChainID`, else 1.
+pub(crate) fn chain_id(unit: &TestUnit) -> Result<u64, String> {
+    match unit.config.as_ref().and_then(|c| c.chainid) {
+        Some(id) => id.to_u64("config.chainid"),
+        None => match unit.env.current_chain_id {
+            Some(id) => id.to_u64("env.currentChainID"),
+            None => Ok(1),
+        },
+    }
+}
+
+/// The EIP-2718 type of the transaction: the fixture's explicit `type`, else the newest type
+/// whose fields it carries.
+pub(crate) fn tx_type(parts: &TxParts, has_access_list: bool) -> Result<u8, String> {
+    Ok(match parts.tx_type {
+        Some(t) => u8::try_from(t.0).map_err(|_| format!("transaction type {} too large", t.0))?,
+        None if parts.authorization_list.is_some() => 4,
+        None if parts.max_fee_per_blob_gas.is_some() => 3,
+        None if parts.max_fee_per_gas.is_some() => 2,
+        None if has_access_list => 1,
+        None => 0,
+    })
+}
+
+pub(crate) fn pick<'t, T>(items: &'t [T], index: usize, field: &str) -> Result<&'t T, String> {
     items.get(index).ok_or_else(|| {
         format!(
             "index {index} out of range for transaction.{field} (length {})",
@@ -501,14 +510,14 @@ fn pick<'t, T>(items: &'t [T], index: usize, field: &str) -> Result<&'t T, Strin
     })
 }
 
-fn fits_u64(q: Quantity) -> Option<u64> {
+pub(crate) fn fits_u64(q: Quantity) -> Option<u64> {
     match q {
         Quantity::Value(v) => u64::try_from(v).ok(),
         Quantity::Overflow => None,
     }
 }
 
-fn fits_u128(q: Quantity) -> Option<u128> {
+pub(crate) fn fits_u128(q: Quantity) -> Option<u128> {
     match q {
         Quantity::Value(v) => u128::try_from(v).ok(),
         Quantity::Overflow => None,
@@ -548,7 +557,7 @@ fn describe(result: &ExecutionResult) -> String {
 }
 
 /// The address of the secp256k1 key: the last 20 bytes of keccak(uncompressed public key).
-fn address_from_secret_key(key: &B256) -> Result<Address, String> {
+pub(crate) fn address_from_secret_key(key: &B256) -> Result<Address, String> {
     let signing = k256::ecdsa::SigningKey::from_slice(key.as_slice())
         .map_err(|e| format!("invalid transaction.secretKey: {e}"))?;
     let point = signing.verifying_key().to_encoded_point(false);

@@ -26,7 +26,7 @@ use std::{
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_evm::{
     Evm, EvmEnv, EvmFactory,
-    block::BlockExecutor,
+    block::{BlockExecutor, BlockValidationError},
     eth::{
         EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, EthTxResult,
         receipt_builder::AlloyReceiptBuilder,
@@ -309,18 +309,20 @@ impl ParallelEngine {
                 hash: *tx.tx_hash(),
                 reason,
             };
-            let result = execution.result.clone().map_err(invalid)?;
+            // The block's gas limit is checked before the transaction's own validity, as the
+            // oracle's executor does.
             let available = header.gas_limit.saturating_sub(cumulative_gas);
-            if tx
-                .gas_limit()
-                .min(revm::context::Cfg::tx_gas_limit_cap(&block_ctx.cfg))
-                > available
-            {
-                return Err(invalid(format!(
-                    "transaction gas limit {} is more than the block's available gas {available}",
-                    tx.gas_limit()
-                )));
+            let cap = revm::context::Cfg::tx_gas_limit_cap(&block_ctx.cfg);
+            if tx.gas_limit().min(cap) > available {
+                return Err(invalid(
+                    BlockValidationError::TransactionGasLimitMoreThanAvailableBlockGas {
+                        transaction_gas_limit: tx.gas_limit(),
+                        block_available_gas: available,
+                    }
+                    .to_string(),
+                ));
             }
+            let result = execution.result.clone().map_err(invalid)?;
             traces.push(trace(index, &execution, incarnation + 1, exec_us));
             let mut evm_state = execution.state;
             let db = executor.evm_mut().db_mut();

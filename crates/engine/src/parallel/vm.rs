@@ -23,7 +23,8 @@
 use std::{cell::Cell, sync::RwLock};
 
 use alloy_consensus::{Transaction, TxEnvelope};
-use alloy_evm::FromRecoveredTx;
+use alloy_eips::eip2718::Encodable2718;
+use alloy_evm::{FromRecoveredTx, block::BlockExecutionError, precompiles::PrecompilesMap};
 use alloy_primitives::{
     Address, B256, U256,
     map::{AddressMap, B256Map, HashMap},
@@ -40,6 +41,7 @@ use revm::{
     database_interface::{DBErrorMarker, Database, DatabaseRef},
     handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetHandler},
     interpreter::interpreter_action::FrameInit,
+    precompile::{PrecompileSpecId, Precompiles},
     primitives::{KECCAK_EMPTY, hardfork::SpecId},
     state::{AccountInfo, EvmState},
 };
@@ -113,6 +115,15 @@ pub(crate) struct VmDb<'a> {
     /// Accounts that exist only through lazy credits (no existence write): a transaction
     /// that changes one writes its existence explicitly.
     credit_born: Vec<Address>,
+}
+
+impl std::fmt::Debug for VmDb<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmDb")
+            .field("tx", &self.tx)
+            .field("reads", &self.reads.len())
+            .finish()
+    }
 }
 
 impl<'a> VmDb<'a> {
@@ -433,7 +444,11 @@ pub(crate) fn execute(
         .with_db(db)
         .with_block(ctx.block.clone())
         .with_cfg(ctx.cfg.clone())
-        .build_mainnet();
+        .build_mainnet()
+        // The oracle's precompile provider (alloy-evm's), so that halts read the same.
+        .with_precompiles(PrecompilesMap::from_static(Precompiles::new(
+            PrecompileSpecId::from_spec_id(ctx.cfg.spec),
+        )));
     evm.ctx.set_tx(TxEnv::from_recovered_tx(tx, sender));
     let mut handler: LazyHandler<_, EVMError<VmReadError>, _> = LazyHandler::default();
     let outcome = handler.run(&mut evm);
@@ -443,7 +458,8 @@ pub(crate) fn execute(
     let result = match outcome {
         Ok(result) => Ok(result),
         Err(EVMError::Database(e)) => return Err(e),
-        Err(e) => Err(e.to_string()),
+        // Worded as the oracle words it (alloy-evm's block executor).
+        Err(e) => Err(BlockExecutionError::evm(e, tx.trie_hash()).to_string()),
     };
     let spec = ctx.cfg.spec;
     let mut writes = Vec::new();
