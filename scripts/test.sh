@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every Rust test in release mode (the
-# conformance suites are slow in debug builds). README.md and .ci/run both run this.
+# conformance suites are slow in debug builds), then the Python side: the pinned environment
+# (scripts/python-env.sh), ruff, and pytest (the Spark job locally and on a standalone
+# cluster, the extension module, the schemas, the notebooks). README.md and .ci/run both run
+# this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +19,18 @@ echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (release)"
 cargo test --release --workspace --locked
+
+echo "== python environment (scripts/python-env.sh)"
+bash scripts/python-env.sh
+echo "== ruff check, ruff format --check (the Spark job, UDFs, notebooks and tests)"
+python_dirs=(jobs udf notebooks tests)
+.venv/bin/ruff check "${python_dirs[@]}"
+.venv/bin/ruff format --check "${python_dirs[@]}"
+echo "== pytest"
+# pytest.ini points at tests/; exit status 5 (no test collected) fails the run like any other.
+status=0
+.venv/bin/python -m pytest || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "error: pytest collected no test" >&2
+fi
+exit "$status"

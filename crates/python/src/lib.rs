@@ -1,0 +1,161 @@
+//! # `replay_evm_native`: the ReplayEVM engine as a Python extension module
+//!
+//! What the Spark job's executors call (through the thin wrappers in `udf/`): one Arrow
+//! record batch of archive rows in (`schemas/archive.json`), one record batch per result
+//! table out (`schemas/{blocks,transactions,conflicts,hotspots}.json`, partition column
+//! `block_range` included), computed by the same [`replay_evm_dataset::replay_batch`] as the
+//! command-line job, so both jobs write the same rows.
+//!
+//! Batches cross the boundary through the Arrow C data interface (`arrow::pyarrow`, the
+//! `__arrow_c_array__` capsules of pyarrow): no Python object is created per row, and the
+//! result buffers are handed to pyarrow without a copy. The GIL is released while the
+//! blocks replay.
+//!
+//! Each Python worker process keeps one [`ParallelEngine`] (a thread pool) per pool size
+//! and reuses it for every batch it is given, as the command-line job keeps one per worker.
+
+use std::{
+    collections::BTreeMap,
+    num::NonZeroUsize,
+    sync::{Arc, Mutex},
+};
+
+use arrow::{
+    array::RecordBatch,
+    compute::cast,
+    pyarrow::{PyArrowType, ToPyArrow},
+};
+use pyo3::{
+    exceptions::{PyRuntimeError, PyValueError},
+    prelude::*,
+    types::PyDict,
+};
+use replay_evm::parallel::ParallelEngine;
+use replay_evm_dataset::{
+    DatasetError, ENGINE_VERSION, JobParams,
+    archive::archive_schema,
+    replay_batch as replay,
+    schema::{self, RESULT_TABLES, SCHEMA_VERSION},
+};
+
+fn py_err(e: DatasetError) -> PyErr {
+    match e {
+        DatasetError::Usage(_) | DatasetError::Schema(_) => PyValueError::new_err(e.to_string()),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}
+
+/// The engine of this process with a pool of `threads` workers, created on first use.
+fn engine(threads: NonZeroUsize) -> Result<Arc<ParallelEngine>, DatasetError> {
+    static ENGINES: Mutex<BTreeMap<usize, Arc<ParallelEngine>>> = Mutex::new(BTreeMap::new());
+    let mut engines = ENGINES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(engine) = engines.get(&threads.get()) {
+        return Ok(engine.clone());
+    }
+    let engine =
+        Arc::new(ParallelEngine::new(threads).map_err(|e| DatasetError::Engine(e.to_string()))?);
+    engines.insert(threads.get(), engine.clone());
+    Ok(engine)
+}
+
+/// `batch` with exactly the archive schema. Spark hands over every column as nullable, list
+/// items named `element` and, depending on its settings, large string and binary types; the
+/// values are cast to the archive's types, and a null where the archive allows none is an
+/// error naming the column (the command-line job refuses such an archive too).
+fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
+    let schema = archive_schema();
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = batch.column_by_name(field.name()).ok_or_else(|| {
+            DatasetError::Schema(format!(
+                "not an archive batch: no column `{}` (it has {:?})",
+                field.name(),
+                batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+            ))
+        })?;
+        let cast = cast(column, field.data_type())
+            .map_err(|e| DatasetError::Schema(format!("archive column `{}`: {e}", field.name())))?;
+        columns.push(cast);
+    }
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| DatasetError::Schema(format!("not an archive batch: {e}")))
+}
+
+/// Replays every archive row of `batch` (a `pyarrow.RecordBatch`, or anything exporting
+/// `__arrow_c_array__`) sequentially and in parallel at each thread count of `threads`,
+/// verifies and analyses it, and returns a dict of the four result tables, each a
+/// `pyarrow.RecordBatch` with the table's schema (partition column `block_range` included,
+/// computed with `partition_blocks`). A row that fails any step is a `blocks` row with its
+/// error, never an exception; `reproducible=True` writes null in every `measured_*` column.
+#[pyfunction]
+#[pyo3(signature = (batch, threads, partition_blocks, reproducible = false))]
+fn replay_batch<'py>(
+    py: Python<'py>,
+    batch: PyArrowType<RecordBatch>,
+    threads: Vec<usize>,
+    partition_blocks: u64,
+    reproducible: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let params = JobParams {
+        threads,
+        partition_blocks,
+        reproducible,
+    };
+    params.validate().map_err(py_err)?;
+    let engine = engine(params.max_threads()).map_err(py_err)?;
+    let input = batch.0;
+    let results = py
+        .detach(move || conform(&input).and_then(|input| replay(&input, &params, &engine)))
+        .map_err(py_err)?;
+    let out = PyDict::new(py);
+    for (name, batch) in results.tables() {
+        out.set_item(name, batch.to_pyarrow(py)?)?;
+    }
+    Ok(out)
+}
+
+/// The Arrow schema of the archive (`schemas/archive.json`), as `pyarrow.Schema`.
+#[pyfunction]
+fn archive_arrow_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    archive_schema().as_ref().to_pyarrow(py)
+}
+
+/// The Arrow schema of result table `table`, partition column included, as the Rust writers
+/// build it from `schemas/<table>.json`.
+#[pyfunction]
+fn result_arrow_schema<'py>(py: Python<'py>, table: &str) -> PyResult<Bound<'py, PyAny>> {
+    let definition = schema::table(table).map_err(py_err)?;
+    definition.arrow_schema().as_ref().to_pyarrow(py)
+}
+
+/// The names of the columns of `table` that hold measurements (`"deterministic": false`).
+#[pyfunction]
+fn measured_columns(table: &str) -> PyResult<Vec<String>> {
+    let definition = schema::table(table).map_err(py_err)?;
+    Ok(definition
+        .measured_columns()
+        .into_iter()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The native module: `replay_batch` and the schemas it works with.
+#[pymodule]
+fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(replay_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(archive_arrow_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(result_arrow_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(measured_columns, m)?)?;
+    m.add("ENGINE_VERSION", ENGINE_VERSION)?;
+    m.add("SCHEMA_VERSION", SCHEMA_VERSION)?;
+    m.add("RESULT_TABLES", RESULT_TABLES.to_vec())?;
+    Ok(())
+}

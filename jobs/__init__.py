@@ -1,0 +1,1 @@
+"""Spark applications of ReplayEVM: ``replay_job.py``, the replay job."""

@@ -1,0 +1,1 @@
+"""The notebooks and their headless runner (``notebooks/run.py``)."""
