@@ -90,6 +90,37 @@ pub struct BlockReplay {
     pub wall_us: u64,
 }
 
+/// The EVM environment (fork, chain id, block fields, blob fee) of `block` under `chain`.
+pub(crate) fn evm_env(block: &ArchivedBlock, chain: &ChainSpec) -> EvmEnv {
+    let header = block.header();
+    EvmEnv::for_eth_block(
+        header,
+        chain,
+        block.chain_id,
+        chain.blob_params_at(header.number, header.timestamp),
+    )
+}
+
+/// What alloy-evm's block executor needs of `block` besides its transactions: parent hash and
+/// beacon root (system calls), ommers and withdrawals (post-block rules).
+pub(crate) fn execution_ctx(block: &ArchivedBlock) -> EthBlockExecutionCtx<'_> {
+    let header = block.header();
+    EthBlockExecutionCtx {
+        parent_hash: header.parent_hash,
+        parent_beacon_block_root: header.parent_beacon_block_root,
+        ommers: &block.block.body.ommers,
+        withdrawals: block
+            .block
+            .body
+            .withdrawals
+            .as_ref()
+            .map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: header.extra_data.clone(),
+        tx_count_hint: Some(block.transactions().len()),
+        slot_number: header.slot_number,
+    }
+}
+
 /// Replays `block` sequentially under `chain`'s rules.
 ///
 /// # Errors
@@ -114,28 +145,13 @@ pub fn replay_sequential(
         .with_database_ref(&block.pre_state)
         .with_bundle_update()
         .build();
-    let env = EvmEnv::for_eth_block(
-        header,
+    let evm = EthEvmFactory::default().create_evm(&mut state, evm_env(block, chain));
+    let mut executor = EthBlockExecutor::new(
+        evm,
+        execution_ctx(block),
         chain,
-        block.chain_id,
-        chain.blob_params_at(header.number, header.timestamp),
+        AlloyReceiptBuilder::default(),
     );
-    let evm = EthEvmFactory::default().create_evm(&mut state, env);
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: header.parent_hash,
-        parent_beacon_block_root: header.parent_beacon_block_root,
-        ommers: &block.block.body.ommers,
-        withdrawals: block
-            .block
-            .body
-            .withdrawals
-            .as_ref()
-            .map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(block.transactions().len()),
-        slot_number: header.slot_number,
-    };
-    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     let rule_error = |stage: &'static str| {
         move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
             number: header.number,

@@ -13,7 +13,6 @@
 //! base state the transactions read.
 
 use std::{
-    borrow::Cow,
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
@@ -25,12 +24,9 @@ use std::{
 
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_evm::{
-    Evm, EvmEnv, EvmFactory,
+    Evm, EvmFactory,
     block::{BlockExecutor, BlockValidationError},
-    eth::{
-        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, EthTxResult,
-        receipt_builder::AlloyReceiptBuilder,
-    },
+    eth::{EthBlockExecutor, EthEvmFactory, EthTxResult, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::{Address, U256, map::AddressMap};
 use revm::{
@@ -210,28 +206,10 @@ impl ParallelEngine {
             .with_database_ref(&block.pre_state)
             .with_bundle_update()
             .build();
-        let env = EvmEnv::for_eth_block(
-            header,
-            chain,
-            block.chain_id,
-            chain.blob_params_at(number, header.timestamp),
-        );
+        let env = crate::sequential::evm_env(block, chain);
         let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
-        let ctx = EthBlockExecutionCtx {
-            parent_hash: header.parent_hash,
-            parent_beacon_block_root: header.parent_beacon_block_root,
-            ommers: &block.block.body.ommers,
-            withdrawals: block
-                .block
-                .body
-                .withdrawals
-                .as_ref()
-                .map(|w| Cow::Borrowed(w.as_slice())),
-            extra_data: header.extra_data.clone(),
-            tx_count_hint: Some(txs.len()),
-            slot_number: header.slot_number,
-        };
+        let ctx = crate::sequential::execution_ctx(block);
         let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
         let rule_error = |stage: &'static str| {
             move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
