@@ -71,7 +71,8 @@ def cli() -> Path:
     if "REPLAY_EVM_BIN" in os.environ:
         return Path(os.environ["REPLAY_EVM_BIN"])
     run(["cargo", "build", "--release", "--locked", "-p", "replay-evm-cli"], timeout=3600)
-    return REPO / "target" / "release" / "replay-evm"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return (target if target.is_absolute() else REPO / target) / "release" / "replay-evm"
 
 
 @pytest.fixture(scope="session")
