@@ -43,6 +43,15 @@ pub enum TxStatus {
 }
 
 impl TxStatus {
+    /// How revm's result ended.
+    pub fn of(result: &ExecutionResult) -> Self {
+        match result {
+            ExecutionResult::Success { .. } => Self::Success,
+            ExecutionResult::Revert { .. } => Self::Revert,
+            ExecutionResult::Halt { reason, .. } => Self::Halt(format!("{reason:?}")),
+        }
+    }
+
     /// A short name for tables: `success`, `revert` or `halt`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -168,11 +177,7 @@ pub fn replay_sequential(
         let mut status = TxStatus::Success;
         let gas = executor
             .execute_transaction_with_result_closure(Recovered::new_unchecked(tx, *sender), |r| {
-                status = match &r.result.result {
-                    ExecutionResult::Success { .. } => TxStatus::Success,
-                    ExecutionResult::Revert { .. } => TxStatus::Revert,
-                    ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
-                };
+                status = TxStatus::of(&r.result.result);
             })
             .map_err(|e| ReplayError::InvalidTransaction {
                 number: header.number,

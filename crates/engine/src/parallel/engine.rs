@@ -31,7 +31,7 @@ use alloy_evm::{
 use alloy_primitives::{Address, U256, map::AddressMap};
 use revm::{
     Database,
-    context::result::{ExecutionResult, ResultAndState},
+    context::result::ResultAndState,
     database::{State, states::bundle_state::BundleRetention},
     state::Account,
 };
@@ -315,11 +315,7 @@ impl ParallelEngine {
             outcomes.push(TxOutcome {
                 hash: *tx.tx_hash(),
                 sender: *sender,
-                status: match &result {
-                    ExecutionResult::Success { .. } => TxStatus::Success,
-                    ExecutionResult::Revert { .. } => TxStatus::Revert,
-                    ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
-                },
+                status: TxStatus::of(&result),
                 gas_used: 0,
                 logs: result.logs().len(),
             });
