@@ -130,6 +130,18 @@ pub(crate) fn execution_ctx(block: &ArchivedBlock) -> EthBlockExecutionCtx<'_> {
     }
 }
 
+/// Turns a failed block rule of block `number` into a [`ReplayError::BlockRule`].
+pub(crate) fn rule_error(
+    number: u64,
+    stage: &'static str,
+) -> impl FnOnce(alloy_evm::block::BlockExecutionError) -> ReplayError {
+    move |e| ReplayError::BlockRule {
+        number,
+        stage,
+        message: e.to_string(),
+    }
+}
+
 /// Replays `block` sequentially under `chain`'s rules.
 ///
 /// # Errors
@@ -161,13 +173,7 @@ pub fn replay_sequential(
         chain,
         AlloyReceiptBuilder::default(),
     );
-    let rule_error = |stage: &'static str| {
-        move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
-            number: header.number,
-            stage,
-            message: e.to_string(),
-        }
-    };
+    let rule_error = |stage| rule_error(header.number, stage);
     executor
         .apply_pre_execution_changes()
         .map_err(rule_error("pre-block system calls"))?;

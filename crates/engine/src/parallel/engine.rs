@@ -211,13 +211,7 @@ impl ParallelEngine {
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
         let ctx = crate::sequential::execution_ctx(block);
         let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
-        let rule_error = |stage: &'static str| {
-            move |e: alloy_evm::block::BlockExecutionError| ReplayError::BlockRule {
-                number,
-                stage,
-                message: e.to_string(),
-            }
-        };
+        let rule_error = |stage| crate::sequential::rule_error(number, stage);
         executor
             .apply_pre_execution_changes()
             .map_err(rule_error("pre-block system calls"))?;
