@@ -28,7 +28,7 @@ pub enum ChainError {
 }
 
 /// An archived block contradicts itself.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BlockError {
     /// A header field that commits to the body does not match the body.
     #[error("{field} mismatch: header says {expected}, body gives {actual}")]

@@ -7,12 +7,15 @@
 //! - `vm`: revm over the multi-version memory, read-set recording, write-set extraction
 //!   and the lazy beneficiary and transfer credits.
 //! - [`engine`]: the thread pool, the worker loop, and the commit phase that materialises
-//!   the credits and runs the block rules through alloy-evm, in transaction order.
+//!   the credits and runs the block rules through alloy-evm, in transaction order; also the
+//!   choice between Block-STM and in-order execution ([`ParallelEngine::plan`]).
+//! - `senders`: sender recovery shared between threads, ahead of in-order execution.
 
 pub mod engine;
 pub(crate) mod mv_memory;
 pub mod scheduler;
+pub(crate) mod senders;
 pub(crate) mod vm;
 
-pub use engine::{Concurrency, ParallelEngine, ParallelReplay, TxTrace};
+pub use engine::{Concurrency, CostModel, Mode, ParallelEngine, ParallelReplay, TxTrace};
 pub use scheduler::Counters;

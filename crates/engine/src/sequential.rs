@@ -153,15 +153,26 @@ pub fn replay_sequential(
     chain: &ChainSpec,
 ) -> Result<BlockReplay, ReplayError> {
     let started = Instant::now();
-    let header = block.header();
+    let number = block.number();
     let fork = block.fork(chain);
     let senders = block
         .recover_senders(fork)
-        .map_err(|source| ReplayError::Block {
-            number: header.number,
-            source,
-        })?;
+        .map_err(|source| ReplayError::Block { number, source })?;
+    execute_in_order(block, chain, started, |index| Ok(senders[index]))
+}
 
+/// Executes `block` in order on this thread, the senders coming from `sender` (called once
+/// per transaction, in order, just before it executes): the whole sequential replay except
+/// sender recovery. The parallel engine's in-order mode calls it with senders that other
+/// threads recover meanwhile, so both modes share every line of execution.
+pub(crate) fn execute_in_order(
+    block: &ArchivedBlock,
+    chain: &ChainSpec,
+    started: Instant,
+    mut sender: impl FnMut(usize) -> Result<Address, ReplayError>,
+) -> Result<BlockReplay, ReplayError> {
+    let header = block.header();
+    let fork = block.fork(chain);
     let mut state = State::builder()
         .with_database_ref(&block.pre_state)
         .with_bundle_update()
@@ -178,11 +189,12 @@ pub fn replay_sequential(
         .apply_pre_execution_changes()
         .map_err(rule_error("pre-block system calls"))?;
 
-    let mut transactions = Vec::with_capacity(senders.len());
-    for (index, (tx, sender)) in block.transactions().iter().zip(&senders).enumerate() {
+    let mut transactions = Vec::with_capacity(block.transactions().len());
+    for (index, tx) in block.transactions().iter().enumerate() {
+        let sender = sender(index)?;
         let mut status = TxStatus::Success;
         let gas = executor
-            .execute_transaction_with_result_closure(Recovered::new_unchecked(tx, *sender), |r| {
+            .execute_transaction_with_result_closure(Recovered::new_unchecked(tx, sender), |r| {
                 status = TxStatus::of(&r.result.result);
             })
             .map_err(|e| ReplayError::InvalidTransaction {
@@ -194,7 +206,7 @@ pub fn replay_sequential(
         let logs = executor.receipts().last().map_or(0, |r| r.logs().len());
         transactions.push(TxOutcome {
             hash: tx.trie_hash(),
-            sender: *sender,
+            sender,
             status,
             gas_used: gas.tx_gas_used(),
             logs,

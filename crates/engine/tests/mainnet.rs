@@ -112,37 +112,6 @@ fn stress_mainnet_blocks_with_varying_threads() {
     }
 }
 
-#[test]
-fn auto_concurrency_falls_back_to_one_thread_on_tiny_blocks() {
-    let chain = ChainSpec::mainnet();
-    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())
-        .unwrap()
-        .with_write_set_check(true);
-    let blocks = load_all();
-    let tiny = blocks
-        .iter()
-        .find(|b| b.transactions().len() == 1)
-        .expect("a one-tx block");
-    assert_eq!(
-        engine
-            .replay(tiny, &chain, Concurrency::Auto)
-            .unwrap()
-            .threads,
-        1
-    );
-    let big = blocks
-        .iter()
-        .find(|b| b.transactions().len() > 100)
-        .expect("a big block");
-    assert_eq!(
-        engine
-            .replay(big, &chain, Concurrency::Auto)
-            .unwrap()
-            .threads,
-        4
-    );
-}
-
 /// The dependency analysis comes from the last incarnations' read and write sets; it must not
 /// depend on the thread count, and the lazy updates must never add conflicts.
 #[test]

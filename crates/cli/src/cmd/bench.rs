@@ -63,6 +63,11 @@ pub(crate) struct Args {
     /// Thread counts of the parallel runs, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<NonZeroUsize>,
+    /// How the parallel engine runs each block: `adaptive` (it picks Block-STM or in-order
+    /// execution with parallel sender recovery, as a client would run it), `block-stm`
+    /// (always Block-STM), `in-order` (always in-order execution).
+    #[arg(long, value_enum, default_value_t = BenchMode::Adaptive)]
+    mode: BenchMode,
     /// Mainnet blocks: a block folder, a folder of block folders, or a fixtures folder
     /// holding `mainnet/` (repeatable).
     #[arg(long, value_name = "DIR")]
@@ -86,6 +91,35 @@ pub(crate) struct Args {
     /// Seed of the generated workloads.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BenchMode {
+    /// `Concurrency::Adaptive`.
+    Adaptive,
+    /// `Concurrency::Threads`: Block-STM on every block.
+    BlockStm,
+    /// `Concurrency::InOrder`.
+    InOrder,
+}
+
+impl BenchMode {
+    fn concurrency(self, threads: NonZeroUsize) -> Concurrency {
+        match self {
+            Self::Adaptive => Concurrency::Adaptive(threads),
+            Self::BlockStm => Concurrency::Threads(threads),
+            Self::InOrder => Concurrency::InOrder(threads),
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Adaptive => "adaptive",
+            Self::BlockStm => "block-stm",
+            Self::InOrder => "in-order",
+        }
+    }
 }
 
 /// Parses a gas amount: digits with optional `_`, a `k`/`M`/`G` suffix, or `XeY`.
@@ -230,7 +264,7 @@ impl Bench<'_> {
         threads: NonZeroUsize,
     ) -> Result<replay_evm::parallel::ParallelReplay, String> {
         self.engine
-            .replay(block, &self.chain, Concurrency::Threads(threads))
+            .replay(block, &self.chain, self.args.mode.concurrency(threads))
             .map_err(|e| format!("parallel at {threads} threads: {e}"))
     }
 
@@ -256,6 +290,7 @@ impl Bench<'_> {
             result.parallel.push(ParallelRun {
                 threads: t.get(),
                 used_threads: par.threads,
+                mode: par.mode.as_str(),
                 samples: Vec::new(),
                 executions: Vec::new(),
                 validations: Vec::new(),
@@ -426,7 +461,10 @@ fn write_plot(
         });
     }
     let svg = plot::svg(
-        "ReplayEVM: Block-STM speedup over sequential revm (median)",
+        &format!(
+            "ReplayEVM: parallel engine ({}) speedup over sequential revm (median)",
+            args.mode.as_str()
+        ),
         &machine_line(machine),
         threads,
         &panels,
@@ -466,8 +504,9 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         println!("{}", machine_line(&machine));
         println!(
             "medians of at least {} runs; sequential = plain revm (alloy-evm block executor); \
-             mem = peak heap growth during the replay",
-            bench.repeat.min_runs
+             parallel = --mode {}; mem = peak heap growth during the replay",
+            bench.repeat.min_runs,
+            args.mode.as_str()
         );
         println!("{}", report::header());
     }

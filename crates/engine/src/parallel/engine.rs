@@ -39,6 +39,7 @@ use revm::{
 use super::{
     mv_memory::{MvMemory, MvValue},
     scheduler::{Counters, Scheduler, Task},
+    senders::SenderPipeline,
     vm::{self, BaseState, BlockContext, Execution, NewCodes, VmReadError},
 };
 use crate::{
@@ -46,22 +47,117 @@ use crate::{
     block::ArchivedBlock,
     chain::ChainSpec,
     error::ReplayError,
-    sequential::{BlockReplay, TxOutcome, TxStatus},
+    sequential::{BlockReplay, TxOutcome, TxStatus, execute_in_order},
     state_changes::StateChanges,
 };
 
-/// How many threads a block's parallel replay uses.
+/// How a block's replay uses the engine's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Concurrency {
-    /// The engine decides: every pool thread, or one (in-order execution, no scheduling
-    /// waste) for blocks too small to pay for parallelism.
-    Auto,
-    /// Exactly this many worker threads (capped by the pool size).
+    /// Block-STM on exactly this many worker threads (capped by the pool size), whatever the
+    /// block: the engine under study, with per-transaction traces.
     Threads(NonZeroUsize),
+    /// In-order execution on one thread while this many threads in all recover the senders
+    /// (see [`Mode::InOrder`]); no traces.
+    InOrder(NonZeroUsize),
+    /// At most this many threads; the engine picks, per block, Block-STM or in-order
+    /// execution, whichever is expected to be faster (see [`ParallelEngine::plan`]). This is
+    /// the engine as a client would run it: it falls back rather than lose.
+    Adaptive(NonZeroUsize),
+    /// [`Concurrency::Adaptive`] over every pool thread.
+    Auto,
 }
 
-/// Blocks with fewer transactions than this run on one thread under [`Concurrency::Auto`].
-const MIN_TXS_FOR_PARALLEL: usize = 4;
+/// How a block was replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Block-STM: optimistic execution over the multi-version memory, validation,
+    /// re-execution, then the in-order commit phase.
+    BlockStm,
+    /// The transactions executed in order on one thread by the oracle's own executor,
+    /// while the other threads recovered senders ahead of it (`parallel/senders.rs`). Sender
+    /// recovery is most of a replay's work, and it is independent per transaction.
+    InOrder,
+}
+
+impl Mode {
+    /// `block-stm` or `in-order`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BlockStm => "block-stm",
+            Self::InOrder => "in-order",
+        }
+    }
+}
+
+/// The cost model behind [`Concurrency::Adaptive`]: predicted wall time of each mode from
+/// the block's transaction count (sender recovery) and gas used (execution), both known
+/// before the replay (the gas from the archived header).
+///
+/// With `R` the recovery work, `E` the sequential execution work and `t` threads:
+/// - in-order mode overlaps recovery with execution, so it takes `max(E, (R + E) / t)`;
+/// - Block-STM recovers on `t` threads, then spends `k·E` of work (execution over the
+///   multi-version memory, validation, commit), of which `c·E` is the serial commit phase:
+///   `(R + (k − c)·E) / t + c·E`, before any re-execution.
+///
+/// Block-STM is chosen only when it is predicted at least `margin` faster, so that a
+/// misprediction falls back to in-order execution, which never loses to the sequential
+/// replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostModel {
+    /// Sender recovery, µs per transaction.
+    pub recovery_us_per_tx: f64,
+    /// Sequential execution, µs per million gas.
+    pub execution_us_per_mgas: f64,
+    /// Block-STM's work over the sequential execution's (`k`).
+    pub block_stm_work: f64,
+    /// The serial commit phase over the sequential execution (`c`).
+    pub block_stm_serial: f64,
+    /// Block-STM must be predicted faster than in-order by this factor (below 1).
+    pub margin: f64,
+}
+
+impl CostModel {
+    /// Measured on the 2-core development machine (see BENCHMARKS.md): recovery ~45 µs a
+    /// transaction (secp256k1 public-key recovery and the signing hash); execution ~0.3 µs
+    /// per thousand gas (amm-many-pools and the post-London mainnet blocks); Block-STM's
+    /// execution and commit phases 1.75x the sequential execution, of which the commit phase
+    /// alone is 0.6x.
+    pub const MEASURED: Self = Self {
+        recovery_us_per_tx: 45.0,
+        execution_us_per_mgas: 300.0,
+        block_stm_work: 1.75,
+        block_stm_serial: 0.6,
+        margin: 0.9,
+    };
+
+    /// Predicted wall time of in-order mode, in µs.
+    pub fn in_order_us(&self, txs: usize, gas: u64, threads: usize) -> f64 {
+        let (r, e) = self.work_us(txs, gas);
+        e.max((r + e) / threads.max(1) as f64)
+    }
+
+    /// Predicted wall time of Block-STM without re-executions, in µs.
+    pub fn block_stm_us(&self, txs: usize, gas: u64, threads: usize) -> f64 {
+        let (r, e) = self.work_us(txs, gas);
+        let parallel = r + (self.block_stm_work - self.block_stm_serial) * e;
+        parallel / threads.max(1) as f64 + self.block_stm_serial * e
+    }
+
+    /// Whether Block-STM is predicted faster than in-order by the margin.
+    pub fn block_stm_wins(&self, txs: usize, gas: u64, threads: usize) -> bool {
+        txs > 1
+            && self.block_stm_us(txs, gas, threads)
+                < self.margin * self.in_order_us(txs, gas, threads)
+    }
+
+    fn work_us(&self, txs: usize, gas: u64) -> (f64, f64) {
+        (
+            txs as f64 * self.recovery_us_per_tx,
+            gas as f64 / 1e6 * self.execution_us_per_mgas,
+        )
+    }
+}
 
 /// One transaction's trace from its last incarnation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +194,14 @@ pub struct ParallelReplay {
     /// Receipts, state changes and per-transaction outcomes, comparable with the sequential
     /// replay's.
     pub replay: BlockReplay,
-    /// Worker threads used.
+    /// Threads used.
     pub threads: usize,
-    /// Block-STM's counters.
+    /// Block-STM or in-order execution.
+    pub mode: Mode,
+    /// Block-STM's counters (in-order: one execution per transaction, nothing else).
     pub counters: Counters,
-    /// Per-transaction traces.
+    /// Per-transaction traces; empty in [`Mode::InOrder`], which records no read or write
+    /// sets.
     pub traces: Vec<TxTrace>,
 }
 
@@ -175,15 +274,31 @@ impl ParallelEngine {
         self.pool.current_num_threads()
     }
 
-    fn threads_for(&self, concurrency: Concurrency, txs: usize) -> usize {
+    /// How `block` is replayed under `concurrency`: the mode and the thread count.
+    ///
+    /// [`Concurrency::Adaptive`] and [`Concurrency::Auto`] pick the mode the
+    /// [`CostModel`] predicts faster. One thread always runs in order: Block-STM on one
+    /// thread only adds its bookkeeping to the same work.
+    pub fn plan(&self, concurrency: Concurrency, block: &ArchivedBlock) -> (Mode, usize) {
+        let cap = |n: NonZeroUsize| n.get().min(self.max_threads());
+        let adaptive = |threads: usize| {
+            let txs = block.transactions().len();
+            let model = CostModel::MEASURED;
+            if threads > 1 && model.block_stm_wins(txs, block.header().gas_used, threads) {
+                (Mode::BlockStm, threads)
+            } else {
+                (Mode::InOrder, threads)
+            }
+        };
         match concurrency {
-            Concurrency::Threads(n) => n.get().min(self.max_threads()),
-            Concurrency::Auto if txs < MIN_TXS_FOR_PARALLEL => 1,
-            Concurrency::Auto => self.max_threads(),
+            Concurrency::Threads(n) => (Mode::BlockStm, cap(n)),
+            Concurrency::InOrder(n) => (Mode::InOrder, cap(n)),
+            Concurrency::Adaptive(n) => adaptive(cap(n)),
+            Concurrency::Auto => adaptive(self.max_threads()),
         }
     }
 
-    /// Replays `block` with Block-STM.
+    /// Replays `block` as [`ParallelEngine::plan`] says.
     ///
     /// # Errors
     /// The same [`ReplayError`]s as the sequential replay, plus [`ReplayError::Engine`] when
@@ -194,12 +309,84 @@ impl ParallelEngine {
         chain: &ChainSpec,
         concurrency: Concurrency,
     ) -> Result<ParallelReplay, ReplayError> {
+        match self.plan(concurrency, block) {
+            (Mode::BlockStm, threads) => self.replay_block_stm(block, chain, threads),
+            (Mode::InOrder, threads) => self.replay_in_order(block, chain, threads),
+        }
+    }
+
+    /// In-order execution by the oracle's executor on one thread, while `threads` threads
+    /// in all (that one included) recover the senders.
+    fn replay_in_order(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        threads: usize,
+    ) -> Result<ParallelReplay, ReplayError> {
+        let started = Instant::now();
+        let number = block.number();
+        let txs = block.transactions().len();
+        let pipeline = SenderPipeline::new(block, block.fork(chain));
+        let run = || {
+            execute_in_order(block, chain, started, |index| {
+                pipeline
+                    .sender(index)
+                    .map_err(|source| ReplayError::Block { number, source })
+            })
+            // The sequential replay recovers every sender before it executes anything, so a
+            // bad signature anywhere is the error it reports first.
+            .map_err(|error| match pipeline.first_error() {
+                Some(source) => ReplayError::Block { number, source },
+                None => error,
+            })
+        };
+        let helpers = threads.saturating_sub(1).min(txs.saturating_sub(1));
+        let replay = if helpers == 0 {
+            run()?
+        } else {
+            // The executor is the calling thread, whose caches hold the block; the helpers
+            // are pool threads, and start recovering as soon as they wake.
+            let result = self.pool.in_place_scope(|scope| {
+                for _ in 0..helpers {
+                    scope.spawn(|_| pipeline.help());
+                }
+                catch_unwind(AssertUnwindSafe(run))
+            });
+            match result {
+                Ok(replay) => replay?,
+                Err(panic) => {
+                    return Err(ReplayError::Engine(format!(
+                        "block {number}: the in-order executor panicked: {}",
+                        panic_message(panic.as_ref())
+                    )));
+                }
+            }
+        };
+        let counters = Counters {
+            executions: txs as u64,
+            ..Counters::default()
+        };
+        Ok(ParallelReplay {
+            replay,
+            threads,
+            mode: Mode::InOrder,
+            counters,
+            traces: Vec::new(),
+        })
+    }
+
+    /// Replays `block` with Block-STM on `threads` worker threads.
+    fn replay_block_stm(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        threads: usize,
+    ) -> Result<ParallelReplay, ReplayError> {
         let started = Instant::now();
         let header = block.header();
         let number = header.number;
         let fork = block.fork(chain);
         let txs = block.transactions();
-        let threads = self.threads_for(concurrency, txs.len());
         let senders = self.recover_senders(block, fork, threads)?;
 
         let mut state = State::builder()
@@ -294,9 +481,13 @@ impl ParallelEngine {
                     .to_string(),
                 ));
             }
-            let result = execution.result.clone().map_err(invalid)?;
             traces.push(trace(index, &execution, incarnation + 1, exec_us));
-            let mut evm_state = execution.state;
+            let Execution {
+                result,
+                state: mut evm_state,
+                ..
+            } = execution;
+            let result = result.map_err(invalid)?;
             let db = executor.evm_mut().db_mut();
             materialise_credits(
                 db,
@@ -349,6 +540,7 @@ impl ParallelEngine {
                 wall_us: started.elapsed().as_micros() as u64,
             },
             threads,
+            mode: Mode::BlockStm,
             counters,
             traces,
         })
@@ -372,13 +564,17 @@ impl ParallelEngine {
         let chunk = n.div_ceil(threads);
         let mut parts: Vec<Result<Vec<Address>, crate::error::BlockError>> = Vec::new();
         parts.resize_with(threads, || Ok(Vec::new()));
-        self.pool.scope(|scope| {
-            for (t, part) in parts.iter_mut().enumerate() {
-                scope.spawn(move |_| {
-                    let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
-                    *part = range.map(|i| block.recover_sender(i, fork)).collect();
-                });
+        let recover = |t: usize, part: &mut Result<Vec<Address>, _>| {
+            let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
+            *part = range.map(|i| block.recover_sender(i, fork)).collect();
+        };
+        // The calling thread takes the first chunk, pool threads the others.
+        self.pool.in_place_scope(|scope| {
+            let (first, rest) = parts.split_at_mut(1);
+            for (t, part) in rest.iter_mut().enumerate() {
+                scope.spawn(move |_| recover(t + 1, part));
             }
+            recover(0, &mut first[0]);
         });
         let mut senders = Vec::with_capacity(n);
         for part in parts {
@@ -424,26 +620,26 @@ impl ParallelEngine {
             stats: &stats,
             number,
         };
-        self.pool.scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|_| {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
-                    match outcome {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => fail(error),
-                        Err(panic) => {
-                            let message = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                                .unwrap_or_else(|| "unknown panic".to_owned());
-                            fail(ReplayError::Engine(format!(
-                                "block {number}: a worker thread panicked: {message}"
-                            )));
-                        }
-                    }
-                });
+        let work = || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => fail(error),
+                Err(panic) => {
+                    fail(ReplayError::Engine(format!(
+                        "block {number}: a worker thread panicked: {}",
+                        panic_message(panic.as_ref())
+                    )));
+                }
             }
+        };
+        // The calling thread is one of the workers: it starts at once, while the pool
+        // threads wake up.
+        self.pool.in_place_scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(|_| work());
+            }
+            work();
         });
         if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(error);
@@ -556,6 +752,15 @@ impl Worker<'_> {
         drop(slot);
         self.scheduler.finish_validation(version.tx, aborted)
     }
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {

@@ -29,6 +29,8 @@ pub(crate) struct ParallelRun {
     pub(crate) threads: usize,
     /// Worker threads the engine used.
     pub(crate) used_threads: usize,
+    /// How the engine ran the block (`block-stm` or `in-order`).
+    pub(crate) mode: &'static str,
     pub(crate) samples: Vec<Sample>,
     pub(crate) executions: Vec<u64>,
     pub(crate) validations: Vec<u64>,
@@ -148,6 +150,7 @@ impl BlockResult {
                 json!({
                     "threads": run.threads,
                     "used_threads": run.used_threads,
+                    "mode": run.mode,
                     "wall_us": wall_us,
                     "wall_us_runs": run.samples.iter().map(|s| s.wall_us).collect::<Vec<_>>(),
                     "cpu_us": cpu(&run.samples),
@@ -225,9 +228,10 @@ impl BlockResult {
             .map(|(i, run)| {
                 let wall_us = wall(&run.samples);
                 format!(
-                    "{} {:>4} {:>8} {:>7.2}x {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
+                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
                     if i == 0 { &head } else { &blank },
                     run.threads,
+                    run.mode,
                     duration_us(wall_us),
                     self.speedup(run),
                     self.mgas_per_s(wall_us),
@@ -245,7 +249,7 @@ impl BlockResult {
 /// The table header, matching [`BlockResult::rows`].
 pub(crate) fn header() -> String {
     format!(
-        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
+        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
         "block",
         "txs",
         "gas",
@@ -253,6 +257,7 @@ pub(crate) fn header() -> String {
         "Mgas/s",
         "seq mem",
         "thr",
+        "mode",
         "parallel",
         "speedup",
         "Mgas/s",
