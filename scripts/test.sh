@@ -22,8 +22,8 @@ cargo test --release --workspace --locked
 
 echo "== python environment (scripts/python-env.sh)"
 bash scripts/python-env.sh
-echo "== ruff check, ruff format --check (the Spark job, UDFs, notebooks and tests)"
-python_dirs=(jobs udf notebooks tests)
+echo "== ruff check, ruff format --check (the Spark job, UDFs, notebooks, tests, bench tools)"
+python_dirs=(jobs udf notebooks tests crates/bench)
 .venv/bin/ruff check "${python_dirs[@]}"
 .venv/bin/ruff format --check "${python_dirs[@]}"
 echo "== pytest"

@@ -1,6 +1,8 @@
 //! Criterion benches: every generated workload (at `REPLAY_EVM_BENCH_GAS`, a 30-Mgas block
 //! by default) and every shared mainnet fixture, each replayed by plain sequential revm and
-//! by the parallel engine at each of `REPLAY_EVM_BENCH_THREADS` (1 and 2 by default).
+//! by the parallel engine at each of `REPLAY_EVM_BENCH_THREADS` (1 and 2 by default), both
+//! as Block-STM on every block (`block-stm/T`) and as the adaptive engine, which picks
+//! Block-STM or in-order execution with parallel sender recovery (`adaptive/T`).
 //! Every block's parallel result is checked equal to the sequential one before it is timed.
 //!
 //! `cargo bench -p replay-evm-bench`; one group: `cargo bench -p replay-evm-bench -- mainnet`.
@@ -47,13 +49,18 @@ fn bench_block(
         b.iter(|| replay_sequential(black_box(block), &chain).unwrap_or_else(|e| panic!("{e}")));
     });
     for &t in threads {
-        g.bench_with_input(BenchmarkId::new("parallel", t), &t, |b, &t| {
-            b.iter(|| {
-                engine
-                    .replay(black_box(block), &chain, Concurrency::Threads(t))
-                    .unwrap_or_else(|e| panic!("{e}"))
+        for (label, concurrency) in [
+            ("block-stm", Concurrency::Threads(t)),
+            ("adaptive", Concurrency::Adaptive(t)),
+        ] {
+            g.bench_with_input(BenchmarkId::new(label, t), &concurrency, |b, &c| {
+                b.iter(|| {
+                    engine
+                        .replay(black_box(block), &chain, c)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                });
             });
-        });
+        }
     }
     g.finish();
 }

@@ -99,12 +99,14 @@ pub fn check_parallel_equals_sequential(
 ) {
     let seq = replay_sequential(block, chain).unwrap_or_else(|e| panic!("{name}: {e}"));
     for &t in threads {
-        let par = engine
-            .replay(block, chain, Concurrency::Threads(t))
-            .unwrap_or_else(|e| panic!("{name} at {t} threads: {e}"));
-        assert!(
-            same(&seq, &par.replay),
-            "{name}: the parallel replay at {t} threads differs from the sequential one"
-        );
+        for concurrency in [Concurrency::Threads(t), Concurrency::Adaptive(t)] {
+            let par = engine
+                .replay(block, chain, concurrency)
+                .unwrap_or_else(|e| panic!("{name}, {concurrency:?}: {e}"));
+            assert!(
+                same(&seq, &par.replay),
+                "{name}: the parallel replay ({concurrency:?}) differs from the sequential one"
+            );
+        }
     }
 }

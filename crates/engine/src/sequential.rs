@@ -158,7 +158,22 @@ pub fn replay_sequential(
     let senders = block
         .recover_senders(fork)
         .map_err(|source| ReplayError::Block { number, source })?;
-    execute_in_order(block, chain, started, |index| Ok(senders[index]))
+    execute_in_order(block, chain, started, Diff::Bundle, |index| {
+        Ok(senders[index])
+    })
+}
+
+/// How [`execute_in_order`] extracts the block's state changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Diff {
+    /// As a client does: `State` records a transition per commit, merged into a bundle at
+    /// the end ([`StateChanges::from_bundle`]). The oracle's way.
+    Bundle,
+    /// From `State`'s cache, with no transitions recorded or merged
+    /// ([`StateChanges::from_cache`]): the parallel engine's in-order mode, which needs only
+    /// the changes. Recording and merging the transitions is serial work: on the 1-Ggas
+    /// ERC-20 workload the merge alone takes 23–33 ms of a 1.2 s replay.
+    Cache,
 }
 
 /// Executes `block` in order on this thread, the senders coming from `sender` (called once
@@ -169,14 +184,16 @@ pub(crate) fn execute_in_order(
     block: &ArchivedBlock,
     chain: &ChainSpec,
     started: Instant,
+    diff: Diff,
     mut sender: impl FnMut(usize) -> Result<Address, ReplayError>,
 ) -> Result<BlockReplay, ReplayError> {
     let header = block.header();
     let fork = block.fork(chain);
-    let mut state = State::builder()
-        .with_database_ref(&block.pre_state)
-        .with_bundle_update()
-        .build();
+    let builder = State::builder().with_database_ref(&block.pre_state);
+    let mut state = match diff {
+        Diff::Bundle => builder.with_bundle_update().build(),
+        Diff::Cache => builder.build(),
+    };
     let evm = EthEvmFactory::default().create_evm(&mut state, evm_env(block, chain));
     let mut executor = EthBlockExecutor::new(
         evm,
@@ -214,9 +231,13 @@ pub(crate) fn execute_in_order(
     }
 
     let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
-    state.merge_transitions(BundleRetention::PlainState);
-    let bundle = state.take_bundle();
-    let state_changes = StateChanges::from_bundle(&bundle, &block.pre_state);
+    let state_changes = match diff {
+        Diff::Bundle => {
+            state.merge_transitions(BundleRetention::PlainState);
+            StateChanges::from_bundle(&state.take_bundle(), &block.pre_state)
+        }
+        Diff::Cache => StateChanges::from_cache(&state.cache, &block.pre_state),
+    };
     Ok(BlockReplay {
         number: header.number,
         fork,

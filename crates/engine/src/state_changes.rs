@@ -9,7 +9,10 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, U256, keccak256};
-use revm::database::BundleState;
+use revm::{
+    database::{BundleState, CacheState},
+    state::AccountInfo,
+};
 
 use crate::pre_state::PreState;
 
@@ -44,12 +47,59 @@ pub struct StateChanges {
 }
 
 impl StateChanges {
-    /// Extracts the changes from revm's bundle of a block replayed over `pre`.
+    /// Extracts the changes from revm's bundle of a block replayed over `pre` (the state's
+    /// transitions merged with [`revm::database::states::bundle_state::BundleRetention::PlainState`]).
     pub fn from_bundle(bundle: &BundleState, pre: &PreState) -> Self {
-        let mut accounts = BTreeMap::new();
-        for (address, account) in &bundle.state {
-            let pre_account = pre.account(address);
-            let info = account.info.as_ref().map(|info| AccountInfoAfter {
+        Self::from_accounts(
+            pre,
+            bundle.state.iter().map(|(address, account)| {
+                let storage = account
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| (*slot, value.present_value));
+                (
+                    *address,
+                    account.info.as_ref(),
+                    account.status.was_destroyed(),
+                    storage,
+                )
+            }),
+        )
+    }
+
+    /// Extracts the changes from the cache of revm's `State` after a block replayed over
+    /// `pre`, for a state built without transitions (no bundle to merge). The cache holds
+    /// every account the block loaded with its present value and the same status flags the
+    /// transitions carry, so the result is [`StateChanges::from_bundle`]'s (tests compare the
+    /// two on every mainnet block and workload).
+    pub fn from_cache(cache: &CacheState, pre: &PreState) -> Self {
+        Self::from_accounts(
+            pre,
+            cache.accounts.iter().map(|(address, cached)| {
+                let storage = cached
+                    .account
+                    .iter()
+                    .flat_map(|account| account.storage.iter().map(|(s, v)| (*s, *v)));
+                (
+                    *address,
+                    cached.account.as_ref().map(|a| &a.info),
+                    cached.status.was_destroyed(),
+                    storage,
+                )
+            }),
+        )
+    }
+
+    /// The changes from each account's present info (`None`: absent), whether its storage
+    /// was wiped, and the present value of every slot it touched.
+    fn from_accounts<'a, S: Iterator<Item = (U256, U256)>>(
+        pre: &PreState,
+        accounts: impl Iterator<Item = (Address, Option<&'a AccountInfo>, bool, S)>,
+    ) -> Self {
+        let mut changes = BTreeMap::new();
+        for (address, info, storage_wiped, slots) in accounts {
+            let pre_account = pre.account(&address);
+            let info = info.map(|info| AccountInfoAfter {
                 balance: info.balance,
                 nonce: info.nonce,
                 code_hash: info.code_hash,
@@ -59,11 +109,8 @@ impl StateChanges {
                 nonce: a.nonce,
                 code_hash: a.code_hash,
             });
-            let storage_wiped = account.status.was_destroyed();
-            let storage: BTreeMap<U256, U256> = account
-                .storage
-                .iter()
-                .filter_map(|(slot, value)| {
+            let storage: BTreeMap<U256, U256> = slots
+                .filter(|(slot, present)| {
                     let baseline = if storage_wiped {
                         U256::ZERO
                     } else {
@@ -71,12 +118,12 @@ impl StateChanges {
                             .and_then(|a| a.storage.get(slot).copied())
                             .unwrap_or_default()
                     };
-                    (value.present_value != baseline).then_some((*slot, value.present_value))
+                    *present != baseline
                 })
                 .collect();
             if info != pre_info || storage_wiped || !storage.is_empty() {
-                accounts.insert(
-                    *address,
+                changes.insert(
+                    address,
                     AccountChange {
                         info,
                         storage_wiped,
@@ -85,7 +132,7 @@ impl StateChanges {
                 );
             }
         }
-        Self { accounts }
+        Self { accounts: changes }
     }
 
     /// Number of changed storage slots, over all accounts.

@@ -14,7 +14,9 @@ use replay_evm::{
     parallel::{Concurrency, CostModel, Mode, ParallelEngine},
     sequential::replay_sequential,
     verify::verify,
-    workload::{Workload, generate},
+    workload::{
+        Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
+    },
 };
 
 fn n(threads: usize) -> NonZeroUsize {
@@ -86,6 +88,18 @@ fn every_mode_equals_sequential_on_workloads() {
     let engine = engine();
     for workload in Workload::ALL {
         let block = generate(workload, 11, 120).unwrap_or_else(|e| panic!("{workload}: {e}"));
+        assert_every_mode_equals_sequential(&engine, &block);
+    }
+}
+
+#[test]
+fn every_mode_equals_sequential_on_corner_scenarios() {
+    let engine = engine();
+    for block in [
+        deploy_then_call(5).unwrap().block,
+        selfdestruct_then_redeploy(5).unwrap().block,
+        dependency_chain(5, 64).unwrap().block,
+    ] {
         assert_every_mode_equals_sequential(&engine, &block);
     }
 }
