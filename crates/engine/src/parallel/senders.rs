@@ -14,8 +14,9 @@
 //! - Each transaction's result is published through its own `OnceLock`, whose `set`
 //!   happens-before any `get` that sees the value (the lock's release/acquire), so the
 //!   executing thread reads a fully written address.
-//! - A claimed slot is always filled, so a thread waiting on it terminates; waiting is a
-//!   `yield_now` loop only while another thread is inside one recovery (tens of µs).
+//! - A claimed slot is always filled (a panic in recovery fills it with an error), so a
+//!   thread waiting on it terminates; waiting is a `yield_now` loop only while another
+//!   thread is inside one recovery (tens of µs).
 
 use std::sync::{
     OnceLock,
@@ -52,8 +53,16 @@ impl<'a> SenderPipeline<'a> {
         let Some(slot) = self.senders.get(index) else {
             return false;
         };
+        // A panic inside recovery still fills the slot (as an error), or the executor would
+        // wait on it for ever.
+        let recovered = std::panic::catch_unwind(|| self.block.recover_sender(index, self.fork))
+            .unwrap_or_else(|_| {
+                Err(BlockError::Inconsistent(format!(
+                    "transaction {index}: sender recovery panicked"
+                )))
+            });
         // Exactly one thread claims `index`, so the slot is empty here.
-        let _ = slot.set(self.block.recover_sender(index, self.fork));
+        let _ = slot.set(recovered);
         true
     }
 
