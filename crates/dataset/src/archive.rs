@@ -23,9 +23,10 @@ use alloy_consensus::{Block, TxEnvelope};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashMap};
 use alloy_rlp::Decodable;
 use arrow_array::{
-    Array, BinaryArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    Array, BinaryArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, make_array,
 };
-use arrow_schema::SchemaRef;
+use arrow_data::ArrayData;
+use arrow_schema::{ArrowError, DataType, Fields, SchemaRef};
 use parquet::{
     arrow::{
         ProjectionMask,
@@ -613,7 +614,7 @@ impl Archive {
         for (f, path) in files.iter().enumerate() {
             let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            if builder.schema().fields() != expected.fields() {
+            if !same_fields(builder.schema().fields(), expected.fields()) {
                 return Err(DatasetError::Archive(format!(
                     "{}: not an archive file (its schema differs from schemas/archive.json)",
                     path.display()
@@ -668,6 +669,7 @@ impl Archive {
     /// # Errors
     /// [`DatasetError::Schema`] when `batch` is not an archive batch.
     pub fn from_batch(batch: RecordBatch) -> Result<Self, DatasetError> {
+        let batch = conform(&batch)?;
         let columns = ArchiveColumns::new(&batch)?;
         let blocks = (0..columns.len())
             .map(|i| {
@@ -778,7 +780,7 @@ impl Archive {
                             .with_batch_size(ARCHIVE_ROW_GROUP_BLOCKS)
                             .build()?;
                     for batch in reader {
-                        batches.push(batch?);
+                        batches.push(conform(&batch?)?);
                     }
                 }
                 batches
@@ -795,6 +797,74 @@ impl Archive {
         }
         Ok(arrow_select::concat::concat_batches(&schema, &filtered)?)
     }
+}
+
+/// Whether `actual` has the archive's columns, in order, with the archive's types, allowing
+/// what other Parquet writers change: the name of list items (`item` here, as arrow-rs
+/// writes; `element` from Spark, DuckDB and pyarrow) and nullability.
+fn same_fields(actual: &Fields, expected: &Fields) -> bool {
+    actual.len() == expected.len()
+        && actual
+            .iter()
+            .zip(expected.iter())
+            .all(|(a, e)| a.name() == e.name() && same_shape(a.data_type(), e.data_type()))
+}
+
+fn same_shape(actual: &DataType, expected: &DataType) -> bool {
+    match (actual, expected) {
+        (DataType::List(a), DataType::List(e)) => same_shape(a.data_type(), e.data_type()),
+        (DataType::Struct(a), DataType::Struct(e)) => same_fields(a, e),
+        _ => actual == expected,
+    }
+}
+
+/// `batch` under the archive schema exactly, when it differs only as [`same_fields`]
+/// allows: the data is kept, the list and struct types are renamed.
+///
+/// # Errors
+/// [`DatasetError::Schema`] when `batch` is not an archive batch.
+pub fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
+    let expected = archive_schema();
+    if batch.schema().fields() == expected.fields() {
+        return Ok(batch.clone());
+    }
+    if !same_fields(batch.schema().fields(), expected.fields()) {
+        return Err(DatasetError::Schema(format!(
+            "not an archive batch: its schema is {:?}, the archive's is {:?}",
+            batch.schema(),
+            expected
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(expected.fields())
+        .map(|(column, field)| retype(column.to_data(), field.data_type()).map(make_array))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(expected, columns)?)
+}
+
+/// `data` with the type `target`, whose layout it already has (checked by [`same_shape`]):
+/// children first, then the node itself; buffers are shared, not copied.
+fn retype(data: ArrayData, target: &DataType) -> Result<ArrayData, ArrowError> {
+    let children = match target {
+        DataType::List(item) => data
+            .child_data()
+            .iter()
+            .map(|child| retype(child.clone(), item.data_type()))
+            .collect::<Result<Vec<_>, _>>()?,
+        DataType::Struct(fields) => data
+            .child_data()
+            .iter()
+            .zip(fields.iter())
+            .map(|(child, field)| retype(child.clone(), field.data_type()))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Ok(data),
+    };
+    data.into_builder()
+        .data_type(target.clone())
+        .child_data(children)
+        .build()
 }
 
 /// Loads each block folder (checked by [`load_block_dir`]: header hash, transactions,
