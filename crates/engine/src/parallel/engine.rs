@@ -108,9 +108,10 @@ impl Mode {
 ///   multi-version memory, validation, commit), of which `c·E` is the serial commit phase:
 ///   `(R + (k − c)·E) / t + c·E`, before any re-execution.
 ///
-/// Block-STM is chosen only when it is predicted at least `margin` faster, so that a
-/// misprediction falls back to in-order execution, which never loses to the sequential
-/// replay.
+/// Block-STM is chosen only when it is predicted at least `margin` faster, so that a doubt
+/// falls back to in-order execution, which does the sequential replay's work with recovery
+/// spread over the threads. The model only picks the mode: a wrong header gas (a corrupt
+/// archive row) can make the replay slower, never different.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
     /// Sender recovery, µs per transaction.
@@ -554,41 +555,29 @@ impl ParallelEngine {
         })
     }
 
-    /// Recovers the senders on `threads` of the pool's threads, in contiguous chunks
-    /// (recovery is independent per transaction).
+    /// Recovers every sender on `threads` threads (the caller and pool threads), each
+    /// claiming the next unrecovered transaction, so that a pool thread that wakes late
+    /// leaves no chunk behind.
     fn recover_senders(
         &self,
         block: &ArchivedBlock,
         fork: crate::chain::Fork,
         threads: usize,
     ) -> Result<Vec<Address>, ReplayError> {
-        let n = block.transactions().len();
         let number = block.number();
-        if threads <= 1 || n < 2 {
-            return block
-                .recover_senders(fork)
-                .map_err(|source| ReplayError::Block { number, source });
-        }
-        let chunk = n.div_ceil(threads);
-        let mut parts: Vec<Result<Vec<Address>, crate::error::BlockError>> = Vec::new();
-        parts.resize_with(threads, || Ok(Vec::new()));
-        let recover = |t: usize, part: &mut Result<Vec<Address>, _>| {
-            let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
-            *part = range.map(|i| block.recover_sender(i, fork)).collect();
-        };
-        // The calling thread takes the first chunk, pool threads the others.
+        let pipeline = SenderPipeline::new(block, fork);
+        let helpers = threads
+            .saturating_sub(1)
+            .min(block.transactions().len().saturating_sub(1));
         self.pool.in_place_scope(|scope| {
-            let (first, rest) = parts.split_at_mut(1);
-            for (t, part) in rest.iter_mut().enumerate() {
-                scope.spawn(move |_| recover(t + 1, part));
+            for _ in 0..helpers {
+                scope.spawn(|_| pipeline.help());
             }
-            recover(0, &mut first[0]);
+            pipeline.help();
         });
-        let mut senders = Vec::with_capacity(n);
-        for part in parts {
-            senders.extend(part.map_err(|source| ReplayError::Block { number, source })?);
-        }
-        Ok(senders)
+        pipeline
+            .into_senders()
+            .map_err(|source| ReplayError::Block { number, source })
     }
 
     /// Runs the Block-STM workers until every transaction is executed and validated.
@@ -602,6 +591,10 @@ impl ParallelEngine {
         number: u64,
     ) -> Result<(Vec<Slot>, Counters), ReplayError> {
         let n = txs.len();
+        if n == 0 {
+            // Nothing to schedule: no worker needs waking.
+            return Ok((Vec::new(), Counters::default()));
+        }
         let scheduler = Scheduler::new(n);
         let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
         let failure: Mutex<Option<ReplayError>> = Mutex::new(None);

@@ -1,4 +1,5 @@
-//! Sender recovery shared between threads, for the in-order mode.
+//! Sender recovery shared between threads: ahead of in-order execution, and as Block-STM's
+//! first phase.
 //!
 //! Recovering a signature (secp256k1 public-key recovery and a Keccak hash) costs more than
 //! executing most transactions: on the mainnet fixtures it is 79–89% of a sequential replay.
@@ -90,5 +91,22 @@ impl<'a> SenderPipeline<'a> {
     pub(crate) fn first_error(&self) -> Option<BlockError> {
         self.help();
         (0..self.senders.len()).find_map(|index| self.sender(index).err())
+    }
+
+    /// Every sender, in order, once every transaction has been recovered (after
+    /// [`SenderPipeline::help`] returned on every thread that called it); the lowest
+    /// transaction's error if a signature does not recover.
+    pub(crate) fn into_senders(self) -> Result<Vec<Address>, BlockError> {
+        self.help();
+        self.senders
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner().unwrap_or_else(|| {
+                    Err(BlockError::Inconsistent(
+                        "a claimed sender was never recovered (pipeline bug)".into(),
+                    ))
+                })
+            })
+            .collect()
     }
 }
