@@ -37,12 +37,7 @@ use alloy_evm::{
     eth::{EthBlockExecutor, EthEvmFactory, EthTxResult, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::{Address, U256, map::AddressMap};
-use revm::{
-    Database,
-    context::result::ResultAndState,
-    database::{State, states::bundle_state::BundleRetention},
-    state::Account,
-};
+use revm::{Database, context::result::ResultAndState, database::State, state::Account};
 
 use super::{
     mv_memory::{MvMemory, MvValue},
@@ -398,10 +393,9 @@ impl ParallelEngine {
         let txs = block.transactions();
         let senders = self.recover_senders(block, fork, threads)?;
 
-        let mut state = State::builder()
-            .with_database_ref(&block.pre_state)
-            .with_bundle_update()
-            .build();
+        // No transitions: the commit phase is serial, and the state changes come from the
+        // cache (`StateChanges::from_cache`, as in in-order mode).
+        let mut state = State::builder().with_database_ref(&block.pre_state).build();
         let env = crate::sequential::evm_env(block, chain);
         let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
         let evm = EthEvmFactory::default().create_evm(&mut state, env);
@@ -535,8 +529,6 @@ impl ParallelEngine {
         )
         .map_err(|e| ReplayError::Engine(format!("block {number}: {e}")))?;
         let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
-        state.merge_transitions(BundleRetention::PlainState);
-        let bundle = state.take_bundle();
         Ok(ParallelReplay {
             replay: BlockReplay {
                 number,
@@ -544,7 +536,7 @@ impl ParallelEngine {
                 transactions: outcomes,
                 receipts: result.receipts,
                 gas_used: result.gas_used,
-                state_changes: StateChanges::from_bundle(&bundle, &block.pre_state),
+                state_changes: StateChanges::from_cache(&state.cache, &block.pre_state),
                 ommer_rewards_applied: block.has_ommer_headers(),
                 wall_us: started.elapsed().as_micros() as u64,
             },
