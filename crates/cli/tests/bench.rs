@@ -2,29 +2,13 @@
 //! verified equal to the sequential one, the table, the SVG plot and bad arguments.
 //! Timings are not asserted: the machine is shared and the blocks are small.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_no_panic, replay_evm, text};
 
 use replay_evm::fixtures::fixtures_dir;
 use serde_json::Value;
-
-fn replay_evm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay-evm"))
-        .args(args)
-        .output()
-        .expect("run replay-evm")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_no_panic(output: &Output) {
-    let stderr = text(&output.stderr);
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-}
 
 /// The JSON lines of a successful run: the blocks, then the summary.
 fn json_lines(output: &Output) -> (Vec<Value>, Value) {
@@ -253,6 +237,45 @@ fn table_output_and_json_file() {
     assert!(lines[1]["machine"]["load_average_end"].is_array());
 }
 
+/// `--mode` picks how the engine runs; each run says which mode it used, and the adaptive
+/// engine runs this small block in order (at one thread always, and at two because
+/// recovery dominates its work).
+#[test]
+fn each_mode_runs_verified_and_reports_the_mode_used() {
+    for (mode, used) in [
+        ("block-stm", ["block-stm", "block-stm"]),
+        ("in-order", ["in-order", "in-order"]),
+        ("adaptive", ["in-order", "in-order"]),
+    ] {
+        let output = replay_evm(&[
+            "bench",
+            "--workload",
+            "erc20-hot",
+            "--gas",
+            "3000000",
+            "--threads",
+            "1,2",
+            "--repeat",
+            "1",
+            "--min-time",
+            "0",
+            "--mode",
+            mode,
+            "--json",
+        ]);
+        let (blocks, summary) = json_lines(&output);
+        check_block(&blocks[0], 1);
+        let modes: Vec<&str> = blocks[0]["parallel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["mode"].as_str().unwrap())
+            .collect();
+        assert_eq!(modes, used, "--mode {mode}");
+        assert_eq!(summary["failed"], 0);
+    }
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     for args in [
@@ -260,6 +283,7 @@ fn bad_arguments_are_usage_errors() {
         &["bench", "--workload", "raw-transfers", "--gas", "lots"],
         &["bench", "--workload", "raw-transfers", "--threads", "0"],
         &["bench", "--fixtures", "/no/such/folder"],
+        &["bench", "--workload", "raw-transfers", "--mode", "fastest"],
     ] {
         let output = replay_evm(args);
         assert_no_panic(&output);

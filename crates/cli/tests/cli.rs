@@ -1,27 +1,9 @@
 //! The `replay-evm` binary end to end: exit codes, output shapes and clear errors.
 
-use std::process::{Command, Output};
+mod common;
+use common::{assert_no_panic, replay_evm, text};
 
 use replay_evm::fixtures::{fixtures_dir, mainnet_block_dirs};
-
-fn replay_evm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay-evm"))
-        .args(args)
-        .output()
-        .expect("run replay-evm")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_no_panic(output: &Output) {
-    let stderr = text(&output.stderr);
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-}
 
 #[test]
 fn verify_all_mainnet_fixtures_as_json() {
