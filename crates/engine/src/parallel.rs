@@ -9,7 +9,8 @@
 //! - [`engine`]: the thread pool, the worker loop, and the commit phase that materialises
 //!   the credits and runs the block rules through alloy-evm, in transaction order; also the
 //!   choice between Block-STM and in-order execution ([`ParallelEngine::plan`]).
-//! - `senders`: sender recovery shared between threads, ahead of in-order execution.
+//! - `senders`: sender recovery shared between threads: ahead of in-order execution, and as
+//!   Block-STM's first phase.
 
 pub mod engine;
 pub(crate) mod mv_memory;

@@ -18,7 +18,9 @@
 //! value to its recipient. The executor builds the receipts and commits the state exactly as
 //! it does for the sequential replay, then applies the post-block rules. The pre-block
 //! system calls ran on the same executor before the transactions, and their writes form the
-//! base state the transactions read.
+//! base state the transactions read. Its `State` records no transitions: the block's state
+//! changes are read from the cache at the end (`StateChanges::from_cache`), which keeps
+//! bookkeeping nobody reads off the serial path.
 
 use std::{
     num::NonZeroUsize,
