@@ -54,7 +54,10 @@ PAR_MAIN = [
     ("BTreeSet", "written-location set"),
     ("btree", "written-location set"),
     ("execute_in_order", "in-order execution"),
-    ("Worker::", "Block-STM worker (calling thread)"),
+    ("MvMemory::record", "execute: mv record writes"),
+    ("mv_memory", "execute: mv memory reads"),
+    ("vm::execute", "execute: revm + glue"),
+    ("run_block_stm", "Block-STM worker, other (scheduler, validation, idling)"),
     ("drop_in_place", "drops/frees"),
     ("free", "drops/frees"),
 ]
