@@ -139,44 +139,39 @@ fn compare_suite(label: &str, dir: &Path) -> ParallelReport {
     report
 }
 
+/// Compares a whole suite and checks it is complete (at least `min_files` files and
+/// `min_passed` cases) and that no case diverged.
+fn assert_suite_equal(label: &str, relative: &str, min_files: usize, min_passed: usize) {
+    let report = compare_suite(label, &suite_dir(relative)).report;
+    assert!(report.files >= min_files, "only {} files", report.files);
+    assert!(
+        report.passed >= min_passed,
+        "only {} cases passed",
+        report.passed
+    );
+    assert!(
+        report.is_success(),
+        "{} cases diverged (listed above)",
+        report.failed.len()
+    );
+}
+
 #[test]
 fn general_state_tests_parallel_equals_sequential() {
-    let dir = suite_dir("ethereum-tests/GeneralStateTests");
-    let report = compare_suite("GeneralStateTests", &dir);
-    assert!(
-        report.report.files >= 2_700,
-        "only {} files",
-        report.report.files
-    );
-    assert!(
-        report.report.passed >= 69_000,
-        "only {} cases passed",
-        report.report.passed
-    );
-    assert!(
-        report.report.is_success(),
-        "{} cases diverged (listed above)",
-        report.report.failed.len()
+    assert_suite_equal(
+        "GeneralStateTests",
+        "ethereum-tests/GeneralStateTests",
+        2_700,
+        69_000,
     );
 }
 
 #[test]
 fn eest_osaka_parallel_equals_sequential() {
-    let dir = suite_dir("eest/fusaka-devnet-5/state_tests");
-    let report = compare_suite("EEST fusaka-devnet-5", &dir);
-    assert!(
-        report.report.files >= 30,
-        "only {} files",
-        report.report.files
-    );
-    assert!(
-        report.report.passed >= 1_200,
-        "only {} cases passed",
-        report.report.passed
-    );
-    assert!(
-        report.report.is_success(),
-        "{} cases diverged (listed above)",
-        report.report.failed.len()
+    assert_suite_equal(
+        "EEST fusaka-devnet-5",
+        "eest/fusaka-devnet-5/state_tests",
+        30,
+        1_200,
     );
 }

@@ -72,18 +72,19 @@ fn run_suite(label: &str, dir: &Path) -> Report {
     report
 }
 
-#[test]
-fn general_state_tests_pass() {
-    let dir = suite_dir("ethereum-tests/GeneralStateTests");
-    let report = run_suite("GeneralStateTests", &dir);
+/// Runs a whole suite and checks it is complete (at least `min_files` files and
+/// `min_passed` cases) and that no case failed.
+fn assert_suite_passes(label: &str, relative: &str, min_files: usize, min_passed: usize) {
+    let dir = suite_dir(relative);
+    let report = run_suite(label, &dir);
     assert!(
-        report.files >= 2_700,
+        report.files >= min_files,
         "only {} files found under {}",
         report.files,
         dir.display()
     );
     assert!(
-        report.passed >= 69_000,
+        report.passed >= min_passed,
         "only {} cases passed",
         report.passed
     );
@@ -95,24 +96,22 @@ fn general_state_tests_pass() {
 }
 
 #[test]
+fn general_state_tests_pass() {
+    assert_suite_passes(
+        "GeneralStateTests",
+        "ethereum-tests/GeneralStateTests",
+        2_700,
+        69_000,
+    );
+}
+
+#[test]
 fn eest_osaka_state_tests_pass() {
-    let dir = suite_dir("eest/fusaka-devnet-5/state_tests");
-    let report = run_suite("EEST fusaka-devnet-5", &dir);
-    assert!(
-        report.files >= 30,
-        "only {} files found under {}",
-        report.files,
-        dir.display()
-    );
-    assert!(
-        report.passed >= 1_200,
-        "only {} cases passed",
-        report.passed
-    );
-    assert!(
-        report.is_success(),
-        "{} cases failed (listed above)",
-        report.failed.len()
+    assert_suite_passes(
+        "EEST fusaka-devnet-5",
+        "eest/fusaka-devnet-5/state_tests",
+        30,
+        1_200,
     );
 }
 
