@@ -33,7 +33,7 @@ use replay_evm::{
 };
 
 use crate::{
-    Failure, FileReport, Filter, Report, Skip, StateTestError,
+    Failure, FileReport, Filter, Job, Report, Skip, Slot, StateTestError,
     block::{BlockTest, Unexpressible},
     collect_test_files, load,
     model::{PostEntry, Suite},
@@ -253,20 +253,6 @@ enum Verdict {
     Skip(String),
 }
 
-/// One post entry to account for.
-enum Job<'a> {
-    Run(&'a BlockTest<'a>, Fork, &'a PostEntry),
-    Skip(String),
-    Fail(String),
-}
-
-/// Where a job's outcome goes in the report.
-struct Slot<'a> {
-    name: &'a str,
-    fork: Option<&'a str>,
-    index: Option<usize>,
-}
-
 fn compare_suite(
     suite: &Suite,
     filter: &Filter,
@@ -291,7 +277,7 @@ fn compare_suite(
             prepared.push((name.as_str(), unit, forks, test));
         }
     }
-    let mut jobs: Vec<(Slot<'_>, Job<'_>)> = Vec::new();
+    let mut jobs: Vec<(Slot<'_>, Job<'_, BlockTest<'_>>)> = Vec::new();
     for (name, unit, forks, test) in &prepared {
         let test = match (excluded, test) {
             (None, Err(message)) => {
@@ -367,11 +353,11 @@ fn compare_suite(
 /// Runs the jobs on two plain threads per available core, and returns their verdicts in job
 /// order.
 fn run_jobs(
-    jobs: &[(Slot<'_>, Job<'_>)],
+    jobs: &[(Slot<'_>, Job<'_, BlockTest<'_>>)],
     engine: &ParallelEngine,
     threads: &[NonZeroUsize],
 ) -> Vec<(Verdict, Option<String>)> {
-    let run = |job: &Job<'_>| match job {
+    let run = |job: &Job<'_, BlockTest<'_>>| match job {
         Job::Run(test, fork, entry) => run_case(test, *fork, entry, engine, threads),
         Job::Skip(reason) => (Verdict::Skip(reason.clone()), None),
         Job::Fail(message) => (Verdict::Fail(message.clone()), None),

@@ -105,18 +105,7 @@ pub fn run_path_with_progress(
 /// # Errors
 /// As [`run_path`].
 pub fn collect_test_files(path: &Path) -> Result<Vec<PathBuf>, StateTestError> {
-    let metadata = std::fs::metadata(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            StateTestError::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            StateTestError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })?;
+    let metadata = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
     if !metadata.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -170,29 +159,33 @@ pub fn run_file(path: &Path, filter: &Filter) -> FileReport {
     report
 }
 
-fn load(path: &Path) -> Result<Suite, StateTestError> {
-    let bytes = std::fs::read(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            StateTestError::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            StateTestError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+/// An I/O error on `path`: [`StateTestError::NotFound`] when it does not exist.
+fn io_error(path: &Path, source: std::io::Error) -> StateTestError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        StateTestError::NotFound {
+            path: path.to_path_buf(),
         }
-    })?;
+    } else {
+        StateTestError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Suite, StateTestError> {
+    let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
     serde_json::from_slice(&bytes).map_err(|source| StateTestError::Json {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// One post entry to account for.
-enum Job<'a> {
+/// One post entry to account for, with `T` the prepared test it runs against (the
+/// sequential runner's and the parallel comparison's differ).
+pub(crate) enum Job<'a, T> {
     /// Execute it with this test's prepared state.
-    Run(&'a PreparedTest<'a>, Fork, &'a PostEntry),
+    Run(&'a T, Fork, &'a PostEntry),
     /// Already decided: it cannot run.
     Skip(String),
     /// Already decided: it is broken.
@@ -200,10 +193,10 @@ enum Job<'a> {
 }
 
 /// Where a job's outcome goes in the report.
-struct Slot<'a> {
-    name: &'a str,
-    fork: Option<&'a str>,
-    index: Option<usize>,
+pub(crate) struct Slot<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) fork: Option<&'a str>,
+    pub(crate) index: Option<usize>,
 }
 
 fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
@@ -220,7 +213,7 @@ fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
         }
     }
 
-    let mut jobs: Vec<(Slot<'_>, Job<'_>)> = Vec::new();
+    let mut jobs: Vec<(Slot<'_>, Job<'_, PreparedTest<'_>>)> = Vec::new();
     for (name, unit, forks, test) in &prepared {
         let test = match test {
             Ok(test) => test,
