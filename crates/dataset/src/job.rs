@@ -171,55 +171,60 @@ impl Checkpoint {
 
     /// How `self` (existing results) differs from `other` (this run), in words.
     fn differences(&self, other: &Self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.format != other.format {
-            out.push(format!(
-                "manifest format {} (this build writes {})",
-                self.format, other.format
-            ));
-        }
-        if self.engine_version != other.engine_version {
-            out.push(format!(
-                "engine version {} (this build is {})",
-                self.engine_version, other.engine_version
-            ));
-        }
-        if self.schema_version != other.schema_version {
-            out.push(format!(
-                "schema version {} (this build writes {})",
-                self.schema_version, other.schema_version
-            ));
-        }
         let (a, b) = (&self.params, &other.params);
-        if a.threads != b.threads {
-            out.push(format!(
-                "--threads {} (this run: {})",
-                join(&a.threads),
-                join(&b.threads)
-            ));
-        }
-        if a.partition_blocks != b.partition_blocks {
-            out.push(format!(
-                "--partition-blocks {} (this run: {})",
-                a.partition_blocks, b.partition_blocks
-            ));
-        }
-        if a.reproducible != b.reproducible {
-            out.push(format!(
-                "--reproducible {} (this run: {})",
-                a.reproducible, b.reproducible
-            ));
-        }
-        if self.archive != other.archive {
-            out.push(format!(
-                "an archive of {} blocks with digest {} (this run's: {} blocks, {})",
-                self.archive.blocks,
-                self.archive.digest,
-                other.archive.blocks,
-                other.archive.digest
-            ));
-        }
-        out
+        let archive = |c: &Self| {
+            format!(
+                "{} blocks with digest {}",
+                c.archive.blocks, c.archive.digest
+            )
+        };
+        // (what, existing, this run's, how this run's is introduced)
+        let fields = [
+            (
+                "manifest format",
+                self.format.to_string(),
+                other.format.to_string(),
+                "this build writes",
+            ),
+            (
+                "engine version",
+                self.engine_version.clone(),
+                other.engine_version.clone(),
+                "this build is",
+            ),
+            (
+                "schema version",
+                self.schema_version.to_string(),
+                other.schema_version.to_string(),
+                "this build writes",
+            ),
+            ("--threads", join(&a.threads), join(&b.threads), "this run:"),
+            (
+                "--partition-blocks",
+                a.partition_blocks.to_string(),
+                b.partition_blocks.to_string(),
+                "this run:",
+            ),
+            (
+                "--reproducible",
+                a.reproducible.to_string(),
+                b.reproducible.to_string(),
+                "this run:",
+            ),
+            (
+                "an archive of",
+                archive(self),
+                archive(other),
+                "this run's:",
+            ),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, existing, current, _)| existing != current)
+            .map(|(what, existing, current, whose)| {
+                format!("{what} {existing} ({whose} {current})")
+            })
+            .collect()
     }
 }
 
