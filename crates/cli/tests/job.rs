@@ -42,6 +42,22 @@ fn describe(output: &Output) -> String {
     )
 }
 
+/// The `block_number` column of every row of `table` in the results folder `out`.
+fn block_numbers(out: &Path, table: &str) -> Vec<i64> {
+    read_table(out, table)
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            let n = b.column_by_name("block_number").unwrap();
+            n.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
 fn mainnet_dirs() -> Vec<String> {
     let root = fixtures_dir()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -174,18 +190,7 @@ fn job_killed_with_sigkill_and_resumed_is_byte_identical() {
     }
     assert!(a.contains_key(Path::new(CHECKPOINT_FILE)));
     // No missing and no duplicate rows.
-    let blocks = read_table(&killed, "blocks").unwrap();
-    let mut numbers: Vec<i64> = blocks
-        .iter()
-        .flat_map(|b| {
-            let n = b.column_by_name("block_number").unwrap();
-            n.as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let mut numbers = block_numbers(&killed, "blocks");
     assert_eq!(numbers.len(), 47);
     numbers.dedup();
     assert_eq!(numbers.len(), 47);
@@ -370,18 +375,7 @@ fn corrupt_archive_rows_become_failure_rows_and_the_job_goes_on() {
     assert_eq!(stage(12244000), Some("check"), "{}", error(12244000));
 
     // Only the verified blocks have transactions.
-    let mut with_txs: Vec<i64> = read_table(&out, "transactions")
-        .unwrap()
-        .iter()
-        .flat_map(|b| {
-            let n = b.column_by_name("block_number").unwrap();
-            n.as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let mut with_txs = block_numbers(&out, "transactions");
     with_txs.dedup();
     assert_eq!(with_txs, [46147, 5891667]);
 }
