@@ -27,7 +27,7 @@ use std::{
 
 use replay_evm::{
     chain::Fork,
-    error::{ChainError, ReplayError},
+    error::ReplayError,
     parallel::{Concurrency, ParallelEngine, ParallelReplay},
     sequential::{BlockReplay, replay_sequential},
 };
@@ -37,7 +37,7 @@ use crate::{
     block::{BlockTest, Unexpressible},
     collect_test_files, load,
     model::{PostEntry, Suite},
-    selected_forks,
+    plan, prepare,
 };
 
 /// How the passing cases agreed, and where the sequential replay's validity differs from the
@@ -262,56 +262,11 @@ fn compare_suite(
     out: &mut ParallelFileReport,
 ) {
     // Prepare every selected test first, then spread all the file's cases over the workers.
-    let mut prepared = Vec::new();
-    for (name, unit) in suite {
-        if !filter.matches_name(name) {
-            continue;
-        }
-        let forks = selected_forks(unit, filter);
-        if !forks.is_empty() {
-            let test = if excluded.is_some() {
-                Err(String::new())
-            } else {
-                BlockTest::new(unit)
-            };
-            prepared.push((name.as_str(), unit, forks, test));
-        }
-    }
-    let mut jobs: Vec<(Slot<'_>, Job<'_, BlockTest<'_>>)> = Vec::new();
-    for (name, unit, forks, test) in &prepared {
-        let test = match (excluded, test) {
-            (None, Err(message)) => {
-                let slot = Slot {
-                    name,
-                    fork: None,
-                    index: None,
-                };
-                jobs.push((slot, Job::Fail(message.clone())));
-                continue;
-            }
-            (None, Ok(test)) => Some(test),
-            (Some(_), _) => None,
-        };
-        for (key, fork) in forks {
-            for (index, entry) in unit.post[*key].iter().enumerate() {
-                let slot = Slot {
-                    name,
-                    fork: Some(key.as_str()),
-                    index: Some(index),
-                };
-                let job = match (excluded, test, fork) {
-                    (Some(reason), _, _) => Job::Skip(reason.to_owned()),
-                    (None, _, Err(error @ ChainError::UnsupportedFork { .. })) => {
-                        Job::Skip(error.to_string())
-                    }
-                    (None, _, Err(error)) => Job::Fail(error.to_string()),
-                    (None, Some(test), Ok(fork)) => Job::Run(test, *fork, entry),
-                    (None, None, Ok(_)) => Job::Fail("test not prepared".to_owned()),
-                };
-                jobs.push((slot, job));
-            }
-        }
-    }
+    let prepared = prepare(suite, filter, |unit| match excluded {
+        Some(_) => Err(String::new()),
+        None => BlockTest::new(unit),
+    });
+    let jobs = plan(&prepared, excluded);
 
     let verdicts = run_jobs(&jobs, engine, threads);
 

@@ -199,9 +199,24 @@ pub(crate) struct Slot<'a> {
     pub(crate) index: Option<usize>,
 }
 
-fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
-    // Prepare every selected test first, so that the cases of all tests of the file can run
-    // in parallel: one file (e.g. VMTests/vmPerformance/loopMul.json) can dominate a run.
+/// A selected test of a file: its name, its unit, its selected forks, and its prepared
+/// state or why it could not be prepared.
+pub(crate) type Prepared<'a, T> = (
+    &'a str,
+    &'a TestUnit,
+    Vec<(&'a String, Result<Fork, ChainError>)>,
+    Result<T, String>,
+);
+
+/// Prepares every test of `suite` that `filter` selects (with at least one selected fork).
+/// Everything is prepared before any case runs, so that the cases of all tests of a file
+/// can run in parallel: one file (e.g. VMTests/vmPerformance/loopMul.json) can dominate a
+/// run.
+pub(crate) fn prepare<'a, T>(
+    suite: &'a Suite,
+    filter: &Filter,
+    prepare: impl Fn(&'a TestUnit) -> Result<T, String>,
+) -> Vec<Prepared<'a, T>> {
     let mut prepared = Vec::new();
     for (name, unit) in suite {
         if !filter.matches_name(name) {
@@ -209,24 +224,30 @@ fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
         }
         let forks = selected_forks(unit, filter);
         if !forks.is_empty() {
-            prepared.push((name.as_str(), unit, forks, PreparedTest::new(unit)));
+            prepared.push((name.as_str(), unit, forks, prepare(unit)));
         }
     }
+    prepared
+}
 
-    let mut jobs: Vec<(Slot<'_>, Job<'_, PreparedTest<'_>>)> = Vec::new();
-    for (name, unit, forks, test) in &prepared {
-        let test = match test {
-            Ok(test) => test,
-            Err(message) => {
-                let slot = Slot {
-                    name,
-                    fork: None,
-                    index: None,
-                };
-                jobs.push((slot, Job::Fail(message.clone())));
-                continue;
-            }
-        };
+/// One job per post entry of every prepared test, with where its outcome goes: a test that
+/// could not be prepared is one failure; with `excluded`, every entry is skipped for that
+/// reason; an unsupported fork is a skip, any other fork error a failure.
+pub(crate) fn plan<'a, T>(
+    prepared: &'a [Prepared<'a, T>],
+    excluded: Option<&str>,
+) -> Vec<(Slot<'a>, Job<'a, T>)> {
+    let mut jobs = Vec::new();
+    for (name, unit, forks, test) in prepared {
+        if let (None, Err(message)) = (excluded, test) {
+            let slot = Slot {
+                name,
+                fork: None,
+                index: None,
+            };
+            jobs.push((slot, Job::Fail(message.clone())));
+            continue;
+        }
         for (key, fork) in forks {
             for (index, entry) in unit.post[*key].iter().enumerate() {
                 let slot = Slot {
@@ -234,15 +255,25 @@ fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
                     fork: Some(key.as_str()),
                     index: Some(index),
                 };
-                let job = match fork {
-                    Ok(fork) => Job::Run(test, *fork, entry),
-                    Err(error @ ChainError::UnsupportedFork { .. }) => Job::Skip(error.to_string()),
-                    Err(error) => Job::Fail(error.to_string()),
+                let job = match (excluded, test, fork) {
+                    (Some(reason), _, _) => Job::Skip(reason.to_owned()),
+                    (None, _, Err(error @ ChainError::UnsupportedFork { .. })) => {
+                        Job::Skip(error.to_string())
+                    }
+                    (None, _, Err(error)) => Job::Fail(error.to_string()),
+                    (None, Ok(test), Ok(fork)) => Job::Run(test, *fork, entry),
+                    (None, Err(message), Ok(_)) => Job::Fail(message.clone()),
                 };
                 jobs.push((slot, job));
             }
         }
     }
+    jobs
+}
+
+fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
+    let prepared = prepare(suite, filter, PreparedTest::new);
+    let jobs = plan(&prepared, None);
 
     let outcomes: Vec<CaseOutcome> = jobs
         .par_iter()
