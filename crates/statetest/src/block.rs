@@ -35,7 +35,6 @@ use alloy_consensus::{
     proofs::calculate_transaction_root,
 };
 use alloy_eips::{
-    eip2930::{AccessList, AccessListItem},
     eip4895::Withdrawals,
     eip7685::EMPTY_REQUESTS_HASH,
     eip7702::{Authorization, SignedAuthorization},
@@ -276,16 +275,7 @@ impl<'a> BlockTest<'a> {
                  u128 (revm 43 as well)",
             );
         };
-        let access_list = AccessList(
-            access_list
-                .into_iter()
-                .flatten()
-                .map(|item| AccessListItem {
-                    address: item.address,
-                    storage_keys: item.storage_keys.clone(),
-                })
-                .collect(),
-        );
+        let access_list = crate::model::access_list(access_list);
         let kind = parts.to.map_or(TxKind::Create, TxKind::Call);
         let chain_id = self.chain_id;
         let signed = match tx_type {

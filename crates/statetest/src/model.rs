@@ -9,6 +9,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use serde::{
     Deserialize, Deserializer,
@@ -109,6 +110,20 @@ pub(crate) struct AccessListEntry {
     pub(crate) address: Address,
     #[serde(default)]
     pub(crate) storage_keys: Vec<B256>,
+}
+
+/// The EIP-2930 access list of `entries` (empty when the fixture has none).
+pub(crate) fn access_list(entries: Option<&Vec<AccessListEntry>>) -> AccessList {
+    AccessList(
+        entries
+            .into_iter()
+            .flatten()
+            .map(|item| AccessListItem {
+                address: item.address,
+                storage_keys: item.storage_keys.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// One EIP-7702 authorization tuple, with its signature.

@@ -13,7 +13,7 @@ use revm::{
     context_interface::{
         ContextTr, JournalTr,
         block::BlobExcessGasAndPrice,
-        transaction::{AccessList, AccessListItem, Authorization, SignedAuthorization},
+        transaction::{Authorization, SignedAuthorization},
     },
     database::{CacheState, State},
     interpreter::{CreateInputs, CreateOutcome, CreateScheme, interpreter::EthInterpreter},
@@ -385,16 +385,7 @@ impl<'a> PreparedTest<'a> {
             data,
             nonce,
             chain_id: Some(self.chain_id),
-            access_list: AccessList(
-                access_list
-                    .into_iter()
-                    .flatten()
-                    .map(|item| AccessListItem {
-                        address: item.address,
-                        storage_keys: item.storage_keys.clone(),
-                    })
-                    .collect(),
-            ),
+            access_list: crate::model::access_list(access_list),
             gas_priority_fee: priority_fee.map(|_| gas_priority_fee),
             blob_hashes,
             max_fee_per_blob_gas,
