@@ -926,17 +926,7 @@ fn transactions_batch(
     range: &dyn Fn(&RowMeta) -> String,
 ) -> Result<RecordBatch, DatasetError> {
     let schema = result_schema("transactions")?;
-    let mut ranges = Vec::new();
-    let mut numbers = Vec::new();
-    let mut txs: Vec<&TxRow> = Vec::new();
-    for output in outputs {
-        let name = range(&output.block.meta);
-        for tx in &output.txs {
-            ranges.push(name.clone());
-            numbers.push(output.block.meta.number);
-            txs.push(tx);
-        }
-    }
+    let (ranges, numbers, txs) = flatten(outputs, range, |o| &o.txs);
     let reads: Vec<Vec<LocRow>> = txs
         .iter()
         .map(|t| t.reads.iter().map(|(l, _)| *l).collect())
@@ -1017,23 +1007,32 @@ fn transactions_batch(
     columns::batch(&schema, columns)
 }
 
+/// The rows `rows` picks from each block's output, in block order, with each row's block
+/// range and block number alongside.
+fn flatten<'a, T>(
+    outputs: &'a [BlockOutput],
+    range: &dyn Fn(&RowMeta) -> String,
+    rows: impl Fn(&'a BlockOutput) -> &'a [T],
+) -> (Vec<String>, Vec<i64>, Vec<&'a T>) {
+    let (mut ranges, mut numbers, mut all) = (Vec::new(), Vec::new(), Vec::new());
+    for output in outputs {
+        let name = range(&output.block.meta);
+        for row in rows(output) {
+            ranges.push(name.clone());
+            numbers.push(output.block.meta.number);
+            all.push(row);
+        }
+    }
+    (ranges, numbers, all)
+}
+
 fn conflicts_batch(
     outputs: &[BlockOutput],
     range: &dyn Fn(&RowMeta) -> String,
 ) -> Result<RecordBatch, DatasetError> {
     let schema = result_schema("conflicts")?;
-    let mut ranges = Vec::new();
-    let mut numbers = Vec::new();
-    let mut edges: Vec<&EdgeRow> = Vec::new();
-    for output in outputs {
-        let name = range(&output.block.meta);
-        // Lazy before naive, then by (dependent, dependency): the graph's own order.
-        for edge in &output.edges {
-            ranges.push(name.clone());
-            numbers.push(output.block.meta.number);
-            edges.push(edge);
-        }
-    }
+    // Lazy before naive, then by (dependent, dependency): the graph's own order.
+    let (ranges, numbers, edges) = flatten(outputs, range, |o| &o.edges);
     let locations: Vec<Vec<LocRow>> = edges.iter().map(|e| e.locations.clone()).collect();
     let columns = vec![
         ("block_range", strs(&ranges)),
@@ -1067,17 +1066,7 @@ fn hotspots_batch(
     range: &dyn Fn(&RowMeta) -> String,
 ) -> Result<RecordBatch, DatasetError> {
     let schema = result_schema("hotspots")?;
-    let mut ranges = Vec::new();
-    let mut numbers = Vec::new();
-    let mut hot: Vec<&HotRow> = Vec::new();
-    for output in outputs {
-        let name = range(&output.block.meta);
-        for h in &output.hot {
-            ranges.push(name.clone());
-            numbers.push(output.block.meta.number);
-            hot.push(h);
-        }
-    }
+    let (ranges, numbers, hot) = flatten(outputs, range, |o| &o.hot);
     let columns = vec![
         ("block_range", strs(&ranges)),
         ("block_number", i64s(numbers)),
