@@ -346,26 +346,17 @@ impl ParallelEngine {
                 None => error,
             })
         };
-        let helpers = threads.saturating_sub(1).min(txs.saturating_sub(1));
-        let replay = if helpers == 0 {
-            run()?
-        } else {
-            // The executor is the calling thread, whose caches hold the block; the helpers
-            // are pool threads, and start recovering as soon as they wake.
-            let result = self.pool.in_place_scope(|scope| {
-                for _ in 0..helpers {
-                    scope.spawn(|_| pipeline.help());
-                }
-                catch_unwind(AssertUnwindSafe(run))
-            });
-            match result {
-                Ok(replay) => replay?,
-                Err(panic) => {
-                    return Err(ReplayError::Engine(format!(
-                        "block {number}: the in-order executor panicked: {}",
-                        panic_message(panic.as_ref())
-                    )));
-                }
+        // The executor is the calling thread, whose caches hold the block; the helpers are
+        // pool threads, and start recovering as soon as they wake.
+        let replay = match self
+            .with_recovery_helpers(&pipeline, threads, || catch_unwind(AssertUnwindSafe(run)))
+        {
+            Ok(replay) => replay?,
+            Err(panic) => {
+                return Err(ReplayError::Engine(format!(
+                    "block {number}: the in-order executor panicked: {}",
+                    panic_message(panic.as_ref())
+                )));
             }
         };
         let counters = Counters {
@@ -560,18 +551,32 @@ impl ParallelEngine {
     ) -> Result<Vec<Address>, ReplayError> {
         let number = block.number();
         let pipeline = SenderPipeline::new(block, fork);
+        self.with_recovery_helpers(&pipeline, threads, || pipeline.help());
+        pipeline
+            .into_senders()
+            .map_err(|source| ReplayError::Block { number, source })
+    }
+
+    /// Runs `work` on the calling thread while pool threads help `pipeline` recover senders:
+    /// `threads` threads in all, but no more helpers than there are other transactions.
+    fn with_recovery_helpers<R>(
+        &self,
+        pipeline: &SenderPipeline<'_>,
+        threads: usize,
+        work: impl FnOnce() -> R,
+    ) -> R {
         let helpers = threads
             .saturating_sub(1)
-            .min(block.transactions().len().saturating_sub(1));
+            .min(pipeline.len().saturating_sub(1));
+        if helpers == 0 {
+            return work();
+        }
         self.pool.in_place_scope(|scope| {
             for _ in 0..helpers {
                 scope.spawn(|_| pipeline.help());
             }
-            pipeline.help();
-        });
-        pipeline
-            .into_senders()
-            .map_err(|source| ReplayError::Block { number, source })
+            work()
+        })
     }
 
     /// Runs the Block-STM workers until every transaction is executed and validated.

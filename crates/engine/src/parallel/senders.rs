@@ -47,6 +47,11 @@ impl<'a> SenderPipeline<'a> {
         }
     }
 
+    /// Number of transactions.
+    pub(crate) fn len(&self) -> usize {
+        self.senders.len()
+    }
+
     /// Claims the lowest unclaimed transaction and recovers its sender; false when every
     /// transaction has been claimed.
     fn recover_one(&self) -> bool {
