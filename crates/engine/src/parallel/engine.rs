@@ -45,13 +45,13 @@ use super::{
     mv_memory::{MvMemory, MvValue},
     scheduler::{Counters, Scheduler, Task},
     senders::SenderPipeline,
-    vm::{self, BaseState, BlockContext, Execution, NewCodes, VmReadError},
+    vm::{self, BaseState, BlockContext, Execution, Interrupted, NewCodes},
 };
 use crate::{
     access::{Location, ReadOrigin, TxAccess, TxIdx, Version},
     block::ArchivedBlock,
     chain::ChainSpec,
-    error::ReplayError,
+    error::{EngineError, ReplayError},
     sequential::{BlockReplay, Diff, TxOutcome, TxStatus, execute_in_order},
     state_changes::StateChanges,
 };
@@ -176,7 +176,8 @@ pub struct TxTrace {
     pub writes: Vec<Location>,
     /// Balances changed by a lazy credit only.
     pub credits: Vec<Location>,
-    /// Number of executions (1 when never re-executed).
+    /// Number of completed executions (1 when never re-executed; a suspended execution
+    /// does not count).
     pub incarnations: u32,
     /// Wall time of the last execution, in microseconds.
     pub exec_us: u64,
@@ -229,9 +230,14 @@ impl ParallelReplay {
 /// Slot of one transaction's latest incarnation.
 #[derive(Default)]
 struct Slot {
+    /// The latest completed incarnation's output.
     execution: Option<Execution>,
-    incarnation: u32,
+    /// Completed executions so far. Not the incarnation number, which also grows when a
+    /// suspended execution (one that read an ESTIMATE) resumes.
+    executions: u32,
+    /// The locations `execution` wrote, as recorded in the multi-version memory.
     write_locations: Vec<Location>,
+    /// Wall time of the latest execution, in microseconds.
     exec_us: u64,
 }
 
@@ -256,7 +262,7 @@ impl ParallelEngine {
             .num_threads(threads.get())
             .thread_name(|i| format!("replay-evm-worker-{i}"))
             .build()
-            .map_err(|e| ReplayError::Engine(format!("cannot start worker threads: {e}")))?;
+            .map_err(|e| EngineError::ThreadsRefused(e.to_string()))?;
         Ok(Self {
             pool,
             check_write_sets: false,
@@ -353,10 +359,12 @@ impl ParallelEngine {
         {
             Ok(replay) => replay?,
             Err(panic) => {
-                return Err(ReplayError::Engine(format!(
-                    "block {number}: the in-order executor panicked: {}",
-                    panic_message(panic.as_ref())
-                )));
+                return Err(EngineError::WorkerPanic {
+                    number,
+                    thread: "the in-order executor",
+                    message: panic_message(panic.as_ref()),
+                }
+                .into());
             }
         };
         let counters = Counters {
@@ -449,14 +457,16 @@ impl ParallelEngine {
         for (index, ((slot, tx), sender)) in slots.into_iter().zip(txs).zip(&senders).enumerate() {
             let Slot {
                 execution,
-                incarnation,
+                executions,
                 exec_us,
                 ..
             } = slot;
             let Some(execution) = execution else {
-                return Err(ReplayError::Engine(format!(
-                    "block {number}: transaction {index} was never executed (scheduler bug)"
-                )));
+                return Err(EngineError::Invariant {
+                    number,
+                    what: format!("transaction {index} was never executed"),
+                }
+                .into());
             };
             let invalid = |reason: String| ReplayError::InvalidTransaction {
                 number,
@@ -477,7 +487,7 @@ impl ParallelEngine {
                     .to_string(),
                 ));
             }
-            traces.push(trace(index, &execution, incarnation + 1, exec_us));
+            traces.push(trace(index, &execution, executions, exec_us));
             let Execution {
                 result,
                 state: mut evm_state,
@@ -492,7 +502,10 @@ impl ParallelEngine {
                 beneficiary,
                 execution.fee,
             )
-            .map_err(|e| ReplayError::Engine(format!("block {number}: commit: {e}")))?;
+            .map_err(|e| EngineError::Invariant {
+                number,
+                what: format!("the commit phase could not read the state: {e}"),
+            })?;
             outcomes.push(TxOutcome {
                 hash: *tx.tx_hash(),
                 sender: *sender,
@@ -520,7 +533,7 @@ impl ParallelEngine {
             &written,
             executor.evm_mut().db_mut(),
         )
-        .map_err(|e| ReplayError::Engine(format!("block {number}: {e}")))?;
+        .map_err(|what| EngineError::Invariant { number, what })?;
         let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
         Ok(ParallelReplay {
             replay: BlockReplay {
@@ -597,12 +610,7 @@ impl ParallelEngine {
         let scheduler = Scheduler::new(n);
         let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
         let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
-        let stats = [
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-        ];
+        let stats: [AtomicU64; 5] = Default::default();
         let fail = |error: ReplayError| {
             let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(error);
@@ -624,12 +632,16 @@ impl ParallelEngine {
             let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
             match outcome {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => fail(error),
+                Ok(Err(error)) => fail(error.into()),
                 Err(panic) => {
-                    fail(ReplayError::Engine(format!(
-                        "block {number}: a worker thread panicked: {}",
-                        panic_message(panic.as_ref())
-                    )));
+                    fail(
+                        EngineError::WorkerPanic {
+                            number,
+                            thread: "a worker thread",
+                            message: panic_message(panic.as_ref()),
+                        }
+                        .into(),
+                    );
                 }
             }
         };
@@ -648,7 +660,8 @@ impl ParallelEngine {
             executions: stats[0].load(Relaxed),
             validations: stats[1].load(Relaxed),
             aborts: stats[2].load(Relaxed),
-            suspensions: stats[3].load(Relaxed),
+            estimate_reads: stats[3].load(Relaxed),
+            suspensions: stats[4].load(Relaxed),
         };
         let slots = slots
             .into_iter()
@@ -669,12 +682,13 @@ struct Worker<'a> {
     mv: &'a MvMemory,
     scheduler: &'a Scheduler,
     slots: &'a [Mutex<Slot>],
-    stats: &'a [AtomicU64; 4],
+    /// Executions, validations, aborts, ESTIMATE reads, suspensions.
+    stats: &'a [AtomicU64; 5],
     number: u64,
 }
 
 impl Worker<'_> {
-    fn run(&self) -> Result<(), ReplayError> {
+    fn run(&self) -> Result<(), EngineError> {
         let mut task = None;
         while !self.scheduler.done() {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
@@ -689,7 +703,10 @@ impl Worker<'_> {
         Ok(())
     }
 
-    fn execute(&self, version: Version) -> Result<Option<Task>, ReplayError> {
+    /// Executes `version` until it completes or suspends on the transaction whose ESTIMATE
+    /// it read. A read the archive cannot answer is the incarnation's outcome (see
+    /// `vm::execute`), so execution fails the block only on a broken invariant.
+    fn execute(&self, version: Version) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
         #[cfg(test)]
         if self.panic_at == Some(tx) {
@@ -698,18 +715,17 @@ impl Worker<'_> {
         loop {
             let started = Instant::now();
             match vm::execute(self.ctx, self.mv, tx, &self.txs[tx], self.senders[tx]) {
-                Err(VmReadError::Blocked(blocking)) => {
+                Err(Interrupted::Blocked(blocking)) => {
                     self.stats[3].fetch_add(1, Relaxed);
                     if self.scheduler.add_dependency(tx, blocking) {
+                        self.stats[4].fetch_add(1, Relaxed);
                         return Ok(None);
                     }
                 }
-                Err(VmReadError::PreState(e)) => {
-                    return Err(ReplayError::InvalidTransaction {
+                Err(Interrupted::Invariant(what)) => {
+                    return Err(EngineError::Invariant {
                         number: self.number,
-                        index: tx,
-                        hash: *self.txs[tx].tx_hash(),
-                        reason: e.to_string(),
+                        what: format!("transaction {tx}: {what}"),
                     });
                 }
                 Ok(execution) => {
@@ -723,7 +739,7 @@ impl Worker<'_> {
                             .record(version, &execution.writes, &slot.write_locations);
                     *slot = Slot {
                         execution: Some(execution),
-                        incarnation: version.incarnation,
+                        executions: slot.executions + 1,
                         write_locations: locations,
                         exec_us,
                     };
