@@ -25,10 +25,6 @@
 use std::{
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering::Relaxed},
-    },
     time::Instant,
 };
 
@@ -42,8 +38,9 @@ use alloy_primitives::{Address, U256, map::AddressMap};
 use revm::{Database, context::result::ResultAndState, database::State, state::Account};
 
 use super::{
+    executor::{self, Slot, TxExecutor, panic_message},
     mv_memory::{MvMemory, MvValue},
-    scheduler::{Counters, Scheduler, Task},
+    scheduler::Counters,
     senders::SenderPipeline,
     vm::{self, BaseState, BlockContext, Execution, Interrupted, NewCodes},
 };
@@ -225,20 +222,6 @@ impl ParallelReplay {
             .map(|(trace, outcome)| trace.access(outcome.gas_used))
             .collect()
     }
-}
-
-/// Slot of one transaction's latest incarnation.
-#[derive(Default)]
-struct Slot {
-    /// The latest completed incarnation's output.
-    execution: Option<Execution>,
-    /// Completed executions so far. Not the incarnation number, which also grows when a
-    /// suspended execution (one that read an ESTIMATE) resumes.
-    executions: u32,
-    /// The locations `execution` wrote, as recorded in the multi-version memory.
-    write_locations: Vec<Location>,
-    /// Wall time of the latest execution, in microseconds.
-    exec_us: u64,
 }
 
 /// The parallel engine. Its thread pool is created once and reused for every block.
@@ -435,8 +418,15 @@ impl ParallelEngine {
         };
 
         let mv = MvMemory::new();
+        let revm_executor = RevmTxExecutor {
+            ctx: &block_ctx,
+            txs,
+            senders: &senders,
+            #[cfg(test)]
+            panic_at: self.panic_at,
+        };
         let (slots, counters) =
-            self.run_block_stm(&block_ctx, &mv, txs, &senders, threads, number)?;
+            executor::run(&self.pool, &revm_executor, &mv, txs.len(), threads, number)?;
         let written: Vec<Location> = if self.check_write_sets {
             let mut all: Vec<Location> = slots
                 .iter()
@@ -456,7 +446,7 @@ impl ParallelEngine {
         let mut cumulative_gas = 0u64;
         for (index, ((slot, tx), sender)) in slots.into_iter().zip(txs).zip(&senders).enumerate() {
             let Slot {
-                execution,
+                output: execution,
                 executions,
                 exec_us,
                 ..
@@ -591,192 +581,29 @@ impl ParallelEngine {
             work()
         })
     }
-
-    /// Runs the Block-STM workers until every transaction is executed and validated.
-    fn run_block_stm(
-        &self,
-        ctx: &BlockContext<'_>,
-        mv: &MvMemory,
-        txs: &[TxEnvelope],
-        senders: &[Address],
-        threads: usize,
-        number: u64,
-    ) -> Result<(Vec<Slot>, Counters), ReplayError> {
-        let n = txs.len();
-        if n == 0 {
-            // Nothing to schedule: no worker needs waking.
-            return Ok((Vec::new(), Counters::default()));
-        }
-        let scheduler = Scheduler::new(n);
-        let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
-        let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
-        let stats: [AtomicU64; 5] = Default::default();
-        let fail = |error: ReplayError| {
-            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert(error);
-            scheduler.halt();
-        };
-        let worker = Worker {
-            #[cfg(test)]
-            panic_at: self.panic_at,
-            ctx,
-            txs,
-            senders,
-            mv,
-            scheduler: &scheduler,
-            slots: &slots,
-            stats: &stats,
-            number,
-        };
-        let work = || {
-            let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => fail(error.into()),
-                Err(panic) => {
-                    fail(
-                        EngineError::WorkerPanic {
-                            number,
-                            thread: "a worker thread",
-                            message: panic_message(panic.as_ref()),
-                        }
-                        .into(),
-                    );
-                }
-            }
-        };
-        // The calling thread is one of the workers: it starts at once, while the pool
-        // threads wake up.
-        self.pool.in_place_scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(|_| work());
-            }
-            work();
-        });
-        if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(error);
-        }
-        let counters = Counters {
-            executions: stats[0].load(Relaxed),
-            validations: stats[1].load(Relaxed),
-            aborts: stats[2].load(Relaxed),
-            estimate_reads: stats[3].load(Relaxed),
-            suspensions: stats[4].load(Relaxed),
-        };
-        let slots = slots
-            .into_iter()
-            .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
-            .collect();
-        Ok((slots, counters))
-    }
 }
 
-/// What every worker thread shares. The statistics are `Relaxed`: they are only read after
-/// the pool's scope has joined every worker, which orders all their updates before the read.
-struct Worker<'a> {
-    #[cfg(test)]
-    panic_at: Option<TxIdx>,
+/// The revm executor of Block-STM: one incarnation is one `vm::execute`.
+struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
     senders: &'a [Address],
-    mv: &'a MvMemory,
-    scheduler: &'a Scheduler,
-    slots: &'a [Mutex<Slot>],
-    /// Executions, validations, aborts, ESTIMATE reads, suspensions.
-    stats: &'a [AtomicU64; 5],
-    number: u64,
+    /// Test-only fault injection: executing this transaction panics.
+    #[cfg(test)]
+    panic_at: Option<TxIdx>,
 }
 
-impl Worker<'_> {
-    fn run(&self) -> Result<(), EngineError> {
-        let mut task = None;
-        while !self.scheduler.done() {
-            task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execution(version)) => self.execute(version)?,
-                Some(Task::Validation(version)) => self.validate(version),
-                None => {
-                    std::thread::yield_now();
-                    None
-                }
-            };
-        }
-        Ok(())
-    }
+impl TxExecutor for RevmTxExecutor<'_> {
+    type Output = Execution;
 
-    /// Executes `version` until it completes or suspends on the transaction whose ESTIMATE
-    /// it read. A read the archive cannot answer is the incarnation's outcome (see
-    /// `vm::execute`), so execution fails the block only on a broken invariant.
-    fn execute(&self, version: Version) -> Result<Option<Task>, EngineError> {
+    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Execution, Interrupted> {
         let tx = version.tx;
         #[cfg(test)]
         if self.panic_at == Some(tx) {
             panic!("injected fault in transaction {tx}");
         }
-        loop {
-            let started = Instant::now();
-            match vm::execute(self.ctx, self.mv, tx, &self.txs[tx], self.senders[tx]) {
-                Err(Interrupted::Blocked(blocking)) => {
-                    self.stats[3].fetch_add(1, Relaxed);
-                    if self.scheduler.add_dependency(tx, blocking) {
-                        self.stats[4].fetch_add(1, Relaxed);
-                        return Ok(None);
-                    }
-                }
-                Err(Interrupted::Invariant(what)) => {
-                    return Err(EngineError::Invariant {
-                        number: self.number,
-                        what: format!("transaction {tx}: {what}"),
-                    });
-                }
-                Ok(execution) => {
-                    self.stats[0].fetch_add(1, Relaxed);
-                    let exec_us = started.elapsed().as_micros() as u64;
-                    let locations: Vec<Location> =
-                        execution.writes.iter().map(|(l, _)| *l).collect();
-                    let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                    let wrote_new =
-                        self.mv
-                            .record(version, &execution.writes, &slot.write_locations);
-                    *slot = Slot {
-                        execution: Some(execution),
-                        executions: slot.executions + 1,
-                        write_locations: locations,
-                        exec_us,
-                    };
-                    drop(slot);
-                    return Ok(self.scheduler.finish_execution(version, wrote_new));
-                }
-            }
-        }
+        vm::execute(self.ctx, mv, tx, &self.txs[tx], self.senders[tx])
     }
-
-    fn validate(&self, version: Version) -> Option<Task> {
-        self.stats[1].fetch_add(1, Relaxed);
-        let slot = self.slots[version.tx]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let valid = slot.execution.as_ref().is_some_and(|execution| {
-            execution.reads.iter().all(|(location, observed)| {
-                self.mv.observe(location, version.tx).as_ref() == Some(observed)
-            })
-        });
-        let aborted = !valid && self.scheduler.try_validation_abort(version);
-        if aborted {
-            self.stats[2].fetch_add(1, Relaxed);
-            self.mv.mark_estimates(version.tx, &slot.write_locations);
-        }
-        drop(slot);
-        self.scheduler.finish_validation(version.tx, aborted)
-    }
-}
-
-/// The text of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {

@@ -438,6 +438,16 @@ pub(crate) struct Execution {
     pub(crate) writes: Vec<(Location, MvValue)>,
 }
 
+impl super::executor::Incarnation for Execution {
+    fn reads(&self) -> &[(Location, Observed)] {
+        &self.reads
+    }
+
+    fn writes(&self) -> &[(Location, MvValue)] {
+        &self.writes
+    }
+}
+
 /// The block-wide inputs of every execution.
 pub(crate) struct BlockContext<'a> {
     pub(crate) base: BaseState<'a>,
