@@ -391,19 +391,6 @@ fn to_i32(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// What differs between two replays, if anything.
-fn difference(seq: &BlockReplay, par: &BlockReplay) -> Option<&'static str> {
-    if seq.receipts != par.receipts {
-        Some("receipts")
-    } else if seq.transactions != par.transactions {
-        Some("transaction outcomes")
-    } else if seq.state_changes != par.state_changes {
-        Some("state changes")
-    } else {
-        None
-    }
-}
-
 fn process_row(
     columns: &ArchiveColumns<'_>,
     i: usize,
@@ -500,12 +487,12 @@ fn run_block(
         let par = engine
             .replay(&block, &chain, concurrency)
             .map_err(|e| ("parallel", format!("at {threads} threads: {e}")))?;
-        if let Some(what) = difference(&seq, &par.replay) {
+        if let Some(difference) = seq.first_difference(&par.replay) {
             return Err((
                 "parallel",
                 format!(
                     "block {}: the parallel run at {threads} threads differs from the \
-                     sequential replay in its {what}",
+                     sequential replay: {difference}",
                     block.number()
                 ),
             ));
