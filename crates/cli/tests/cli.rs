@@ -69,6 +69,31 @@ fn malformed_json_is_named() {
 }
 
 #[test]
+fn an_edited_header_field_is_named() {
+    // A copy of a mainnet block whose header's gasUsed was changed by one.
+    let source = fixtures_dir().unwrap().join("mainnet/46147");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["block.json", "pre_state.json", "block_hashes.json"] {
+        std::fs::copy(source.join(file), dir.path().join(file)).unwrap();
+    }
+    let path = dir.path().join("block.json");
+    let mut block: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    block["gasUsed"] = serde_json::json!("0x5209");
+    std::fs::write(&path, block.to_string()).unwrap();
+    let output = replay_evm(&["verify", &dir.path().display().to_string()]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("header hash mismatch"), "{stdout}");
+    assert!(
+        stdout.contains("gasUsed mismatch: header has 21001, replay gives 21000"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("body gives"), "{stdout}");
+}
+
+#[test]
 fn statetest_runs_a_folder_and_prints_the_closing_line() {
     let folder = fixtures_dir()
         .unwrap()

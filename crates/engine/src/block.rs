@@ -98,7 +98,9 @@ impl ArchivedBlock {
     /// the block was decoded exactly; it says nothing about execution.
     ///
     /// # Errors
-    /// [`BlockError::RootMismatch`] naming the first field that does not match.
+    /// [`BlockError::RootMismatch`] naming the first root that does not match its part of
+    /// the body, then [`BlockError::HeaderHashMismatch`] when the header does not hash to
+    /// the block's hash.
     pub fn check(&self) -> Result<(), BlockError> {
         let header = &self.block.header;
         let mismatch = |field: &'static str, expected: B256, actual: B256| {
@@ -112,7 +114,6 @@ impl ArchivedBlock {
                 })
             }
         };
-        mismatch("hash", self.hash, header.hash_slow())?;
         mismatch(
             "transactionsRoot",
             header.transactions_root,
@@ -141,6 +142,14 @@ impl ArchivedBlock {
             header.ommers_hash
         };
         mismatch("sha3Uncles", header.ommers_hash, ommers_root)?;
+        // Last: a root mismatch names its field; a hash mismatch only says a field changed.
+        let computed = header.hash_slow();
+        if computed != self.hash {
+            return Err(BlockError::HeaderHashMismatch {
+                hash: self.hash,
+                computed,
+            });
+        }
         let gas_limits: u64 = self.transactions().iter().map(Transaction::gas_limit).sum();
         if header.gas_used > gas_limits {
             return Err(BlockError::Inconsistent(format!(

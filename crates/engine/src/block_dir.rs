@@ -57,6 +57,28 @@ fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, Loa
 /// [`LoadError`] naming the file: missing, unreadable, malformed JSON, or a block whose
 /// content contradicts its header.
 pub fn load_block_dir(dir: &Path, chain_id: u64) -> Result<ArchivedBlock, LoadError> {
+    let (archived, claimed_senders) = decode(dir, chain_id)?;
+    let block_path = dir.join("block.json");
+    archived.check().map_err(|source| LoadError::Block {
+        path: block_path.clone(),
+        source,
+    })?;
+    check_senders(&archived, &claimed_senders, &block_path)?;
+    Ok(archived)
+}
+
+/// Reads the block folder at `dir` without checking the block against its header or its
+/// senders: for diagnosing a folder [`load_block_dir`] refuses (which header field was
+/// edited). Replay only what [`load_block_dir`] accepts.
+///
+/// # Errors
+/// [`LoadError`] naming the file: missing, unreadable or malformed.
+pub fn read_block_dir(dir: &Path, chain_id: u64) -> Result<ArchivedBlock, LoadError> {
+    decode(dir, chain_id).map(|(archived, _)| archived)
+}
+
+/// The block folder decoded, with the senders its transactions' `from` fields claim.
+fn decode(dir: &Path, chain_id: u64) -> Result<(ArchivedBlock, Vec<Address>), LoadError> {
     if !dir.is_dir() {
         return Err(LoadError::NotADirectory(dir.to_owned()));
     }
@@ -118,27 +140,36 @@ pub fn load_block_dir(dir: &Path, chain_id: u64) -> Result<ArchivedBlock, LoadEr
         ommer_hashes,
         pre_state,
     };
-    archived.check().map_err(|source| LoadError::Block {
-        path: block_path.clone(),
-        source,
-    })?;
-    let fork = crate::chain::ChainSpec::by_id(chain_id)
+    Ok((archived, claimed_senders))
+}
+
+/// Checks the `from` fields against the senders the signatures recover.
+fn check_senders(
+    archived: &ArchivedBlock,
+    claimed_senders: &[Address],
+    block_path: &Path,
+) -> Result<(), LoadError> {
+    let invalid = |path: &Path, what: String| LoadError::Invalid {
+        path: path.to_owned(),
+        what,
+    };
+    let fork = crate::chain::ChainSpec::by_id(archived.chain_id)
         .map(|chain| archived.fork(&chain))
         .unwrap_or(crate::chain::Fork::Osaka);
     let senders = archived
         .recover_senders(fork)
         .map_err(|source| LoadError::Block {
-            path: block_path.clone(),
+            path: block_path.to_owned(),
             source,
         })?;
     if let Some(index) = (0..senders.len()).find(|&i| senders[i] != claimed_senders[i]) {
         return Err(invalid(
-            &block_path,
+            block_path,
             format!(
                 "transaction {index}: `from` is {} but the signature recovers {}",
                 claimed_senders[index], senders[index]
             ),
         ));
     }
-    Ok(archived)
+    Ok(())
 }

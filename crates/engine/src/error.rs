@@ -31,7 +31,7 @@ pub enum ChainError {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BlockError {
     /// A header field that commits to the body does not match the body.
-    #[error("{field} mismatch: header says {expected}, body gives {actual}")]
+    #[error("{field} mismatch: the header says {expected}, the block's body gives {actual}")]
     RootMismatch {
         /// The header field.
         field: &'static str,
@@ -39,6 +39,19 @@ pub enum BlockError {
         expected: B256,
         /// The value computed from the body.
         actual: B256,
+    },
+    /// The header's fields do not hash to the block's hash: a header field was edited (or
+    /// decoded wrongly). The roots of the body are checked first, so the field is one the
+    /// body does not commit to; `replay-evm verify` replays the block to name it.
+    #[error(
+        "header hash mismatch: the block's hash is {hash}, but its header fields hash to \
+         {computed}: a header field was edited or decoded wrongly"
+    )]
+    HeaderHashMismatch {
+        /// The block's `hash` field.
+        hash: B256,
+        /// The hash of its header fields.
+        computed: B256,
     },
     /// A transaction whose signature does not recover a sender.
     #[error("transaction {index} ({hash}): invalid signature: {reason}")]

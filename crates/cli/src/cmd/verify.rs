@@ -1,10 +1,17 @@
 //! `replay-evm verify <BLOCK_DIR>... [--json]`: replay each block sequentially and verify it
 //! against its header. Exits 0 only if every block verified.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use replay_evm::{
-    block_dir::load_block_dir, chain::ChainSpec, sequential::replay_sequential, verify::verify,
+    block_dir::{load_block_dir, read_block_dir},
+    chain::ChainSpec,
+    error::{BlockError, LoadError},
+    sequential::replay_sequential,
+    verify::verify,
 };
 use serde_json::json;
 
@@ -52,6 +59,15 @@ fn check_one(path: PathBuf, chain: &ChainSpec, chain_id: u64) -> Row {
     };
     let block = match load_block_dir(&row.path, chain_id) {
         Ok(block) => block,
+        Err(
+            e @ LoadError::Block {
+                source: BlockError::HeaderHashMismatch { .. },
+                ..
+            },
+        ) => {
+            row.error = Some(format!("{e}; {}", edited_field(&row.path, chain, chain_id)));
+            return row;
+        }
         Err(e) => {
             row.error = Some(e.to_string());
             return row;
@@ -75,6 +91,26 @@ fn check_one(path: PathBuf, chain: &ChainSpec, chain_id: u64) -> Row {
         Err(e) => row.error = Some(e.to_string()),
     }
     row
+}
+
+/// Which header field an edit changed, for a block whose header no longer hashes to its
+/// hash: the block is replayed anyway, and the fields the replay recomputes (gasUsed,
+/// logsBloom, receiptsRoot) are compared with the header.
+fn edited_field(path: &Path, chain: &ChainSpec, chain_id: u64) -> String {
+    let unchecked = "the replay could not tell which field";
+    let Ok(block) = read_block_dir(path, chain_id) else {
+        return unchecked.into();
+    };
+    match replay_sequential(&block, chain) {
+        Ok(replay) => match verify(block.header(), &replay) {
+            Err(e) => format!("the replay finds the edit: {e}"),
+            Ok(_) => "gasUsed, logsBloom and receiptsRoot match the replay, so the edited \
+                      field is one the replay does not recompute (e.g. stateRoot, timestamp, \
+                      extraData)"
+                .into(),
+        },
+        Err(e) => format!("{unchecked} (it does not replay: {e})"),
+    }
 }
 
 pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
