@@ -1,4 +1,4 @@
-//! `replay-evm archive import <BLOCK_DIR>... --out ARCHIVE` and
+//! `replay-evm archive import <BLOCK_DIR>... --out ARCHIVE`, `replay-evm archive fetch` (archive/fetch.rs) and
 //! `replay-evm archive sample --out ARCHIVE`: build the Parquet block archive the job reads
 //! (`schemas/archive.json`), from block folders or from the workload generator.
 
@@ -10,6 +10,8 @@ use std::{
 use replay_evm_dataset::archive::{ArchiveRow, import_block_dirs, sample_rows, write_archive};
 
 use super::{CliError, Outcome};
+
+mod fetch;
 
 /// Arguments of `archive`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +36,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         chain_id: u64,
     },
+    /// Build the archive from a JSON-RPC node: each block with its pre-state (prestateTracer
+    /// or state getters), verified before it is written, in resumable chunk files.
+    Fetch(fetch::Args),
     /// Write the sample archive: every generated workload at two seeds, about 15 Mgas each.
     Sample {
         /// The archive folder to create.
@@ -84,6 +89,7 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
                 Ok(Outcome::Failures)
             }
         }
+        Command::Fetch(args) => fetch::run(args),
         Command::Sample { out } => {
             write(&out, sample_rows()?, started)?;
             Ok(Outcome::Success)

@@ -1,0 +1,1 @@
+//! Consistency across blocks (see the crate docs).
