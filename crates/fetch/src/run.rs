@@ -271,7 +271,8 @@ async fn probe(rpc: &Rpc, url: &str) -> Result<(u64, u64), FetchError> {
     Ok((id.to::<u64>(), head.to::<u64>()))
 }
 
-/// The node's finalized block, or `head` where it has none.
+/// The node's finalized block, or `head` where it has none (a devnet such as anvil reports
+/// genesis as finalized: that counts as none).
 async fn finalized(rpc: &Rpc, head: u64) -> u64 {
     match rpc
         .call("eth_getBlockByNumber", json!(["finalized", false]))
@@ -280,7 +281,9 @@ async fn finalized(rpc: &Rpc, head: u64) -> u64 {
         Ok(Value::Object(block)) => block
             .get("number")
             .and_then(|n| serde_json::from_value::<U64>(n.clone()).ok())
-            .map_or(head, |n| n.to::<u64>().min(head)),
+            .map(|n| n.to::<u64>())
+            .filter(|n| *n > 0)
+            .map_or(head, |n| n.min(head)),
         _ => head,
     }
 }
