@@ -166,7 +166,7 @@ impl ArchiveRow {
             number: header.number,
             hash: block.hash,
             timestamp: header.timestamp,
-            fork: block.fork(&chain).name().to_owned(),
+            fork: block.fork(chain).name().to_owned(),
             tx_count: u32::try_from(block.transactions().len()).unwrap_or(u32::MAX),
             gas_used: header.gas_used,
             block_rlp: alloy_rlp::encode(&block.block),
