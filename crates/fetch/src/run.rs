@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     FetchError,
+    check::{CheckReport, check_archive},
     node::{BlockFailure, BlockFetcher, Method},
     rpc::{Rpc, RpcConfig},
     spec::{self, BlockSpec},
@@ -100,6 +101,9 @@ pub struct FetchSummary {
     pub tracer: bool,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// The consistency check of the whole archive ([`crate::check`]); `None` with
+    /// `--no-verify`.
+    pub check: Option<CheckReport>,
 }
 
 impl FetchSummary {
@@ -436,7 +440,21 @@ async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> 
     summary.batches = rpc.batches_enabled();
     summary.tracer =
         options.method != Method::StateGetters && !fetcher.tracer_missing.load(Ordering::Relaxed);
-    summary.seconds = started.elapsed().as_secs_f64();
     let _ = std::io::stderr().flush();
+    let written = fs::read_dir(&options.out)
+        .map(|e| {
+            e.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        })
+        .unwrap_or(false);
+    if !options.no_verify && written {
+        let out = options.out.clone();
+        summary.check = Some(
+            tokio::task::spawn_blocking(move || check_archive(&out))
+                .await
+                .map_err(|e| FetchError::Io(format!("archive check: {e}")))??,
+        );
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

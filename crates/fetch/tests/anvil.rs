@@ -19,7 +19,8 @@ use replay_evm_dataset::{
     job::{ArchiveSource, JobOptions, run_job},
 };
 use replay_evm_fetch::{
-    BlockSpec, ChainChoice, FetchOptions, FetchSummary, Method, fetch, rpc::RpcConfig,
+    BlockSpec, ChainChoice, FetchOptions, FetchSummary, Method, check::check_archive, fetch,
+    rpc::RpcConfig,
 };
 use serde_json::json;
 
@@ -137,6 +138,43 @@ fn job_verifies(archive: &Path, blocks: u64) {
     assert_eq!(report.blocks, blocks);
 }
 
+/// `archive check` names a pre-state value that is not what the previous block left.
+fn a_tampered_pre_state_disagrees(rows: &[ArchiveRow], dir: &Path) {
+    let (index, address) = rows
+        .windows(2)
+        .enumerate()
+        .find_map(|(i, pair)| {
+            let changes = replay_sequential(
+                &pair[0].to_block().expect("decodes"),
+                &pair[0].chain().expect("chain"),
+            )
+            .expect("replays")
+            .state_changes;
+            pair[1]
+                .pre_state
+                .iter()
+                .find(|a| changes.accounts.contains_key(&a.address))
+                .map(|a| (i + 1, a.address))
+        })
+        .expect("a block reads an account its predecessor changed");
+    let mut tampered = rows.to_vec();
+    let account = tampered[index]
+        .pre_state
+        .iter_mut()
+        .find(|a| a.address == address)
+        .expect("account");
+    account.balance += alloy_primitives::U256::from(1);
+    let out = dir.join("tampered");
+    replay_evm_dataset::archive::write_archive(&out, tampered).expect("write");
+    let report = check_archive(&out).expect("check runs");
+    assert_eq!(report.disagreements.len(), 1, "{:?}", report.disagreements);
+    let d = &report.disagreements[0];
+    assert_eq!(
+        (d.block, d.address, d.field.as_str()),
+        (rows[index - 1].number, address, "balance")
+    );
+}
+
 fn chain_round_trip(hardfork: &str, cancun: bool, same_block_destroy: bool) {
     let anvil = Anvil::start(hardfork);
     let last = build_chain(&anvil.url, cancun, same_block_destroy);
@@ -146,6 +184,13 @@ fn chain_round_trip(hardfork: &str, cancun: bool, same_block_destroy: bool) {
     let summary = fetched(options(&anvil.url, &spec, &tracer, hardfork));
     assert_eq!(summary.fetched, last);
     assert!(summary.tracer, "anvil serves the prestateTracer");
+    let check = summary.check.expect("fetch checks the archive");
+    assert!(check.agrees(), "{:?}", check.disagreements);
+    assert_eq!(check.pairs, last - 1);
+    assert!(
+        check.accounts_compared > 0 && check.slots_compared > 0,
+        "{check:?}"
+    );
 
     let rows = archive_rows(&tracer);
     assert_eq!(
@@ -167,6 +212,7 @@ fn chain_round_trip(hardfork: &str, cancun: bool, same_block_destroy: bool) {
         "BLOCKHASH read ancestors"
     );
     job_verifies(&tracer, last);
+    a_tampered_pre_state_disagrees(&rows, dir.path());
 
     // The node refusing debug_*: auto falls back to the state getters, same rows.
     let proxy = Proxy::start(

@@ -376,7 +376,7 @@ pub fn build_chain(url: &str, cancun: bool, same_block_destroy: bool) -> u64 {
     }
     b.send(
         0,
-        json!({"to": store, "data": format!("0x{}{}", word(1), word(9))}),
+        json!({"to": store, "data": format!("0x{}{}", word(3), word(9))}),
     );
     b.mine();
     b.mine()

@@ -1,7 +1,8 @@
 //! `replay-evm archive fetch --rpc URL --blocks SPEC --out ARCHIVE`: builds the archive from
 //! a JSON-RPC node, every block verified before it is written (crates/fetch). Exit 0 when
-//! every selected block is archived, 1 when some failed (listed in ARCHIVE/failures.jsonl),
-//! 2 when the fetch could not run.
+//! every selected block is archived and the archive is consistent across blocks (`archive
+//! check`), 1 when some failed (listed in ARCHIVE/failures.jsonl) or disagree, 2 when the
+//! fetch could not run.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -128,8 +129,15 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         },
         if summary.batches { ", batched" } else { "" },
     );
-    if summary.failures.is_empty() {
+    let mut consistent = true;
+    if let Some(check) = &summary.check {
+        super::check::print_report(&args.out, check);
+        consistent = check.agrees();
+    }
+    if summary.failures.is_empty() && consistent {
         Ok(Outcome::Success)
+    } else if summary.failures.is_empty() {
+        Ok(Outcome::Failures)
     } else {
         eprintln!(
             "{} block(s) failed: see {}",
