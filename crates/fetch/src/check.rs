@@ -109,10 +109,12 @@ fn compare(
     };
     for (address, pre_next) in next.pre_state.sorted_accounts() {
         let address = *address;
-        let slot_after: Box<dyn Fn(&U256) -> Option<U256>>;
-        match changes.accounts.get(&address) {
-            Some(change) => {
-                let Some(info) = change.info else {
+        let change = changes.accounts.get(&address);
+        let before = block.pre_state.account(&address);
+        let after = match (change, before) {
+            (Some(change), _) => match change.info {
+                Some(info) => (info.balance, info.nonce, info.code_hash),
+                None => {
                     disagree(
                         address,
                         "exists".into(),
@@ -120,45 +122,29 @@ fn compare(
                         "yes".into(),
                     );
                     continue;
-                };
-                report.accounts_compared += 1;
-                compare_info(
-                    (info.balance, info.nonce, info.code_hash),
-                    pre_next,
-                    address,
-                    &mut disagree,
-                );
-                let storage = change.storage.clone();
-                let wiped = change.storage_wiped;
-                let before = block.pre_state.account(&address).cloned();
-                slot_after = Box::new(move |slot| {
-                    storage.get(slot).copied().or_else(|| {
-                        if wiped {
-                            Some(U256::ZERO)
-                        } else {
-                            before.as_ref().and_then(|a| a.storage.get(slot).copied())
-                        }
-                    })
-                });
-            }
-            None => {
-                let Some(before) = block.pre_state.account(&address).cloned() else {
-                    continue;
-                };
-                report.accounts_compared += 1;
-                compare_info(
-                    (before.balance, before.nonce, before.code_hash),
-                    pre_next,
-                    address,
-                    &mut disagree,
-                );
-                slot_after = Box::new(move |slot| before.storage.get(slot).copied());
-            }
-        }
+                }
+            },
+            (None, Some(before)) => (before.balance, before.nonce, before.code_hash),
+            // Neither block n's pre-state nor its changes name the account.
+            (None, None) => continue,
+        };
+        report.accounts_compared += 1;
+        compare_info(after, pre_next, address, &mut disagree);
         let mut slots: Vec<(&U256, &U256)> = pre_next.storage.iter().collect();
         slots.sort_unstable();
         for (slot, value) in slots {
-            if let Some(after) = slot_after(slot) {
+            let named_before = || before.and_then(|a| a.storage.get(slot).copied());
+            let after = match change {
+                Some(change) => change.storage.get(slot).copied().or_else(|| {
+                    if change.storage_wiped {
+                        Some(U256::ZERO)
+                    } else {
+                        named_before()
+                    }
+                }),
+                None => named_before(),
+            };
+            if let Some(after) = after {
                 report.slots_compared += 1;
                 if after != *value {
                     disagree(
