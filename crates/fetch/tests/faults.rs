@@ -76,6 +76,30 @@ fn a_flaky_node_gives_the_same_archive() {
     }
 }
 
+#[test]
+fn a_node_without_batches_gets_single_calls() {
+    let (anvil, last) = prague_chain();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = format!("1-{last}");
+    let clean = dir.path().join("clean");
+    let summary = fetch(options(&anvil.url, &spec, &clean)).expect("fetch");
+    assert!(summary.batches, "anvil takes batches");
+    let proxy = Proxy::start(
+        &anvil.url,
+        Faults {
+            no_batch: true,
+            ..Faults::default()
+        },
+    );
+    let out = dir.path().join("singles");
+    let mut opts = options(&proxy.url, &spec, &out);
+    opts.method = Method::StateGetters;
+    let summary = fetch(opts).expect("fetch through the proxy");
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    assert!(!summary.batches, "the client fell back to single calls");
+    assert_eq!(archive_rows(&out), archive_rows(&clean));
+}
+
 /// The child side of [`a_killed_fetch_resumes_to_the_same_archive`]: a slow fetch, run in
 /// a process of its own so that it can be killed. Does nothing unless its parent set
 /// FETCH_CHILD_URL.

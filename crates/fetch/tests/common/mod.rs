@@ -444,6 +444,8 @@ pub struct Faults {
     pub fail_block: Option<u64>,
     /// Delay every request by this much (a slow node).
     pub slow: Duration,
+    /// Refuse JSON-RPC batches as some providers do: one error object for the whole batch.
+    pub no_batch: bool,
     /// Seed of the fault draws.
     pub seed: u64,
 }
@@ -546,6 +548,12 @@ fn serve(mut stream: TcpStream, upstream: &str, faults: &Faults, n: u64, injecte
         thread::sleep(faults.slow);
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if faults.no_batch && request.is_array() {
+        let answer = json!({"jsonrpc": "2.0", "id": null,
+            "error": {"code": -32600, "message": "batch requests are not supported"}});
+        respond(&mut stream, "200 OK", &answer.to_string());
+        return;
+    }
     if faults.no_debug
         && let Some(method) = request.get("method").and_then(Value::as_str)
         && method.starts_with("debug_")
