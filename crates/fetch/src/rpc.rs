@@ -555,3 +555,81 @@ impl Rpc {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_json_rpc::ErrorPayload;
+    use alloy_transport::HttpError;
+
+    use super::*;
+
+    fn node_error(code: i64, message: &'static str) -> TransportError {
+        RpcError::ErrorResp(ErrorPayload {
+            code,
+            message: message.into(),
+            data: None,
+        })
+    }
+
+    fn http(status: u16) -> TransportError {
+        RpcError::Transport(TransportErrorKind::HttpError(HttpError {
+            status,
+            body: "body".into(),
+        }))
+    }
+
+    #[test]
+    fn transient_failures_are_retried_permanent_ones_are_not() {
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert!(classify(&http(status)).retryable, "{status}");
+        }
+        for status in [400, 401, 403, 404, 405] {
+            assert!(!classify(&http(status)).retryable, "{status}");
+        }
+        assert!(classify(&TransportErrorKind::custom_str("connection reset")).retryable);
+        assert!(classify(&node_error(-32005, "limit exceeded")).retryable);
+        assert!(classify(&node_error(429, "slow down")).retryable);
+        assert!(classify(&node_error(-32000, "Rate limit reached")).retryable);
+        let not_found = classify(&node_error(-32601, "the method debug_x does not exist"));
+        assert!(!not_found.retryable);
+        assert_eq!(
+            not_found.node,
+            Some((-32601, "the method debug_x does not exist".into()))
+        );
+        assert!(!classify(&node_error(-32602, "invalid params")).retryable);
+        assert!(!classify(&node_error(-32000, "missing trie node")).retryable);
+    }
+
+    #[test]
+    fn method_not_found_is_recognised() {
+        let failure = |code, message: &str| RpcFailure::Node {
+            method: "debug_traceBlockByHash".into(),
+            code,
+            message: message.into(),
+        };
+        assert!(failure(-32601, "whatever").is_method_not_found());
+        assert!(failure(-32000, "method not found").is_method_not_found());
+        assert!(!failure(-32000, "missing trie node").is_method_not_found());
+    }
+
+    #[test]
+    fn backoff_grows_jittered_and_capped() {
+        let mut config = RpcConfig::new("http://127.0.0.1:1");
+        config.base_backoff = Duration::from_millis(100);
+        config.max_backoff = Duration::from_millis(1000);
+        let rpc = Rpc::new(config).expect("client");
+        for attempt in 1..12 {
+            let cap = Duration::from_millis((100u64 << (attempt - 1).min(10)).min(1000));
+            for _ in 0..20 {
+                let d = rpc.backoff(attempt);
+                assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(Rpc::new(RpcConfig::new("not a url")).is_err());
+        assert!(Rpc::new(RpcConfig::new("ws://127.0.0.1:8546")).is_err());
+    }
+}

@@ -458,3 +458,54 @@ async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> 
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_hardforks::{EthereumHardfork, EthereumHardforks, ForkCondition};
+
+    use super::*;
+
+    #[test]
+    fn builtin_testnets_follow_alloy_hardforks() {
+        for (id, table) in [
+            (11_155_111, EthereumHardfork::sepolia().to_vec()),
+            (17_000, EthereumHardfork::holesky().to_vec()),
+            (560_048, EthereumHardfork::hoodi().to_vec()),
+        ] {
+            let chain = builtin_chain(id).expect("built in");
+            assert_eq!(chain.chain_id, id);
+            assert!(chain.deposit_contract.is_some());
+            for (fork, condition) in table {
+                let ours = chain.ethereum_fork_activation(fork);
+                match condition {
+                    ForkCondition::TTD {
+                        activation_block_number,
+                        ..
+                    } => assert_eq!(ours, ForkCondition::Block(activation_block_number)),
+                    other => assert_eq!(ours, other, "{id} {fork}"),
+                }
+            }
+        }
+        assert_eq!(builtin_chain(1), Some(ChainSpec::mainnet()));
+        assert_eq!(builtin_chain(31_337), None);
+    }
+
+    #[test]
+    fn chain_choices() {
+        assert!(matches!(
+            resolve_chain(31_337, &ChainChoice::Builtin),
+            Err(FetchError::Chain(_))
+        ));
+        let devnet = resolve_chain(31_337, &ChainChoice::Fork(Fork::Cancun)).expect("fork");
+        assert_eq!(devnet.fork_at(5, 5), Fork::Cancun);
+        let table = ChainSpec {
+            chain_id: 7,
+            ..ChainSpec::mainnet()
+        };
+        assert_eq!(
+            resolve_chain(7, &ChainChoice::Spec(table.clone())).expect("spec"),
+            table
+        );
+        assert!(resolve_chain(8, &ChainChoice::Spec(table)).is_err());
+    }
+}
