@@ -3,7 +3,10 @@
 
 use std::{
     collections::BTreeMap,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
@@ -71,13 +74,14 @@ pub const MAX_ROUNDS: usize = 256;
 /// The tracer's time limit asked of the node (geth's default is 5 s, too short for big blocks).
 pub const TRACER_TIMEOUT: &str = "300s";
 
-/// Fetches blocks of one chain.
+/// Fetches blocks of one chain. Shared by the blocks in flight, each a task of its own so
+/// that one block's replay (CPU work, on a worker thread) never stalls the others' requests.
 #[derive(Debug)]
-pub struct BlockFetcher<'a> {
+pub struct BlockFetcher {
     /// The client.
-    pub rpc: &'a Rpc,
+    pub rpc: Arc<Rpc>,
     /// The chain's rules.
-    pub chain: &'a ChainSpec,
+    pub chain: Arc<ChainSpec>,
     /// Where pre-states come from.
     pub method: Method,
     /// Whether to skip the replay's verification against the header.
@@ -118,7 +122,7 @@ fn nonce_of(value: &Option<Value>) -> Result<u64, String> {
     }
 }
 
-impl BlockFetcher<'_> {
+impl BlockFetcher {
     /// Fetches, completes, verifies and encodes block `number`.
     ///
     /// # Errors
@@ -145,7 +149,8 @@ impl BlockFetcher<'_> {
             return Err(fail("block")(format!("the node has no block {number}")));
         }
         let rpc_block: RpcBlock = parse(value, "eth_getBlockByNumber").map_err(fail("block"))?;
-        let mut block = archived_block(self.chain.chain_id, &rpc_block).map_err(fail("block"))?;
+        let chain: &ChainSpec = &self.chain;
+        let mut block = archived_block(chain.chain_id, &rpc_block).map_err(fail("block"))?;
         if block.number() != number {
             return Err(fail("block")(format!(
                 "asked for block {number}, the node answered block {}",
@@ -156,7 +161,7 @@ impl BlockFetcher<'_> {
             block.block.body.ommers = self.ommers(&block).await.map_err(fail("ommers"))?;
         }
         block.check().map_err(|e| fail("check")(e.to_string()))?;
-        let fork = block.fork(self.chain);
+        let fork = block.fork(chain);
         let senders = block
             .recover_senders(fork)
             .map_err(|e| fail("check")(e.to_string()))?;
@@ -202,7 +207,7 @@ impl BlockFetcher<'_> {
         let mut rounds = 0;
         let reads = loop {
             let (reads, misses, error) =
-                tokio::task::block_in_place(|| discover(&block, self.chain, &senders, &known));
+                tokio::task::block_in_place(|| discover(&block, chain, &senders, &known));
             if misses.is_empty() {
                 if let Some(error) = error {
                     return Err(fail("replay")(error));
@@ -222,7 +227,6 @@ impl BlockFetcher<'_> {
         };
         block.pre_state = known.pre_state(&reads).map_err(fail("state"))?;
 
-        let chain = self.chain;
         let no_verify = self.no_verify;
         tokio::task::block_in_place(|| {
             if !no_verify {

@@ -12,7 +12,10 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -313,7 +316,7 @@ pub fn fetch(options: FetchOptions) -> Result<FetchSummary, FetchError> {
 
 async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> {
     let started = Instant::now();
-    let rpc = Rpc::new(options.rpc.clone()).map_err(|e| FetchError::Node(e.to_string()))?;
+    let rpc = Arc::new(Rpc::new(options.rpc.clone()).map_err(|e| FetchError::Node(e.to_string()))?);
     let (chain_id, head) = probe(&rpc, &options.rpc.url).await?;
     let chain = resolve_chain(chain_id, &options.chain)?;
     let latest = if options.blocks.needs_latest() {
@@ -355,13 +358,13 @@ async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> 
         .collect();
     write_failures(&failures_path, &failures)?;
 
-    let fetcher = BlockFetcher {
-        rpc: &rpc,
-        chain: &chain,
+    let fetcher = Arc::new(BlockFetcher {
+        rpc: rpc.clone(),
+        chain: Arc::new(chain.clone()),
         method: options.method,
         no_verify: options.no_verify,
         tracer_missing: AtomicBool::new(false),
-    };
+    });
     let total_pending: u64 = pending.iter().map(|c| c.len() as u64).sum();
     let (mut done, mut failed) = (0u64, 0u64);
     let mut summary = FetchSummary {
@@ -379,8 +382,18 @@ async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> 
         .collect();
     let mut results = stream::iter(blocks)
         .map(|(c, n)| {
-            let fetcher = &fetcher;
-            async move { (c, fetcher.fetch(n).await) }
+            let fetcher = fetcher.clone();
+            let task = tokio::spawn(async move { fetcher.fetch(n).await });
+            async move {
+                let result = task.await.unwrap_or_else(|e| {
+                    Err(BlockFailure {
+                        number: n,
+                        stage: "panic".into(),
+                        reason: format!("the block's task ended abnormally: {e}"),
+                    })
+                });
+                (c, result)
+            }
         })
         .buffered(concurrency);
     let mut rows: Vec<ArchiveRow> = Vec::new();
