@@ -181,6 +181,19 @@ fn a_killed_fetch_resumes_to_the_same_archive() {
     );
     assert_eq!(summary.fetched, last - written as u64);
     assert_eq!(archive_rows(&out), archive_rows(&clean));
+
+    // Another selection into the same folder is refused (its chunks would mix), unless
+    // --overwrite replaces the folder's chunks.
+    let err = fetch(options(&anvil.url, "1-3", &out)).expect_err("other chunks");
+    assert!(
+        err.to_string().contains("not chunks of this selection"),
+        "{err}"
+    );
+    let mut opts = options(&anvil.url, "1-3", &out);
+    opts.overwrite = true;
+    fetch(opts).expect("overwrite");
+    let numbers: Vec<u64> = archive_rows(&out).iter().map(|r| r.number).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "R")]
     requests_per_second: Option<f64>,
     /// Selected blocks per chunk file (the unit of resume).
-    #[arg(long, value_name = "K", default_value_t = 256)]
+    #[arg(long, value_name = "K", default_value_t = 128)]
     chunk_blocks: usize,
     /// Replace the folder's chunks instead of resuming.
     #[arg(long)]
