@@ -71,8 +71,6 @@ pub struct BlockFailure {
 /// on fetched values).
 pub const MAX_ROUNDS: usize = 256;
 
-/// The tracer's time limit asked of the node (geth's default is 5 s, too short for big blocks).
-pub const TRACER_TIMEOUT: &str = "300s";
 
 /// Fetches blocks of one chain. Shared by the blocks in flight, each a task of its own so
 /// that one block's replay (CPU work, on a worker thread) never stalls the others' requests.
@@ -269,11 +267,14 @@ impl BlockFetcher {
     /// occurrence of each account and each slot (the value before the first transaction
     /// that touches it, which is the parent block's).
     async fn trace(&self, block: &ArchivedBlock) -> Result<Known, RpcFailure> {
+        // geth's default tracer time limit (5 s) is too short for big blocks: ask for as long
+        // as the client waits for an answer.
+        let timeout = format!("{}s", self.rpc.config().timeout.as_secs().max(1));
         let value = self
             .rpc
             .call(
                 "debug_traceBlockByHash",
-                json!([block.hash, {"tracer": "prestateTracer", "timeout": TRACER_TIMEOUT}]),
+                json!([block.hash, {"tracer": "prestateTracer", "timeout": timeout}]),
             )
             .await?;
         let bad = |reason: String| RpcFailure::Transport {
