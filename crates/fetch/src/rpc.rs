@@ -255,6 +255,13 @@ impl Rpc {
                 config.url
             )));
         }
+        if url.scheme() == "https" && !cfg!(feature = "https") {
+            return Err(bad(format!(
+                "`{}`: this build has no TLS; build with `--features https` (needs \
+                 libssl-dev) or put a local TLS-terminating proxy in front of the node",
+                config.url
+            )));
+        }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -631,5 +638,12 @@ mod tests {
     fn bad_urls_are_refused() {
         assert!(Rpc::new(RpcConfig::new("not a url")).is_err());
         assert!(Rpc::new(RpcConfig::new("ws://127.0.0.1:8546")).is_err());
+        let https = Rpc::new(RpcConfig::new("https://node.example:8545"));
+        if cfg!(feature = "https") {
+            assert!(https.is_ok());
+        } else {
+            let err = https.expect_err("no TLS in this build").to_string();
+            assert!(err.contains("--features https"), "{err}");
+        }
     }
 }
