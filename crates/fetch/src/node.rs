@@ -71,7 +71,6 @@ pub struct BlockFailure {
 /// on fetched values).
 pub const MAX_ROUNDS: usize = 256;
 
-
 /// Fetches blocks of one chain. Shared by the blocks in flight, each a task of its own so
 /// that one block's replay (CPU work, on a worker thread) never stalls the others' requests.
 #[derive(Debug)]

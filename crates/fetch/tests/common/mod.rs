@@ -54,6 +54,11 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil under `hardfork` with mining off (blocks are mined with `evm_mine`).
     pub fn start(hardfork: &str) -> Self {
+        Self::start_with(hardfork, &[])
+    }
+
+    /// [`Anvil::start`] with more command-line arguments.
+    pub fn start_with(hardfork: &str, extra: &[&str]) -> Self {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(anvil_binary())
@@ -67,6 +72,7 @@ impl Anvil {
                     "--no-mining",
                     "--silent",
                 ])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
