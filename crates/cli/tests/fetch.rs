@@ -31,6 +31,42 @@ fn fetch_check_and_job_exit_codes() {
     );
     assert!(stdout.contains("0 disagreement(s)"), "{stdout}");
 
+    // The same blocks under a --chain-spec table (the README's format).
+    let table = dir.path().join("chain.json");
+    std::fs::write(
+        &table,
+        r#"{"chain_id": 31337, "name": "anvil", "deposit_contract": null, "forks": [
+            {"fork": "Frontier", "at": {"block": 0}}, {"fork": "Homestead", "at": {"block": 0}},
+            {"fork": "Tangerine", "at": {"block": 0}}, {"fork": "SpuriousDragon", "at": {"block": 0}},
+            {"fork": "Byzantium", "at": {"block": 0}}, {"fork": "Petersburg", "at": {"block": 0}},
+            {"fork": "Istanbul", "at": {"block": 0}}, {"fork": "Berlin", "at": {"block": 0}},
+            {"fork": "London", "at": {"block": 0}}, {"fork": "Paris", "at": {"block": 0}},
+            {"fork": "Shanghai", "at": {"timestamp": 0}}, {"fork": "Cancun", "at": {"timestamp": 0}}]}"#,
+    )
+    .expect("chain spec written");
+    let tabled = dir.path().join("tabled");
+    let out = replay_evm(&[
+        "archive",
+        "fetch",
+        "--rpc",
+        &anvil.url,
+        "--blocks",
+        &spec,
+        "--out",
+        tabled.to_str().expect("utf-8"),
+        "--chain-spec",
+        table.to_str().expect("utf-8"),
+        "--method",
+        "state-getters",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("under anvil"),
+        "{}",
+        text(&out.stdout)
+    );
+
     let out = replay_evm(&["archive", "check", archive]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
