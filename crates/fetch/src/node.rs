@@ -10,10 +10,14 @@ use std::{
 };
 
 use alloy_consensus::{Block, BlockBody, Header, TxEnvelope};
-use alloy_primitives::{Address, B256, Bytes, U64, U256, map::HashMap};
+use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256, map::HashMap};
 use alloy_rpc_types_eth::{Block as RpcBlock, Header as RpcHeader};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, Nibbles, TrieAccount, proof::verify_proof};
 use replay_evm::{
-    block::ArchivedBlock, chain::ChainSpec, pre_state::PreAccount, sequential::replay_sequential,
+    block::ArchivedBlock,
+    chain::{ChainSpec, Fork},
+    pre_state::PreAccount,
+    sequential::replay_sequential,
     verify::verify,
 };
 use replay_evm_dataset::archive::ArchiveRow;
@@ -190,14 +194,24 @@ impl BlockFetcher {
                 known.slots.retain(|(a, _), _| a != address);
             }
         }
+        let parent = number - 1;
+        // Before Spurious Dragon (EIP-161) an empty account that exists is not one that does
+        // not: a value transfer to the latter costs 25,000 gas more. The state getters and the
+        // tracer answer zeros for both, so empty accounts are told apart by their proof
+        // against the parent's state root.
+        let existence = if fork < Fork::SpuriousDragon {
+            known.accounts.retain(|_, account| account.is_some());
+            Some(self.state_root(parent).await.map_err(fail("state"))?)
+        } else {
+            None
+        };
         let mut wanted = Reads::default();
         for address in obvious_accounts(&block, &senders) {
             if !known.accounts.contains_key(&address) {
                 wanted.accounts.insert(address);
             }
         }
-        let parent = number - 1;
-        self.fetch_state(parent, &wanted, &mut known)
+        self.fetch_state(parent, &wanted, &mut known, existence)
             .await
             .map_err(fail("state"))?;
 
@@ -218,7 +232,7 @@ impl BlockFetcher {
                     misses.len()
                 )));
             }
-            self.fetch_state(parent, &misses, &mut known)
+            self.fetch_state(parent, &misses, &mut known, existence)
                 .await
                 .map_err(fail("state"))?;
         };
@@ -317,12 +331,65 @@ impl BlockFetcher {
         Ok(known)
     }
 
-    /// Fetches `wanted` at block `parent` with the state getters (one batch) into `known`.
+    /// The state root of block `number`.
+    async fn state_root(&self, number: u64) -> Result<B256, String> {
+        let header = self
+            .rpc
+            .call("eth_getBlockByNumber", json!([hex(number), false]))
+            .await
+            .map_err(|e| e.to_string())?;
+        let root = header
+            .get("stateRoot")
+            .cloned()
+            .ok_or_else(|| format!("the node has no block {number}"))?;
+        parse(root, "stateRoot")
+    }
+
+    /// Which of the empty `accounts` exist at the parent block (whose state root is
+    /// `root`), from their `eth_getProof` account proofs.
+    async fn existing_empty(
+        &self,
+        tag: &str,
+        root: B256,
+        accounts: &[Address],
+    ) -> Result<Vec<Address>, String> {
+        let calls = accounts
+            .iter()
+            .map(|a| ("eth_getProof".to_owned(), json!([a, [], tag])))
+            .collect();
+        let empty = alloy_rlp::encode(TrieAccount {
+            nonce: 0,
+            balance: U256::ZERO,
+            storage_root: EMPTY_ROOT_HASH,
+            code_hash: KECCAK_EMPTY,
+            ..TrieAccount::default()
+        });
+        let mut existing = Vec::new();
+        for (address, answer) in accounts.iter().zip(self.rpc.batch(calls).await) {
+            let value = answer.map_err(|e| e.to_string())?;
+            let proof: Vec<Bytes> = parse(
+                value.get("accountProof").cloned().unwrap_or_default(),
+                "eth_getProof accountProof",
+            )?;
+            let key = Nibbles::unpack(keccak256(address));
+            // A proof that proves neither (a node whose header roots are not its state's,
+            // as anvil's genesis) leaves the account absent: the verification of the
+            // replay tells whether that mattered.
+            if verify_proof(root, key, Some(empty.clone()), &proof).is_ok() {
+                existing.push(*address);
+            }
+        }
+        Ok(existing)
+    }
+
+    /// Fetches `wanted` at block `parent` with the state getters (one batch) into `known`;
+    /// with `existence` (the parent's state root), empty accounts are proven to exist or not.
     async fn fetch_state(
         &self,
         parent: u64,
         wanted: &Reads,
         known: &mut Known,
+        existence: Option<B256>,
     ) -> Result<(), String> {
         let tag = hex(parent);
         let mut calls = Vec::new();
@@ -371,10 +438,14 @@ impl BlockFetcher {
                 .ok_or_else(|| format!("{what}: no answer"))?
                 .map_err(|e| e.to_string())
         };
+        let mut empty = Vec::new();
         for address in accounts {
             let balance: U256 = parse(next("eth_getBalance")?, "eth_getBalance")?;
             let nonce: U64 = parse(next("eth_getTransactionCount")?, "eth_getTransactionCount")?;
             let code: Bytes = parse(next("eth_getCode")?, "eth_getCode")?;
+            if balance.is_zero() && nonce.is_zero() && code.is_empty() {
+                empty.push(address);
+            }
             let account = PreAccount::new(balance, nonce.to::<u64>(), code, HashMap::default())
                 .map_err(|e| format!("account {address}: {e}"))?;
             known.insert_account(address, Some(account));
@@ -390,6 +461,13 @@ impl BlockFetcher {
                 .cloned()
                 .ok_or_else(|| format!("the node has no block {number}"))?;
             known.hashes.insert(number, parse(hash, "block hash")?);
+        }
+        if let Some(root) = existence
+            && !empty.is_empty()
+        {
+            for address in self.existing_empty(&tag, root, &empty).await? {
+                known.insert_existing_empty(address);
+            }
         }
         Ok(())
     }

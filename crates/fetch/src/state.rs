@@ -81,6 +81,13 @@ impl Known {
         self.accounts.insert(address, account);
     }
 
+    /// Records an account that exists but is empty (no balance, nonce or code): before
+    /// EIP-161 such an account is not one that does not exist.
+    pub fn insert_existing_empty(&mut self, address: Address) {
+        let empty = PreAccount::new(U256::ZERO, 0, Default::default(), HashMap::default());
+        self.accounts.insert(address, empty.ok());
+    }
+
     /// The pre-state made of exactly `reads`: each read account that exists, with its read
     /// slots that hold a non-zero value, and each read ancestor hash.
     ///

@@ -329,3 +329,54 @@ fn generated_workloads() {
 fn hex_u256(value: alloy_primitives::U256) -> String {
     format!("{value:#x}")
 }
+
+/// Before Spurious Dragon (EIP-161) an empty account that exists is not one that does not:
+/// a CALL with value to the latter costs 25,000 gas more. The getters and the tracer answer
+/// zeros for both; the fetch tells them apart by the accounts' proofs.
+#[test]
+fn homestead_empty_accounts_that_exist() {
+    let anvil = Anvil::start("homestead");
+    let url = anvil.url.as_str();
+    let mut b = ChainBuilder::new(url);
+    let legacy = |to: &str, value: u64, data: String| {
+        json!({"to": to, "value": hex(value), "data": data, "gas": hex(200_000),
+               "gasPrice": hex(2_000_000_000)})
+    };
+    // CALL(GAS, calldata[0], value 1).
+    let runtime = [
+        0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x00, 0x60, 0x01, 0x60, 0x00, 0x35, 0x5a, 0xf1,
+        0x00,
+    ];
+    let caller = b.send(
+        0,
+        json!({"data": format!("0x{}", hexs(&initcode(&runtime))), "gas": hex(200_000),
+               "gasPrice": hex(2_000_000_000)}),
+    );
+    let existing = "0x00000000000000000000000000000000000e0001";
+    let missing = "0x00000000000000000000000000000000000e0002";
+    b.send(1, legacy(existing, 0, "0x".into()));
+    b.mine();
+    let caller = format!("{caller:#x}");
+    for (from, target) in [(2, existing), (3, missing)] {
+        let word = format!("0x{:0>64}", target.trim_start_matches("0x"));
+        b.send(from, legacy(&caller, 5, word));
+    }
+    let last = b.mine();
+
+    for method in [Method::Auto, Method::StateGetters] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = options(url, &format!("1-{last}"), dir.path(), "homestead");
+        opts.method = method;
+        let summary = fetch(opts).expect("fetch runs");
+        assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+        let rows = archive_rows(dir.path());
+        let pre = &rows[rows.len() - 1].pre_state;
+        let named = |a: &str| pre.iter().find(|x| format!("{:#x}", x.address) == a);
+        let account = named(existing).expect("the existing empty account is archived");
+        assert!(account.balance.is_zero() && account.nonce == 0 && account.code.is_empty());
+        assert!(
+            named(missing).is_none(),
+            "a missing account is not archived"
+        );
+    }
+}
