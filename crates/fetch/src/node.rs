@@ -362,7 +362,6 @@ impl BlockFetcher {
             balance: U256::ZERO,
             storage_root: EMPTY_ROOT_HASH,
             code_hash: KECCAK_EMPTY,
-            ..TrieAccount::default()
         });
         let mut existing = Vec::new();
         for (address, answer) in accounts.iter().zip(self.rpc.batch(calls).await) {
