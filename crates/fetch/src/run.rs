@@ -366,6 +366,23 @@ async fn fetch_async(options: FetchOptions) -> Result<FetchSummary, FetchError> 
         tracer_missing: AtomicBool::new(false),
     });
     let total_pending: u64 = pending.iter().map(|c| c.len() as u64).sum();
+    if options.progress_every.is_some() {
+        let shown: Vec<String> = ranges
+            .iter()
+            .take(4)
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect();
+        eprintln!(
+            "chain {} (id {chain_id}, head {head}): {} block(s) selected from {}{}, in {} \
+             chunk(s), {} already written; {total_pending} to fetch",
+            chain.name,
+            selected.len(),
+            shown.join(","),
+            if ranges.len() > 4 { ",..." } else { "" },
+            chunks.len(),
+            chunks.len() - pending.len(),
+        );
+    }
     let (mut done, mut failed) = (0u64, 0u64);
     let mut summary = FetchSummary {
         chain_name: chain.name.clone(),
