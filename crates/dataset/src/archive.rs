@@ -98,6 +98,8 @@ pub struct ArchiveRow {
     pub pre_state: Vec<ArchiveAccount>,
     /// Ancestor hashes, ascending by number.
     pub ancestor_hashes: Vec<(u64, B256)>,
+    /// The chain's rules as JSON ([`ChainSpec`]); `None`: the built-in table of `chain_id`.
+    pub chain_spec: Option<String>,
 }
 
 impl ArchiveRow {
@@ -109,6 +111,30 @@ impl ArchiveRow {
     pub fn from_block(block: &ArchivedBlock) -> Result<Self, DatasetError> {
         let chain = ChainSpec::by_id(block.chain_id)
             .map_err(|e| DatasetError::Archive(format!("block {}: {e}", block.number())))?;
+        Self::from_block_in(block, &chain)
+    }
+
+    /// [`ArchiveRow::from_block`] for a block of `chain`, which the row records (in
+    /// `chain_spec`) unless it is the built-in table of the block's chain id.
+    ///
+    /// # Errors
+    /// [`DatasetError::Archive`] for a chain whose id is not the block's, a nonce above
+    /// `i64::MAX`, or an encoding that does not round-trip.
+    pub fn from_block_in(block: &ArchivedBlock, chain: &ChainSpec) -> Result<Self, DatasetError> {
+        if chain.chain_id != block.chain_id {
+            return Err(DatasetError::Archive(format!(
+                "block {}: the chain spec is for chain {}, the block is of chain {}",
+                block.number(),
+                chain.chain_id,
+                block.chain_id
+            )));
+        }
+        let chain_spec = match ChainSpec::by_id(block.chain_id) {
+            Ok(builtin) if builtin == *chain => None,
+            _ => Some(serde_json::to_string(chain).map_err(|e| {
+                DatasetError::Archive(format!("block {}: chain spec: {e}", block.number()))
+            })?),
+        };
         let header = block.header();
         let pre_state = block
             .pre_state
@@ -140,7 +166,7 @@ impl ArchiveRow {
             number: header.number,
             hash: block.hash,
             timestamp: header.timestamp,
-            fork: block.fork(&chain).name().to_owned(),
+            fork: block.fork(chain).name().to_owned(),
             tx_count: u32::try_from(block.transactions().len()).unwrap_or(u32::MAX),
             gas_used: header.gas_used,
             block_rlp: alloy_rlp::encode(&block.block),
@@ -152,6 +178,7 @@ impl ArchiveRow {
                 .iter()
                 .map(|(n, h)| (*n, *h))
                 .collect(),
+            chain_spec,
         };
         match row.to_block() {
             Ok(decoded) if decoded == *block => Ok(row),
@@ -163,6 +190,30 @@ impl ArchiveRow {
                 "block {}: the archive row does not decode: {e}",
                 block.number()
             ))),
+        }
+    }
+
+    /// The chain whose rules the row's block is replayed under: its `chain_spec`, or the
+    /// built-in table of its chain id.
+    ///
+    /// # Errors
+    /// A message when `chain_spec` is not a valid table or is for another chain id, or the
+    /// chain id has no built-in table.
+    pub fn chain(&self) -> Result<ChainSpec, String> {
+        match &self.chain_spec {
+            Some(json) => {
+                let chain = ChainSpec::from_json(json).map_err(|e| format!("chain_spec: {e}"))?;
+                if chain.chain_id != self.chain_id {
+                    return Err(format!(
+                        "chain_spec is for chain {} but the row's chain_id is {}",
+                        chain.chain_id, self.chain_id
+                    ));
+                }
+                Ok(chain)
+            }
+            None => ChainSpec::by_id(self.chain_id).map_err(|e| {
+                format!("{e} (the row has no chain_spec; re-fetch it with --fork or --chain-spec)")
+            }),
         }
     }
 
@@ -333,6 +384,15 @@ pub fn rows_to_batch(rows: &[ArchiveRow]) -> Result<RecordBatch, DatasetError> {
             ("ommer_hashes", ommers),
             ("pre_state", pre_state),
             ("ancestor_hashes", ancestors),
+            (
+                "chain_spec",
+                columns::opt_strs(
+                    &rows
+                        .iter()
+                        .map(|r| r.chain_spec.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
         ],
     )
 }
@@ -376,6 +436,7 @@ pub struct ArchiveColumns<'a> {
     ancestors: &'a ListArray,
     ancestor_number: &'a Int64Array,
     ancestor_hash: &'a BinaryArray,
+    chain_spec: &'a StringArray,
 }
 
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
@@ -439,6 +500,7 @@ impl<'a> ArchiveColumns<'a> {
             ancestors,
             ancestor_number: columns::child(ancestor_items, 0)?,
             ancestor_hash: columns::child(ancestor_items, 1)?,
+            chain_spec: columns::column(batch, "chain_spec")?,
         })
     }
 
@@ -512,6 +574,7 @@ impl<'a> ArchiveColumns<'a> {
                     ))
                 })
                 .collect::<Result<_, String>>()?,
+            chain_spec: (!self.chain_spec.is_null(i)).then(|| self.chain_spec.value(i).to_owned()),
         })
     }
 }
@@ -614,7 +677,7 @@ impl Archive {
         for (f, path) in files.iter().enumerate() {
             let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            if !same_fields(builder.schema().fields(), expected.fields()) {
+            if !archive_fields(builder.schema().fields(), expected.fields()) {
                 return Err(DatasetError::Archive(format!(
                     "{}: not an archive file (its schema differs from schemas/archive.json)",
                     path.display()
@@ -818,8 +881,25 @@ fn same_shape(actual: &DataType, expected: &DataType) -> bool {
     }
 }
 
+/// Whether `actual` is an archive written before the `chain_spec` column: the archive's
+/// columns but the last.
+fn lacks_chain_spec(actual: &Fields, expected: &Fields) -> bool {
+    expected.last().is_some_and(|f| f.name() == "chain_spec")
+        && actual.len() + 1 == expected.len()
+        && actual
+            .iter()
+            .zip(expected.iter())
+            .all(|(a, e)| a.name() == e.name() && same_shape(a.data_type(), e.data_type()))
+}
+
+/// Whether a file's top-level fields are an archive's, current or older.
+fn archive_fields(actual: &Fields, expected: &Fields) -> bool {
+    same_fields(actual, expected) || lacks_chain_spec(actual, expected)
+}
+
 /// `batch` under the archive schema exactly, when it differs only as [`same_fields`]
-/// allows: the data is kept, the list and struct types are renamed.
+/// allows: the data is kept, the list and struct types are renamed. An archive batch
+/// written before the `chain_spec` column gets a null one (the built-in chain tables).
 ///
 /// # Errors
 /// [`DatasetError::Schema`] when `batch` is not an archive batch.
@@ -828,19 +908,25 @@ pub fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
     if batch.schema().fields() == expected.fields() {
         return Ok(batch.clone());
     }
-    if !same_fields(batch.schema().fields(), expected.fields()) {
+    if !archive_fields(batch.schema().fields(), expected.fields()) {
         return Err(DatasetError::Schema(format!(
             "not an archive batch: its schema is {:?}, the archive's is {:?}",
             batch.schema(),
             expected
         )));
     }
-    let columns = batch
+    let mut columns = batch
         .columns()
         .iter()
         .zip(expected.fields())
         .map(|(column, field)| retype(column.to_data(), field.data_type()).map(make_array))
         .collect::<Result<Vec<_>, _>>()?;
+    if columns.len() + 1 == expected.fields().len() {
+        columns.push(arrow_array::new_null_array(
+            &DataType::Utf8,
+            batch.num_rows(),
+        ));
+    }
     Ok(RecordBatch::try_new(expected, columns)?)
 }
 

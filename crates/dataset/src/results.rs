@@ -28,7 +28,7 @@ use replay_evm::{
     access::{Location, ReadOrigin},
     analysis::{BlockAnalysis, Mode, Summary, THREAD_COUNTS, analyse, hotspots},
     block::ArchivedBlock,
-    chain::{ChainSpec, Fork},
+    chain::Fork,
     parallel::{Concurrency, ParallelEngine, ParallelReplay},
     sequential::{BlockReplay, TxStatus, replay_sequential},
     verify::{receipts_root, verify},
@@ -456,7 +456,7 @@ fn run_block(
     out.block.tx_count = Some(to_i32(block.transactions().len()));
     out.block.gas_limit = Some(to_i64(block.header().gas_limit));
     out.tally.txs = block.transactions().len() as u64;
-    let chain = ChainSpec::by_id(block.chain_id).map_err(|e| decode(e.to_string()))?;
+    let chain = row.chain().map_err(decode)?;
     let fork = block.fork(&chain);
     if fork.name() != row.fork {
         return Err(decode(format!(

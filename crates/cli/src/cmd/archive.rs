@@ -1,4 +1,5 @@
-//! `replay-evm archive import <BLOCK_DIR>... --out ARCHIVE` and
+//! `replay-evm archive import <BLOCK_DIR>... --out ARCHIVE`, `replay-evm archive fetch`
+//! (archive/fetch.rs), `replay-evm archive check` (archive/check.rs) and
 //! `replay-evm archive sample --out ARCHIVE`: build the Parquet block archive the job reads
 //! (`schemas/archive.json`), from block folders or from the workload generator.
 
@@ -10,6 +11,9 @@ use std::{
 use replay_evm_dataset::archive::{ArchiveRow, import_block_dirs, sample_rows, write_archive};
 
 use super::{CliError, Outcome};
+
+mod check;
+mod fetch;
 
 /// Arguments of `archive`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +38,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         chain_id: u64,
     },
+    /// Build the archive from a JSON-RPC node: each block with its pre-state (prestateTracer
+    /// or state getters), verified before it is written, in resumable chunk files.
+    Fetch(fetch::Args),
+    /// Check an archive's consistency across blocks: block n's replayed state changes
+    /// against block n+1's archived pre-state.
+    Check(check::Args),
     /// Write the sample archive: every generated workload at two seeds, about 15 Mgas each.
     Sample {
         /// The archive folder to create.
@@ -84,6 +94,8 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
                 Ok(Outcome::Failures)
             }
         }
+        Command::Fetch(args) => fetch::run(args),
+        Command::Check(args) => check::run(args),
         Command::Sample { out } => {
             write(&out, sample_rows()?, started)?;
             Ok(Outcome::Success)
