@@ -17,6 +17,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== anvil (scripts/anvil.sh), the node of the archive-fetch tests"
+bash scripts/anvil.sh >/dev/null
 echo "== cargo test (release)"
 cargo test --release --workspace --locked
 
