@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod chain_args;
 mod cmd;
 mod output;
 

@@ -94,6 +94,40 @@ fn an_edited_header_field_is_named() {
 }
 
 #[test]
+fn block_folders_take_a_fork_or_a_chain_spec() {
+    let block = fixtures_dir().unwrap().join("mainnet/19932703");
+    let block = block.display().to_string();
+    // A Cancun block under `--fork cancun` (case-insensitive) verifies as under mainnet's table.
+    let output = replay_evm(&["verify", &block, "--fork", "CANCUN"]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    assert!(text(&output.stdout).contains("Cancun"));
+    // The same through a chain-spec file: mainnet's own table as JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("chain.json");
+    let table = serde_json::to_string(&replay_evm::chain::ChainSpec::mainnet()).unwrap();
+    std::fs::write(&spec, table).unwrap();
+    let spec = spec.display().to_string();
+    for command in ["verify", "replay"] {
+        let output = replay_evm(&[command, &block, "--chain-spec", &spec]);
+        assert_no_panic(&output);
+        assert_eq!(output.status.code(), Some(0), "{command}: {}", text(&output.stdout));
+    }
+    // Bad chain options are usage errors naming the option.
+    for (option, value, expected) in [
+        ("--fork", "notafork", "--fork: unknown fork `notafork`"),
+        ("--chain-spec", "/no/such/file.json", "--chain-spec /no/such/file.json"),
+        ("--chain-id", "424242", "--chain-id: unknown chain id 424242"),
+    ] {
+        let output = replay_evm(&["verify", &block, option, value]);
+        assert_no_panic(&output);
+        assert_eq!(output.status.code(), Some(2), "{option}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{option}: {stderr}");
+    }
+}
+
+#[test]
 fn statetest_runs_a_folder_and_prints_the_closing_line() {
     let folder = fixtures_dir()
         .unwrap()

@@ -40,6 +40,7 @@ use replay_evm::{
 use serde_json::{Value, json};
 
 use super::{CliError, Outcome};
+use crate::chain_args::ChainArgs;
 use crate::output::{duration_us, json_line};
 
 mod alloc;
@@ -72,6 +73,9 @@ pub(crate) struct Args {
     /// holding `mainnet/` (repeatable).
     #[arg(long, value_name = "DIR")]
     fixtures: Vec<PathBuf>,
+    /// The chain of the --fixtures blocks (generated workloads are mainnet Cancun blocks).
+    #[command(flatten)]
+    chain: ChainArgs,
     /// Print one JSON object per block, then a summary object, instead of a table.
     #[arg(long)]
     json: bool,
@@ -228,7 +232,10 @@ fn progress(message: impl FnOnce() -> String) {
 struct Bench<'a> {
     args: &'a Args,
     threads: Vec<NonZeroUsize>,
-    chain: ChainSpec,
+    /// The rules of the generated workloads' blocks.
+    workload_chain: ChainSpec,
+    /// The rules of the --fixtures blocks.
+    fixture_chain: ChainSpec,
     engine: ParallelEngine,
     repeat: Repeat,
 }
@@ -241,40 +248,56 @@ impl Bench<'_> {
                 progress(|| format!("{w}: generating {} gas", self.args.gas));
                 generate_gas(*w, self.args.seed, self.args.gas).map_err(|e| e.to_string())
             }
-            Job::Dir(dir) => load_block_dir(dir, 1).map_err(|e| e.to_string()),
+            Job::Dir(dir) => {
+                load_block_dir(dir, self.fixture_chain.chain_id).map_err(|e| e.to_string())
+            }
         });
         let block = block?;
         result.prepare_us = started.elapsed().as_micros() as u64;
         result.input_heap = retained;
         result.number = Some(block.number());
-        result.fork = Some(block.fork(&self.chain).to_string());
+        result.fork = Some(block.fork(self.chain(job)).to_string());
         result.txs = block.transactions().len();
         Ok(block)
+    }
+
+    /// The rules `job`'s block replays under.
+    fn chain(&self, job: &Job) -> &ChainSpec {
+        match job {
+            Job::Workload(_) => &self.workload_chain,
+            Job::Dir(_) => &self.fixture_chain,
+        }
     }
 
     fn parallel(
         &self,
         block: &ArchivedBlock,
+        chain: &ChainSpec,
         threads: NonZeroUsize,
     ) -> Result<replay_evm::parallel::ParallelReplay, String> {
         self.engine
-            .replay(block, &self.chain, self.args.mode.concurrency(threads))
+            .replay(block, chain, self.args.mode.concurrency(threads))
             .map_err(|e| format!("parallel at {threads} threads: {e}"))
     }
 
     /// Steps 2 to 4 of the module doc; fills `result`.
-    fn measure(&self, block: &ArchivedBlock, result: &mut BlockResult) -> Result<(), String> {
+    fn measure(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        result: &mut BlockResult,
+    ) -> Result<(), String> {
         let name = result.name.clone();
         progress(|| format!("{name}: {} txs; warm-up and checks", result.txs));
-        let seq = replay_sequential(block, &self.chain).map_err(|e| e.to_string())?;
+        let seq = replay_sequential(block, chain).map_err(|e| e.to_string())?;
         verify(block.header(), &seq).map_err(|e| e.to_string())?;
         result.gas_used = seq.gas_used;
 
-        let (again, peak, _) = alloc::measure(|| replay_sequential(block, &self.chain));
+        let (again, peak, _) = alloc::measure(|| replay_sequential(block, chain));
         again.map_err(|e| e.to_string())?;
         result.sequential_peak_heap = peak;
         for &t in &self.threads {
-            let (par, peak, _) = alloc::measure(|| self.parallel(block, t));
+            let (par, peak, _) = alloc::measure(|| self.parallel(block, chain, t));
             let par = par?;
             if let Some(difference) = seq.first_difference(&par.replay) {
                 return Err(format!(
@@ -300,11 +323,11 @@ impl Bench<'_> {
         let mut rounds = 0;
         while self.repeat.more(rounds, started.elapsed()) {
             progress(|| format!("{name}: round {}", rounds + 1));
-            let (replay, sample) = timed(|| replay_sequential(block, &self.chain));
+            let (replay, sample) = timed(|| replay_sequential(block, chain));
             drop(replay.map_err(|e| e.to_string())?);
             result.sequential.push(sample);
             for (run, &t) in result.parallel.iter_mut().zip(&self.threads) {
-                let (par, sample) = timed(|| self.parallel(block, t));
+                let (par, sample) = timed(|| self.parallel(block, chain, t));
                 let par = par?;
                 if let Some(difference) = seq.first_difference(&par.replay) {
                     return Err(format!(
@@ -341,7 +364,7 @@ impl Bench<'_> {
             if let Source::Mainnet = source {
                 result.name = block.number().to_string();
             }
-            self.measure(&block, &mut result)
+            self.measure(&block, self.chain(job), &mut result)
         });
         result.error = outcome.err();
         result
@@ -486,7 +509,8 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
     let bench = Bench {
         args: &args,
         threads: threads.clone(),
-        chain: ChainSpec::mainnet(),
+        workload_chain: ChainSpec::mainnet(),
+        fixture_chain: args.chain.chain()?,
         engine: ParallelEngine::new(max).map_err(|e| CliError::Usage(e.to_string()))?,
         repeat: Repeat {
             min_runs: args.repeat.max(1),

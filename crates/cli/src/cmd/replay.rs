@@ -18,6 +18,7 @@ use replay_evm::{
 use serde_json::{Value, json};
 
 use super::{CliError, Outcome};
+use crate::chain_args::ChainArgs;
 use crate::output::{duration_us, json_line};
 
 /// Arguments of `replay`.
@@ -32,9 +33,8 @@ pub(crate) struct Args {
     /// Print one JSON object per block instead of a table.
     #[arg(long)]
     json: bool,
-    /// Chain id of the blocks.
-    #[arg(long, default_value_t = 1)]
-    chain_id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
 }
 
 fn replay_one(
@@ -43,7 +43,7 @@ fn replay_one(
     chain: &ChainSpec,
     engine: &ParallelEngine,
 ) -> Result<Value, String> {
-    let block = load_block_dir(path, args.chain_id).map_err(|e| e.to_string())?;
+    let block = load_block_dir(path, chain.chain_id).map_err(|e| e.to_string())?;
     let seq = replay_sequential(&block, chain).map_err(|e| e.to_string())?;
     let mut error = verify(block.header(), &seq).err().map(|e| e.to_string());
     let mut runs = Vec::new();
@@ -98,7 +98,7 @@ fn replay_one(
 }
 
 pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
-    let chain = ChainSpec::by_id(args.chain_id).map_err(|e| CliError::Usage(e.to_string()))?;
+    let chain = args.chain.chain()?;
     let max = args
         .threads
         .iter()

@@ -16,6 +16,7 @@ use replay_evm::{
 use serde_json::json;
 
 use super::{CliError, Outcome};
+use crate::chain_args::ChainArgs;
 use crate::output::{duration_us, json_line};
 
 /// Arguments of `verify`.
@@ -27,9 +28,8 @@ pub(crate) struct Args {
     /// Print one JSON object per block instead of a table.
     #[arg(long)]
     json: bool,
-    /// Chain id of the blocks (only chains with a built-in hardfork table).
-    #[arg(long, default_value_t = 1)]
-    chain_id: u64,
+    #[command(flatten)]
+    chain: ChainArgs,
 }
 
 /// One block's line of the report.
@@ -114,7 +114,7 @@ fn edited_field(path: &Path, chain: &ChainSpec, chain_id: u64) -> String {
 }
 
 pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
-    let chain = ChainSpec::by_id(args.chain_id).map_err(|e| CliError::Usage(e.to_string()))?;
+    let chain = args.chain.chain()?;
     let mut failed = 0usize;
     let total = args.blocks.len();
     if !args.json {
@@ -124,7 +124,7 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         );
     }
     for path in args.blocks {
-        let row = check_one(path, &chain, args.chain_id);
+        let row = check_one(path, &chain, chain.chain_id);
         failed += usize::from(row.error.is_some());
         if args.json {
             json_line(&json!({
