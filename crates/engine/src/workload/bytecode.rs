@@ -201,21 +201,31 @@ pub(super) fn pool(token0: Address) -> Bytes {
 /// The BLOCKHASH reader. Slot 0 holds an offset. Calldata:
 /// - empty: slot 1 = BLOCKHASH(NUMBER − 1 − offset), also logged: the ancestor it asks for
 ///   depends on the last offset written;
-/// - `(offset)`: sets the offset;
-/// - `(0, number)`: slot 2 = BLOCKHASH(number).
+/// - `(number)`: slot 2 = BLOCKHASH(number);
+/// - `(offset, spins)`: sets the offset after `spins` turns of an empty loop (about 40 gas
+///   each), so that the write comes late and a parallel execution of the reads after it
+///   likely reads the old offset.
 pub(super) fn hasher() -> Bytes {
     let mut a = Asm::default();
-    let (read, set) = (a.label(), a.label());
+    let (read, absolute, spin, set) = (a.label(), a.label(), a.label(), a.label());
     a.ops(&[CALLDATASIZE, ISZERO]).jump_if(read);
-    a.ops(&[CALLDATASIZE]).push_u64(32).ops(&[EQ]).jump_if(set);
-    a.push_u64(32)
-        .ops(&[CALLDATALOAD, BLOCKHASH])
-        .push_u64(2)
-        .ops(&[SSTORE, STOP]);
+    a.ops(&[CALLDATASIZE])
+        .push_u64(32)
+        .ops(&[EQ])
+        .jump_if(absolute);
+    a.push_u64(32).ops(&[CALLDATALOAD]); // [spins]
+    a.jumpdest(spin);
+    a.ops(&[DUP1, ISZERO]).jump_if(set);
+    a.push_u64(1).ops(&[SWAP1, SUB]).jump(spin);
     a.jumpdest(set);
     a.push_u64(0)
         .ops(&[CALLDATALOAD])
         .push_u64(0)
+        .ops(&[SSTORE, STOP]);
+    a.jumpdest(absolute);
+    a.push_u64(0)
+        .ops(&[CALLDATALOAD, BLOCKHASH])
+        .push_u64(2)
         .ops(&[SSTORE, STOP]);
     a.jumpdest(read);
     a.push_u64(0)

@@ -58,6 +58,10 @@ const STREAM: u64 = 201;
 const GAS_CALL: u64 = 300_000;
 /// Gas limit of a factory call or a creating transaction.
 const GAS_CREATE: u64 = 1_000_000;
+/// Gas limit of a CREATE2 factory call. A CREATE2 that collides with an existing account
+/// consumes all the gas it was given (all but 1/64 of what is left), so the call needs 64
+/// times what it does after the CREATE2 (a call and a store).
+const GAS_CREATE2: u64 = 4_000_000;
 /// Gas limit of a plain transfer.
 const GAS_TRANSFER: u64 = 21_000;
 /// Slots 0..KV_SLOTS of the key-value store are in play (half of them non-zero before).
@@ -111,7 +115,7 @@ pub enum Kind {
     DestroyChild,
     /// A random child (the old one included) self-destructs, to a random beneficiary.
     DestroyAnyChild,
-    /// Sets the BLOCKHASH reader's offset.
+    /// Sets the BLOCKHASH reader's offset, after a long loop (the write comes late).
     BlockhashSetOffset,
     /// Reads BLOCKHASH(NUMBER − 1 − offset): which ancestor depends on the last offset set.
     BlockhashRead,
@@ -230,6 +234,11 @@ impl RandomBlock {
 /// A block of `txs` transactions of kinds drawn from [`Kind::WEIGHTED`] (those available in
 /// `fork`), from `seed`.
 ///
+/// Kinds come in bursts, so that neighbouring transactions depend on each other (and a
+/// parallel execution reads stale values): a BLOCKHASH offset change is often followed by
+/// reads of it, a creation by a call to or the destruction of the child, and any other kind
+/// is sometimes repeated.
+///
 /// # Errors
 /// [`WorkloadError`] only on a bug: the block must replay sequentially.
 pub fn generate(seed: u64, fork: Fork, txs: usize) -> Result<RandomBlock, WorkloadError> {
@@ -239,7 +248,8 @@ pub fn generate(seed: u64, fork: Fork, txs: usize) -> Result<RandomBlock, Worklo
         .filter(|(k, _)| k.available(fork))
         .collect();
     let total: u64 = weighted.iter().map(|(_, w)| w).sum();
-    for _ in 0..txs {
+    let mut burst = Vec::new();
+    while g.kinds.len() < txs {
         let mut draw = g.b.rng.below(total);
         let kind = weighted
             .iter()
@@ -249,7 +259,31 @@ pub fn generate(seed: u64, fork: Fork, txs: usize) -> Result<RandomBlock, Worklo
                 hit
             })
             .map_or(Kind::Transfer, |(k, _)| *k);
-        g.push(kind);
+        burst.clear();
+        burst.push(kind);
+        match kind {
+            Kind::BlockhashSetOffset if g.b.rng.chance(60) => {
+                let reads = 1 + g.b.rng.below(5) as usize;
+                burst.extend(std::iter::repeat_n(Kind::BlockhashRead, reads));
+            }
+            Kind::CreateTx | Kind::FactoryCreate | Kind::FactoryCreate2 if g.b.rng.chance(50) => {
+                if g.b.rng.chance(50) {
+                    burst.push(Kind::CallChild);
+                }
+                burst.push(Kind::DestroyChild);
+                if kind == Kind::FactoryCreate2 && g.b.rng.chance(50) {
+                    burst.push(Kind::Create2Redeploy);
+                }
+            }
+            _ if g.b.rng.chance(15) => {
+                let again = 1 + g.b.rng.below(3) as usize;
+                burst.extend(std::iter::repeat_n(kind, again));
+            }
+            _ => {}
+        }
+        for kind in burst.iter().take(txs - g.kinds.len()) {
+            g.push(*kind);
+        }
     }
     g.finish()
 }
@@ -621,7 +655,12 @@ impl Generator {
                 self.created.push((index, child));
                 let value = self.value();
                 let words = [U256::from(op), salt.map_or(U256::ZERO, |s| s.into())];
-                self.call(sender, FACTORY, value, &words, GAS_CREATE);
+                let gas = if salt.is_some() {
+                    GAS_CREATE2
+                } else {
+                    GAS_CREATE
+                };
+                self.call(sender, FACTORY, value, &words, gas);
             }
             Kind::CallChild => {
                 let child = self.child(true);
@@ -657,7 +696,10 @@ impl Generator {
                     256 + self.b.rng.below(1_000)
                 });
                 let offset = self.offset;
-                self.call(sender, HASHER, U256::ZERO, &[offset], GAS_CALL);
+                // A slow write: 2,000 to 15,000 spins (80,000 to 600,000 gas).
+                let spins = 2_000 + self.b.rng.below(13_000);
+                let words = [offset, U256::from(spins)];
+                self.call(sender, HASHER, U256::ZERO, &words, GAS_CREATE);
             }
             Kind::BlockhashRead => {
                 if self.offset < U256::from(256) {
@@ -677,8 +719,7 @@ impl Generator {
                     3 => BLOCK_NUMBER + 1 + self.b.rng.below(10),
                     _ => BLOCK_NUMBER - 257 - self.b.rng.below(1_000),
                 };
-                let words = [U256::ZERO, U256::from(number)];
-                self.call(sender, HASHER, U256::ZERO, &words, GAS_CALL);
+                self.call(sender, HASHER, U256::ZERO, &[U256::from(number)], GAS_CALL);
             }
             Kind::ZeroValueCall | Kind::ValueCall => {
                 let (target, value) = if kind == Kind::ZeroValueCall {
