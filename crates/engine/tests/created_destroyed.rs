@@ -125,25 +125,8 @@ fn disagreements(engine: &ParallelEngine, what: &str, random: &RandomBlock) -> V
         if let Err(e) = verify(block.header(), &par) {
             found.push(format!("{at}: does not verify: {e}"));
         }
-        if par.receipts != seq.receipts {
-            found.push(format!("{at}: receipts differ"));
-        }
-        if par.transactions != seq.transactions {
-            found.push(format!("{at}: transaction results differ"));
-        }
-        if par.state_changes != seq.state_changes {
-            let mut lines = Vec::new();
-            for (address, change) in &par.state_changes.accounts {
-                if seq.state_changes.accounts.get(address) != Some(change) {
-                    lines.push(format!("  parallel {address}: {change:?}"));
-                }
-            }
-            for (address, change) in &seq.state_changes.accounts {
-                if par.state_changes.accounts.get(address) != Some(change) {
-                    lines.push(format!("  sequential {address}: {change:?}"));
-                }
-            }
-            found.push(format!("{at}: state changes differ\n{}", lines.join("\n")));
+        if let Some(difference) = seq.first_difference(&par) {
+            found.push(format!("{at}: {difference}"));
         }
     }
     found
