@@ -2,19 +2,21 @@
 //! the input of the differential test (parallel against sequential on blocks nobody wrote by
 //! hand).
 //!
-//! A block is a seeded sequence of [`Kind`]s over a fixed cast of contracts
-//! ([`super::bytecode`]: a token pair and its pool, a BLOCKHASH reader, a child factory, a
-//! contract that always fails, a forwarder and a key-value store), funded senders that often
-//! send more than one transaction, a hot recipient and a beneficiary that is sometimes a
+//! A block is a seeded sequence of [`Kind`]s over a fixed cast of contracts, small
+//! hand-assembled programs (`workload/bytecode.rs`): a token pair and its pool, a BLOCKHASH
+//! reader, a child factory, a contract that always fails, a forwarder and a key-value store;
+//! funded senders that often send more than one transaction, a hot recipient and a beneficiary that is sometimes a
 //! sender or the hot recipient. Transactions are legacy (without EIP-155 before Spurious
 //! Dragon, mostly with it after), EIP-2930 from Berlin and EIP-1559 from London, with random
 //! access lists. Sealing replays the block sequentially, so headers verify, and the
-//! pre-state holds exactly the ancestor hashes the sequential execution asks BLOCKHASH for,
-//! as an archive holds them: an execution that reads a stale offset asks for another.
+//! pre-state holds only the ancestor hashes the sequential execution asks BLOCKHASH for (and
+//! the parent's), as an archive holds them: an execution that reads a stale offset asks for
+//! another.
 //!
 //! The generator keeps a model of the state (token balances, pool reserves, the BLOCKHASH
-//! offset, created children) so that each kind does what its name says: [`RandomBlock::expected`]
-//! says which transactions succeed, and the differential test checks it against the replay.
+//! offset, created children) so that each kind does what its name says:
+//! [`RandomBlock::unexpected`] lists the transactions whose status contradicts their kind
+//! ([`Kind::succeeds`]), and the tests check that it is empty.
 
 use alloy_eips::eip2930::{AccessList, AccessListItem};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256, map::HashMap};
@@ -213,11 +215,6 @@ pub struct RandomBlock {
 }
 
 impl RandomBlock {
-    /// Whether each transaction is meant to succeed.
-    pub fn expected(&self) -> Vec<bool> {
-        self.kinds.iter().map(|k| k.succeeds()).collect()
-    }
-
     /// The transactions whose sequential status contradicts their kind, as
     /// `(index, kind, status)`: a generator bug when not empty.
     pub fn unexpected(&self, statuses: &[TxStatus]) -> Vec<(usize, Kind, TxStatus)> {
