@@ -11,7 +11,7 @@ use std::{collections::BTreeSet, num::NonZeroUsize, thread};
 
 use alloy_consensus::{
     Block, BlockBody, EMPTY_OMMER_ROOT_HASH, Header, SignableTransaction, Transaction as _,
-    TxEip1559, TxEip2930, TxEnvelope, TxLegacy, TypedTransaction,
+    TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TypedTransaction,
     proofs::calculate_transaction_root,
 };
 use alloy_eips::{
@@ -22,6 +22,7 @@ use alloy_eips::{
     eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE},
     eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE},
     eip7685::EMPTY_REQUESTS_HASH,
+    eip7702::{Authorization, SignedAuthorization},
 };
 use alloy_primitives::{
     Address, B64, B256, Bloom, Bytes, Signature, TxKind, U256, keccak256,
@@ -157,16 +158,26 @@ impl Key {
     /// Signs `tx` (RFC 6979 nonces: deterministic, low-s). A legacy transaction without a
     /// chain id is signed the pre-EIP-155 way.
     fn sign(&self, tx: TypedTransaction) -> TxEnvelope {
-        let message = Message::from_digest(tx.signature_hash().0);
+        let signature = self.signature(tx.signature_hash());
+        tx.into_envelope(signature)
+    }
+
+    /// Signs an EIP-7702 authorization.
+    fn authorize(&self, authorization: Authorization) -> SignedAuthorization {
+        let signature = self.signature(authorization.signature_hash());
+        authorization.into_signed(signature)
+    }
+
+    fn signature(&self, hash: B256) -> Signature {
+        let message = Message::from_digest(hash.0);
         let (recovery_id, bytes) = SECP256K1
             .sign_ecdsa_recoverable(&message, &self.secret)
             .serialize_compact();
-        let signature = Signature::new(
+        Signature::new(
             U256::from_be_slice(&bytes[..32]),
             U256::from_be_slice(&bytes[32..]),
             i32::from(recovery_id) != 0,
-        );
-        tx.into_envelope(signature)
+        )
     }
 }
 
@@ -225,6 +236,8 @@ pub(super) enum TxType {
     Eip2930,
     /// EIP-1559 (from London on): fee cap and tip.
     Eip1559,
+    /// EIP-7702 (from Prague on): EIP-1559 plus an authorization list; calls only.
+    Eip7702,
 }
 
 impl TxType {
@@ -234,6 +247,7 @@ impl TxType {
             Self::Legacy { eip155 } => !eip155 || fork >= Fork::SpuriousDragon,
             Self::Eip2930 => fork >= Fork::Berlin,
             Self::Eip1559 => fork >= Fork::London,
+            Self::Eip7702 => fork >= Fork::Prague,
         }
     }
 }
@@ -252,6 +266,8 @@ pub(super) struct TxSpec {
     pub(super) gas_limit: u64,
     /// Access list (ignored by legacy transactions).
     pub(super) access_list: AccessList,
+    /// Authorization list (EIP-7702 transactions only).
+    pub(super) authorizations: Vec<SignedAuthorization>,
 }
 
 /// A block being generated.
@@ -436,15 +452,39 @@ impl Builder {
                 input,
                 gas_limit,
                 access_list: AccessList::default(),
+                authorizations: Vec::new(),
             },
         );
+    }
+
+    /// An EIP-7702 authorization by sender `authority`, delegating its account to `delegate`
+    /// (the zero address clears a delegation), for the authority's nonce `nonce`. The caller
+    /// accounts for the nonce the authorization consumes ([`Builder::skip_nonce`]).
+    pub(super) fn authorize(
+        &self,
+        authority: usize,
+        delegate: Address,
+        nonce: u64,
+    ) -> SignedAuthorization {
+        self.keys[authority].authorize(Authorization {
+            chain_id: U256::from(1),
+            address: delegate,
+            nonce,
+        })
+    }
+
+    /// Advances sender `sender`'s next nonce without a transaction (an EIP-7702 authorization
+    /// consumed one).
+    pub(super) fn skip_nonce(&mut self, sender: usize) {
+        self.next_nonce[sender] += 1;
     }
 
     /// Queues a transaction from `sender` with a random tip of 0.01 to 2 gwei over the base
     /// fee (legacy and EIP-2930 transactions pay base fee plus tip as their gas price).
     ///
     /// # Panics
-    /// When the block's fork does not accept `spec.ty` (a generator bug).
+    /// When the block's fork does not accept `spec.ty`, or an EIP-7702 transaction creates a
+    /// contract (generator bugs).
     pub(super) fn push_tx(&mut self, sender: usize, spec: TxSpec) {
         assert!(
             spec.ty.valid_in(self.fork),
@@ -462,6 +502,7 @@ impl Builder {
             input,
             gas_limit,
             access_list,
+            authorizations,
         } = spec;
         let gas_price = u128::from(BASE_FEE) + tip;
         let tx = match ty {
@@ -493,6 +534,18 @@ impl Builder {
                 to,
                 value,
                 access_list,
+                input,
+            }),
+            TxType::Eip7702 => TypedTransaction::Eip7702(TxEip7702 {
+                chain_id: 1,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
+                max_priority_fee_per_gas: tip,
+                to: to.to().copied().expect("EIP-7702 transactions are calls"),
+                value,
+                access_list,
+                authorization_list: authorizations,
                 input,
             }),
         };

@@ -7,8 +7,8 @@
 //! reader, a child factory, a contract that always fails, a forwarder and a key-value store;
 //! funded senders that often send more than one transaction, a hot recipient and a beneficiary that is sometimes a
 //! sender or the hot recipient. Transactions are legacy (without EIP-155 before Spurious
-//! Dragon, mostly with it after), EIP-2930 from Berlin and EIP-1559 from London, with random
-//! access lists. Sealing replays the block sequentially, so headers verify, and the
+//! Dragon, mostly with it after), EIP-2930 from Berlin, EIP-1559 from London and EIP-7702
+//! (delegations) from Prague, with random access lists. Sealing replays the block sequentially, so headers verify, and the
 //! pre-state holds only the ancestor hashes the sequential execution asks BLOCKHASH for (and
 //! the parent's), as an archive holds them: an execution that reads a stale offset asks for
 //! another.
@@ -19,7 +19,10 @@
 //! ([`Kind::succeeds`]), and the tests check that it is empty.
 
 use alloy_eips::eip2930::{AccessList, AccessListItem};
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256, map::HashMap};
+use alloy_primitives::{
+    Address, B256, Bytes, TxKind, U256, address, keccak256,
+    map::{HashMap, HashSet},
+};
 use revm::bytecode::Bytecode;
 
 use super::{
@@ -66,6 +69,9 @@ const GAS_CREATE: u64 = 1_000_000;
 const GAS_CREATE2: u64 = 4_000_000;
 /// Gas limit of a plain transfer.
 const GAS_TRANSFER: u64 = 21_000;
+/// Gas limit of a plain transfer to an account delegated with EIP-7702 (its delegate's code
+/// runs).
+const GAS_TRANSFER_TO_DELEGATED: u64 = 80_000;
 /// Slots 0..KV_SLOTS of the key-value store are in play (half of them non-zero before).
 const KV_SLOTS: u64 = 12;
 
@@ -141,11 +147,15 @@ pub enum Kind {
     SlotClear,
     /// Sets a slot and clears or restores it in the same transaction.
     SlotSetAndClear,
+    /// An EIP-7702 transaction (from Prague): a sender (itself, or another) delegates its
+    /// account to the key-value store or the forwarder, or clears its delegation, and the
+    /// transaction calls it with key-value pairs.
+    Delegate,
 }
 
 impl Kind {
     /// Every kind, with its weight in [`generate`]'s draw.
-    pub const WEIGHTED: [(Self, u64); 31] = [
+    pub const WEIGHTED: [(Self, u64); 32] = [
         (Self::Transfer, 6),
         (Self::TransferToSender, 4),
         (Self::TransferToHot, 4),
@@ -177,14 +187,17 @@ impl Kind {
         (Self::SlotSet, 3),
         (Self::SlotClear, 2),
         (Self::SlotSetAndClear, 2),
+        (Self::Delegate, 3),
     ];
 
-    /// Whether `fork` has what the kind needs (CREATE2 from Petersburg).
+    /// Whether `fork` has what the kind needs (CREATE2 from Petersburg, EIP-7702 from
+    /// Prague).
     pub fn available(self, fork: Fork) -> bool {
         match self {
             Self::FactoryCreate2 | Self::FactoryCreate2AndDestroy | Self::Create2Redeploy => {
                 fork >= Fork::Petersburg
             }
+            Self::Delegate => fork >= Fork::Prague,
             _ => true,
         }
     }
@@ -334,6 +347,8 @@ struct Generator {
     created: Vec<(usize, Address)>,
     /// The block's beneficiary.
     beneficiary: Address,
+    /// Accounts delegated (EIP-7702) by the transactions queued so far.
+    delegated: HashSet<Address>,
 }
 
 impl Generator {
@@ -383,6 +398,7 @@ impl Generator {
             salts: Vec::new(),
             created: Vec::new(),
             beneficiary: Address::ZERO,
+            delegated: HashSet::default(),
         };
         // The beneficiary: usually a stranger, sometimes a sender or the hot recipient.
         g.beneficiary = match g.b.rng.below(10) {
@@ -423,13 +439,27 @@ impl Generator {
 
     /// Another sender's address (a new one when there is no other).
     fn other_sender(&mut self, not: usize) -> Address {
+        let other = self.other_sender_index(not);
+        self.b.address(other)
+    }
+
+    /// Another sender (a new one when there is no other).
+    fn other_sender_index(&mut self, not: usize) -> usize {
         let others: Vec<usize> = self.senders.iter().copied().filter(|s| *s != not).collect();
-        let other = if others.is_empty() || self.b.rng.chance(30) {
+        if others.is_empty() || self.b.rng.chance(30) {
             self.new_sender()
         } else {
             others[self.b.rng.below(others.len() as u64) as usize]
-        };
-        self.b.address(other)
+        }
+    }
+
+    /// The gas of a plain transfer to `to`.
+    fn transfer_gas(&self, to: Address) -> u64 {
+        if self.delegated.contains(&to) {
+            GAS_TRANSFER_TO_DELEGATED
+        } else {
+            GAS_TRANSFER
+        }
     }
 
     /// A fresh address, which one time in two already holds ether.
@@ -464,6 +494,29 @@ impl Generator {
     /// its slots) one time in three where the type has one.
     fn send(&mut self, sender: usize, to: TxKind, value: U256, input: Bytes, gas_limit: u64) {
         let ty = self.tx_type();
+        let spec = TxSpec {
+            ty,
+            to,
+            value,
+            input,
+            gas_limit,
+            access_list: AccessList::default(),
+            authorizations: Vec::new(),
+        };
+        self.send_spec(sender, spec);
+    }
+
+    /// Queues `spec` with a random access list, as [`Generator::send`] does.
+    fn send_spec(&mut self, sender: usize, spec: TxSpec) {
+        let TxSpec {
+            ty,
+            to,
+            value,
+            input,
+            gas_limit,
+            authorizations,
+            ..
+        } = spec;
         let mut access_list = AccessList::default();
         if ty != (TxType::Legacy { eip155: true })
             && ty != (TxType::Legacy { eip155: false })
@@ -493,6 +546,7 @@ impl Generator {
                 input,
                 gas_limit,
                 access_list,
+                authorizations,
             },
         );
     }
@@ -551,7 +605,8 @@ impl Generator {
             Kind::TransferToSender => {
                 let to = self.other_sender(sender);
                 let value = self.value();
-                self.send(sender, TxKind::Call(to), value, Bytes::new(), GAS_TRANSFER);
+                let gas = self.transfer_gas(to);
+                self.send(sender, TxKind::Call(to), value, Bytes::new(), gas);
             }
             Kind::TransferToHot | Kind::TransferToBeneficiary => {
                 let to = if kind == Kind::TransferToHot {
@@ -560,7 +615,8 @@ impl Generator {
                     self.beneficiary
                 };
                 let value = self.value();
-                self.send(sender, TxKind::Call(to), value, Bytes::new(), GAS_TRANSFER);
+                let gas = self.transfer_gas(to);
+                self.send(sender, TxKind::Call(to), value, Bytes::new(), gas);
             }
             Kind::Erc20Transfer | Kind::Erc20TransferAll | Kind::Erc20Overdraft => {
                 let token = if self.b.rng.chance(50) {
@@ -759,6 +815,43 @@ impl Generator {
                     }
                 }
                 self.call(sender, KV, U256::ZERO, &words, GAS_CALL);
+            }
+            Kind::Delegate => {
+                let authority = if self.b.rng.chance(30) {
+                    sender
+                } else {
+                    self.other_sender_index(sender)
+                };
+                let delegate = match self.b.rng.below(5) {
+                    0 => Address::ZERO,
+                    1 => FORWARDER,
+                    _ => KV,
+                };
+                // The transaction's own nonce is consumed before its authorizations.
+                let own = usize::from(authority == sender) as u64;
+                let nonce = self.b.next_nonce(authority) + own;
+                let authorization = self.b.authorize(authority, delegate, nonce);
+                let account = self.b.address(authority);
+                if delegate == Address::ZERO {
+                    self.delegated.remove(&account);
+                } else {
+                    self.delegated.insert(account);
+                }
+                let slot = U256::from(self.b.rng.below(KV_SLOTS));
+                let value = U256::from(1 + self.b.rng.below(1_000));
+                let mut input = slot.to_be_bytes::<32>().to_vec();
+                input.extend_from_slice(&value.to_be_bytes::<32>());
+                let spec = TxSpec {
+                    ty: TxType::Eip7702,
+                    to: TxKind::Call(account),
+                    value: U256::ZERO,
+                    input: input.into(),
+                    gas_limit: GAS_CALL,
+                    access_list: AccessList::default(),
+                    authorizations: vec![authorization],
+                };
+                self.send_spec(sender, spec);
+                self.b.skip_nonce(authority);
             }
         }
     }
