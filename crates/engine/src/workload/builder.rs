@@ -12,13 +12,13 @@ use std::{collections::BTreeSet, num::NonZeroUsize, thread};
 use alloy_consensus::{
     Block, BlockBody, EMPTY_OMMER_ROOT_HASH, Header, SignableTransaction, Transaction as _,
     TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TypedTransaction,
-    proofs::calculate_transaction_root,
+    proofs::{calculate_transaction_root, calculate_withdrawals_root},
 };
 use alloy_eips::{
     eip2930::AccessList,
     eip2935::{HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CODE},
     eip4788::{BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CODE},
-    eip4895::Withdrawals,
+    eip4895::{Withdrawal, Withdrawals},
     eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE},
     eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE},
     eip7685::EMPTY_REQUESTS_HASH,
@@ -281,6 +281,8 @@ pub(super) struct Builder {
     beneficiary: Option<Address>,
     /// Ancestors whose hashes the pre-state holds besides the parent's.
     ancestors: BTreeSet<u64>,
+    /// The block's withdrawals (from Shanghai on).
+    withdrawals: Vec<Withdrawal>,
     /// Random choices of the workload (amounts, recipients, ...).
     pub(super) rng: Rng,
     keys: Vec<Key>,
@@ -313,6 +315,7 @@ impl Builder {
             fork,
             beneficiary: None,
             ancestors: BTreeSet::new(),
+            withdrawals: Vec::new(),
             rng: Rng::new(seed, stream),
             keys: Vec::new(),
             next_nonce: Vec::new(),
@@ -357,6 +360,26 @@ impl Builder {
     /// knows).
     pub(super) fn set_beneficiary(&mut self, address: Address) {
         self.beneficiary = Some(address);
+    }
+
+    /// Adds a withdrawal of `gwei` to `address` to the block (credited after the
+    /// transactions by the block rules).
+    ///
+    /// # Panics
+    /// Before Shanghai, which has no withdrawals (a generator bug).
+    pub(super) fn withdraw(&mut self, address: Address, gwei: u64) {
+        assert!(
+            self.fork >= Fork::Shanghai,
+            "no withdrawals in {}",
+            self.fork
+        );
+        let index = self.withdrawals.len() as u64;
+        self.withdrawals.push(Withdrawal {
+            index,
+            validator_index: 1_000 + index,
+            address,
+            amount: gwei,
+        });
     }
 
     /// Puts the hash of ancestor `number` in the pre-state, for a BLOCKHASH that asks for it
@@ -595,6 +618,7 @@ impl Builder {
             fork,
             beneficiary,
             ancestors,
+            withdrawals,
             keys,
             accounts,
             pending,
@@ -661,7 +685,7 @@ impl Builder {
             mix_hash: seeded_hash("replay-evm workload prevrandao", seed),
             nonce: B64::ZERO,
             base_fee_per_gas: (fork >= Fork::London).then_some(BASE_FEE),
-            withdrawals_root: shanghai.then_some(EMPTY_ROOT_HASH),
+            withdrawals_root: shanghai.then(|| calculate_withdrawals_root(&withdrawals)),
             blob_gas_used: cancun.then_some(0),
             excess_blob_gas: cancun.then_some(0),
             parent_beacon_block_root: cancun
@@ -677,7 +701,7 @@ impl Builder {
                 body: BlockBody {
                     transactions,
                     ommers: Vec::new(),
-                    withdrawals: shanghai.then(Withdrawals::default),
+                    withdrawals: shanghai.then(|| Withdrawals::new(withdrawals)),
                 },
             },
             ommer_hashes: Vec::new(),

@@ -5,13 +5,14 @@
 //! A block is a seeded sequence of [`Kind`]s over a fixed cast of contracts, small
 //! hand-assembled programs (`workload/bytecode.rs`): a token pair and its pool, a BLOCKHASH
 //! reader, a child factory, a contract that always fails, a forwarder and a key-value store;
-//! funded senders that often send more than one transaction, a hot recipient and a beneficiary that is sometimes a
-//! sender or the hot recipient. Transactions are legacy (without EIP-155 before Spurious
-//! Dragon, mostly with it after), EIP-2930 from Berlin, EIP-1559 from London and EIP-7702
-//! (delegations) from Prague, with random access lists. Sealing replays the block sequentially, so headers verify, and the
-//! pre-state holds only the ancestor hashes the sequential execution asks BLOCKHASH for (and
-//! the parent's), as an archive holds them: an execution that reads a stale offset asks for
-//! another.
+//! funded senders that often send more than one transaction, a hot recipient and a
+//! beneficiary that is sometimes a sender or the hot recipient. Transactions are legacy
+//! (without EIP-155 before Spurious Dragon, mostly with it after), EIP-2930 from Berlin,
+//! EIP-1559 from London and EIP-7702 (delegations) from Prague, with random access lists;
+//! from Shanghai on, blocks have a few withdrawals. Sealing replays the block sequentially,
+//! so headers verify, and the pre-state holds only the ancestor hashes the sequential
+//! execution asks BLOCKHASH for (and the parent's), as an archive holds them: an execution
+//! that reads a stale offset asks for another.
 //!
 //! The generator keeps a model of the state (token balances, pool reserves, the BLOCKHASH
 //! offset, created children) so that each kind does what its name says:
@@ -27,7 +28,7 @@ use revm::bytecode::Bytecode;
 
 use super::{
     WorkloadError,
-    builder::{BLOCK_NUMBER, Builder, ETHER, TxSpec, TxType, seeded_hash},
+    builder::{BLOCK_NUMBER, Builder, ETHER, Rng, TxSpec, TxType, seeded_hash},
     bytecode::{self, factory_op},
 };
 use crate::{
@@ -59,6 +60,8 @@ pub const HOT: Address = address!("0x00000000000000000000000000000000d1ff000a");
 
 /// Random stream of the random blocks.
 const STREAM: u64 = 201;
+/// Random stream of their withdrawals (apart, so that adding them changed no transaction).
+const WITHDRAWAL_STREAM: u64 = 202;
 /// Gas limit of a contract call.
 const GAS_CALL: u64 = 300_000;
 /// Gas limit of a factory call or a creating transaction.
@@ -244,6 +247,9 @@ impl RandomBlock {
 /// A block of `txs` transactions of kinds drawn from [`Kind::WEIGHTED`] (those available in
 /// `fork`), from `seed`.
 ///
+/// From Shanghai on, the block also has up to three withdrawals (to a sender, the hot
+/// recipient, the beneficiary, the child created last or a fresh address).
+///
 /// Kinds come in bursts, so that neighbouring transactions depend on each other (and a
 /// parallel execution reads stale values): a BLOCKHASH offset change is often followed by
 /// reads of it, a creation by a call to or the destruction of the child, and any other kind
@@ -295,10 +301,11 @@ pub fn generate(seed: u64, fork: Fork, txs: usize) -> Result<RandomBlock, Worklo
             g.push(*kind);
         }
     }
+    g.withdrawals(seed);
     g.finish()
 }
 
-/// A block of exactly these kinds, in order, from `seed`.
+/// A block of exactly these kinds, in order, from `seed`, without withdrawals.
 ///
 /// # Errors
 /// [`WorkloadError::Unavailable`] when a kind is not available in `fork`; otherwise only on a
@@ -856,6 +863,28 @@ impl Generator {
         }
     }
 
+    /// From Shanghai on, up to three withdrawals, to a sender, the hot recipient, the
+    /// beneficiary, a child or a fresh address (drawn from their own stream).
+    fn withdrawals(&mut self, seed: u64) {
+        if self.fork < Fork::Shanghai {
+            return;
+        }
+        let mut rng = Rng::new(seed, WITHDRAWAL_STREAM);
+        for _ in 0..rng.below(4) {
+            let address = match rng.below(5) {
+                0 if !self.senders.is_empty() => {
+                    let i = rng.below(self.senders.len() as u64) as usize;
+                    self.b.address(self.senders[i])
+                }
+                1 => HOT,
+                2 => self.beneficiary,
+                3 => self.created.last().map_or(OLD_CHILD, |(_, a)| *a),
+                _ => rng.address(),
+            };
+            self.b.withdraw(address, 1 + rng.below(32_000_000_000));
+        }
+    }
+
     fn finish(self) -> Result<RandomBlock, WorkloadError> {
         let Self {
             b,
@@ -902,6 +931,21 @@ mod tests {
                 assert_eq!(random.unexpected(&statuses), vec![], "{fork}, seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn withdrawals_from_shanghai_on_only() {
+        let count = |fork, seed| {
+            let random = generate(seed, fork, 10).unwrap();
+            random.block.check().unwrap();
+            random.block.block.body.withdrawals.map(|w| w.len())
+        };
+        assert_eq!(count(Fork::Paris, 1), None);
+        let shanghai: Vec<_> = (0..8)
+            .filter_map(|seed| count(Fork::Shanghai, seed))
+            .collect();
+        assert_eq!(shanghai.len(), 8);
+        assert!(shanghai.iter().any(|n| *n > 0), "{shanghai:?}");
     }
 
     #[test]
