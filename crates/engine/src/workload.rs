@@ -25,9 +25,16 @@
 //! | `dao-votes` | vote on one of four open proposals | each proposal's tallies |
 //! | `supply-chain` | registry item update by its owner, one event each | mostly none (10% re-update an item) |
 //! | `mixed-defi` | a fixed mix of all the above | a realistic few hot spots |
+//!
+//! [`random`] generates blocks of any fork from Frontier to Osaka from a grammar of
+//! transaction kinds (transfers, tokens, swaps, CREATE, CREATE2, SELFDESTRUCT, BLOCKHASH,
+//! reverts, out-of-gas, slot clears...), for the differential test of the parallel engine;
+//! its contracts are small hand-assembled programs that run on every fork.
 
 mod abi;
 mod builder;
+mod bytecode;
+pub mod random;
 
 use std::{fmt, str::FromStr};
 
@@ -100,6 +107,14 @@ pub enum WorkloadError {
     /// No workload has this name.
     #[error("unknown workload `{0}` (known: {names})", names = Workload::names().join(", "))]
     Unknown(String),
+    /// A random-block kind needs an opcode the fork does not have.
+    #[error("transaction kind {kind} is not available in {fork}")]
+    Unavailable {
+        /// The kind.
+        kind: String,
+        /// The fork.
+        fork: crate::chain::Fork,
+    },
 }
 
 /// A kind of block, modelled on one use case.

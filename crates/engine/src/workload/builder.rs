@@ -1,14 +1,29 @@
 //! The machinery under every workload: a seeded random source, deterministic signing keys,
 //! the pre-state being written, the transactions being queued, and the sealing step that
 //! signs them, replays the block once and fills the header fields only a replay can tell.
+//!
+//! A builder targets one fork: [`Builder::new`] a Cancun-era mainnet block (the named
+//! workloads), [`Builder::for_fork`] a block of a chain where every fork up to the given one
+//! is active from genesis ([`ChainSpec::single_fork`]), with the header fields, system
+//! contracts and transaction types of that fork.
 
-use std::{num::NonZeroUsize, thread};
+use std::{collections::BTreeSet, num::NonZeroUsize, thread};
 
 use alloy_consensus::{
-    Block, BlockBody, EMPTY_OMMER_ROOT_HASH, Header, SignableTransaction, TxEip1559, TxEnvelope,
-    proofs::calculate_transaction_root,
+    Block, BlockBody, EMPTY_OMMER_ROOT_HASH, Header, SignableTransaction, Transaction as _,
+    TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TypedTransaction,
+    proofs::{calculate_transaction_root, calculate_withdrawals_root},
 };
-use alloy_eips::{eip4788::BEACON_ROOTS_ADDRESS, eip4788::BEACON_ROOTS_CODE, eip4895::Withdrawals};
+use alloy_eips::{
+    eip2930::AccessList,
+    eip2935::{HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CODE},
+    eip4788::{BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CODE},
+    eip4895::{Withdrawal, Withdrawals},
+    eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE},
+    eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE},
+    eip7685::EMPTY_REQUESTS_HASH,
+    eip7702::{Authorization, SignedAuthorization},
+};
 use alloy_primitives::{
     Address, B64, B256, Bloom, Bytes, Signature, TxKind, U256, keccak256,
     map::{AddressMap, HashMap},
@@ -20,9 +35,9 @@ use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
 use super::WorkloadError;
 use crate::{
     block::ArchivedBlock,
-    chain::ChainSpec,
+    chain::{ChainSpec, Fork},
     pre_state::{PreAccount, PreState},
-    sequential::{TxStatus, replay_sequential},
+    sequential::{BlockReplay, TxStatus, replay_sequential},
     verify::receipts_root,
 };
 
@@ -92,6 +107,16 @@ impl Rng {
     }
 }
 
+/// The hash of ancestor block `number` in the blocks of `seed` (the parent's is the header's
+/// `parentHash`, [`seeded_hash`]`("replay-evm workload parent", seed)`).
+fn ancestor_hash(seed: u64, number: u64) -> B256 {
+    let mut preimage = Vec::with_capacity(48);
+    preimage.extend_from_slice(b"replay-evm workload ancestor");
+    preimage.extend_from_slice(&seed.to_be_bytes());
+    preimage.extend_from_slice(&number.to_be_bytes());
+    keccak256(preimage)
+}
+
 /// A deterministic hash of `(label, seed)`, for header fields and fixed seeded values.
 pub(super) fn seeded_hash(label: &str, seed: u64) -> B256 {
     let mut preimage = Vec::with_capacity(label.len() + 8);
@@ -130,18 +155,29 @@ impl Key {
         }
     }
 
-    /// Signs `tx` (RFC 6979 nonces: deterministic, low-s).
-    fn sign(&self, tx: TxEip1559) -> TxEnvelope {
-        let message = Message::from_digest(tx.signature_hash().0);
+    /// Signs `tx` (RFC 6979 nonces: deterministic, low-s). A legacy transaction without a
+    /// chain id is signed the pre-EIP-155 way.
+    fn sign(&self, tx: TypedTransaction) -> TxEnvelope {
+        let signature = self.signature(tx.signature_hash());
+        tx.into_envelope(signature)
+    }
+
+    /// Signs an EIP-7702 authorization.
+    fn authorize(&self, authorization: Authorization) -> SignedAuthorization {
+        let signature = self.signature(authorization.signature_hash());
+        authorization.into_signed(signature)
+    }
+
+    fn signature(&self, hash: B256) -> Signature {
+        let message = Message::from_digest(hash.0);
         let (recovery_id, bytes) = SECP256K1
             .sign_ecdsa_recoverable(&message, &self.secret)
             .serialize_compact();
-        let signature = Signature::new(
+        Signature::new(
             U256::from_be_slice(&bytes[..32]),
             U256::from_be_slice(&bytes[32..]),
             i32::from(recovery_id) != 0,
-        );
-        TxEnvelope::Eip1559(tx.into_signed(signature))
+        )
     }
 }
 
@@ -185,12 +221,68 @@ struct Draft {
 /// A transaction queued for signing.
 struct Pending {
     sender: usize,
-    tx: TxEip1559,
+    tx: TypedTransaction,
+}
+
+/// The envelope of a generated transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TxType {
+    /// Legacy, with an EIP-155 chain id (from Spurious Dragon on) or without.
+    Legacy {
+        /// Whether the signature commits to the chain id (EIP-155).
+        eip155: bool,
+    },
+    /// EIP-2930 (from Berlin on): legacy pricing plus an access list.
+    Eip2930,
+    /// EIP-1559 (from London on): fee cap and tip.
+    Eip1559,
+    /// EIP-7702 (from Prague on): EIP-1559 plus an authorization list; calls only.
+    Eip7702,
+}
+
+impl TxType {
+    /// Whether `fork` accepts this envelope.
+    pub(super) fn valid_in(self, fork: Fork) -> bool {
+        match self {
+            Self::Legacy { eip155 } => !eip155 || fork >= Fork::SpuriousDragon,
+            Self::Eip2930 => fork >= Fork::Berlin,
+            Self::Eip1559 => fork >= Fork::London,
+            Self::Eip7702 => fork >= Fork::Prague,
+        }
+    }
+}
+
+/// One transaction to queue: everything but the sender, nonce and fees.
+pub(super) struct TxSpec {
+    /// The envelope.
+    pub(super) ty: TxType,
+    /// Call target, or contract creation.
+    pub(super) to: TxKind,
+    /// Wei sent.
+    pub(super) value: U256,
+    /// Calldata, or init code.
+    pub(super) input: Bytes,
+    /// Gas limit.
+    pub(super) gas_limit: u64,
+    /// Access list (ignored by legacy transactions).
+    pub(super) access_list: AccessList,
+    /// Authorization list (EIP-7702 transactions only).
+    pub(super) authorizations: Vec<SignedAuthorization>,
 }
 
 /// A block being generated.
 pub(super) struct Builder {
     seed: u64,
+    /// The chain whose rules the block follows.
+    chain: ChainSpec,
+    /// The fork governing the block.
+    fork: Fork,
+    /// The block's beneficiary, when not the seeded default.
+    beneficiary: Option<Address>,
+    /// Ancestors whose hashes the pre-state holds besides the parent's.
+    ancestors: BTreeSet<u64>,
+    /// The block's withdrawals (from Shanghai on).
+    withdrawals: Vec<Withdrawal>,
     /// Random choices of the workload (amounts, recipients, ...).
     pub(super) rng: Rng,
     keys: Vec<Key>,
@@ -201,10 +293,29 @@ pub(super) struct Builder {
 }
 
 impl Builder {
-    /// An empty block for `seed`, whose workload draws from random stream `stream`.
+    /// An empty Cancun-era mainnet block for `seed`, whose workload draws from random stream
+    /// `stream`.
     pub(super) fn new(seed: u64, stream: u64) -> Self {
+        Self::on_chain(seed, stream, ChainSpec::mainnet())
+    }
+
+    /// An empty block for `seed` on a chain where every fork up to `fork` is active from
+    /// genesis (chain id 1), whose workload draws from random stream `stream`. The pre-state
+    /// holds the system contracts the fork's block rules call (EIP-4788 from Cancun,
+    /// EIP-2935, 7002 and 7251 from Prague).
+    pub(super) fn for_fork(seed: u64, stream: u64, fork: Fork) -> Self {
+        Self::on_chain(seed, stream, ChainSpec::single_fork(1, fork))
+    }
+
+    fn on_chain(seed: u64, stream: u64, chain: ChainSpec) -> Self {
+        let fork = chain.fork_at(BLOCK_NUMBER, TIMESTAMP);
         let mut builder = Self {
             seed,
+            chain,
+            fork,
+            beneficiary: None,
+            ancestors: BTreeSet::new(),
+            withdrawals: Vec::new(),
             rng: Rng::new(seed, stream),
             keys: Vec::new(),
             next_nonce: Vec::new(),
@@ -212,12 +323,72 @@ impl Builder {
             accounts: AddressMap::default(),
             pending: Vec::new(),
         };
-        // The EIP-4788 beacon roots contract, as on mainnet: the pre-block system call writes it.
-        builder.install(
-            BEACON_ROOTS_ADDRESS,
-            &Bytecode::new_raw(BEACON_ROOTS_CODE.clone()),
-        );
+        // The system contracts, as on mainnet: the block rules call them.
+        let mut system = vec![(BEACON_ROOTS_ADDRESS, &BEACON_ROOTS_CODE, Fork::Cancun)];
+        system.extend([
+            (HISTORY_STORAGE_ADDRESS, &HISTORY_STORAGE_CODE, Fork::Prague),
+            (
+                WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+                &WITHDRAWAL_REQUEST_PREDEPLOY_CODE,
+                Fork::Prague,
+            ),
+            (
+                CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+                &CONSOLIDATION_REQUEST_PREDEPLOY_CODE,
+                Fork::Prague,
+            ),
+        ]);
+        for (address, code, since) in system {
+            if fork >= since {
+                builder.install(address, &Bytecode::new_raw(code.clone()));
+            }
+        }
         builder
+    }
+
+    /// The fork governing the block.
+    pub(super) fn fork(&self) -> Fork {
+        self.fork
+    }
+
+    /// The chain whose rules the block follows.
+    pub(super) fn chain(&self) -> &ChainSpec {
+        &self.chain
+    }
+
+    /// Makes `address` the block's beneficiary (by default a seeded address no transaction
+    /// knows).
+    pub(super) fn set_beneficiary(&mut self, address: Address) {
+        self.beneficiary = Some(address);
+    }
+
+    /// Adds a withdrawal of `gwei` to `address` to the block (credited after the
+    /// transactions by the block rules).
+    ///
+    /// # Panics
+    /// Before Shanghai, which has no withdrawals (a generator bug).
+    pub(super) fn withdraw(&mut self, address: Address, gwei: u64) {
+        assert!(
+            self.fork >= Fork::Shanghai,
+            "no withdrawals in {}",
+            self.fork
+        );
+        let index = self.withdrawals.len() as u64;
+        self.withdrawals.push(Withdrawal {
+            index,
+            validator_index: 1_000 + index,
+            address,
+            amount: gwei,
+        });
+    }
+
+    /// Puts the hash of ancestor `number` in the pre-state, for a BLOCKHASH that asks for it
+    /// (the parent's is always there). Only requested hashes are archived, as in a real
+    /// archive: a BLOCKHASH for any other ancestor is a read error.
+    pub(super) fn require_ancestor(&mut self, number: u64) {
+        if number < BLOCK_NUMBER - 1 {
+            self.ancestors.insert(number);
+        }
     }
 
     /// Derives keys so that `count` more senders can be handed out without deriving one at
@@ -286,7 +457,7 @@ impl Builder {
         }
     }
 
-    /// Queues a transaction from `sender` with a random tip of 0.01 to 2 gwei.
+    /// Queues an EIP-1559 transaction from `sender` with a random tip of 0.01 to 2 gwei.
     pub(super) fn push(
         &mut self,
         sender: usize,
@@ -295,19 +466,111 @@ impl Builder {
         input: Bytes,
         gas_limit: u64,
     ) {
+        self.push_tx(
+            sender,
+            TxSpec {
+                ty: TxType::Eip1559,
+                to,
+                value,
+                input,
+                gas_limit,
+                access_list: AccessList::default(),
+                authorizations: Vec::new(),
+            },
+        );
+    }
+
+    /// An EIP-7702 authorization by sender `authority`, delegating its account to `delegate`
+    /// (the zero address clears a delegation), for the authority's nonce `nonce`. The caller
+    /// accounts for the nonce the authorization consumes ([`Builder::skip_nonce`]).
+    pub(super) fn authorize(
+        &self,
+        authority: usize,
+        delegate: Address,
+        nonce: u64,
+    ) -> SignedAuthorization {
+        self.keys[authority].authorize(Authorization {
+            chain_id: U256::from(1),
+            address: delegate,
+            nonce,
+        })
+    }
+
+    /// Advances sender `sender`'s next nonce without a transaction (an EIP-7702 authorization
+    /// consumed one).
+    pub(super) fn skip_nonce(&mut self, sender: usize) {
+        self.next_nonce[sender] += 1;
+    }
+
+    /// Queues a transaction from `sender` with a random tip of 0.01 to 2 gwei over the base
+    /// fee (legacy and EIP-2930 transactions pay base fee plus tip as their gas price).
+    ///
+    /// # Panics
+    /// When the block's fork does not accept `spec.ty`, or an EIP-7702 transaction creates a
+    /// contract (generator bugs).
+    pub(super) fn push_tx(&mut self, sender: usize, spec: TxSpec) {
+        assert!(
+            spec.ty.valid_in(self.fork),
+            "{:?} transactions are not valid in {}",
+            spec.ty,
+            self.fork
+        );
         let tip = self.rng.between(10_000_000, 2_000_000_000);
         let nonce = self.next_nonce[sender];
         self.next_nonce[sender] += 1;
-        let tx = TxEip1559 {
-            chain_id: 1,
-            nonce,
-            gas_limit,
-            max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
-            max_priority_fee_per_gas: tip,
+        let TxSpec {
+            ty,
             to,
             value,
-            access_list: Default::default(),
             input,
+            gas_limit,
+            access_list,
+            authorizations,
+        } = spec;
+        let gas_price = u128::from(BASE_FEE) + tip;
+        let tx = match ty {
+            TxType::Legacy { eip155 } => TypedTransaction::Legacy(TxLegacy {
+                chain_id: eip155.then_some(1),
+                nonce,
+                gas_price,
+                gas_limit,
+                to,
+                value,
+                input,
+            }),
+            TxType::Eip2930 => TypedTransaction::Eip2930(TxEip2930 {
+                chain_id: 1,
+                nonce,
+                gas_price,
+                gas_limit,
+                to,
+                value,
+                access_list,
+                input,
+            }),
+            TxType::Eip1559 => TypedTransaction::Eip1559(TxEip1559 {
+                chain_id: 1,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
+                max_priority_fee_per_gas: tip,
+                to,
+                value,
+                access_list,
+                input,
+            }),
+            TxType::Eip7702 => TypedTransaction::Eip7702(TxEip7702 {
+                chain_id: 1,
+                nonce,
+                gas_limit,
+                max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
+                max_priority_fee_per_gas: tip,
+                to: to.to().copied().expect("EIP-7702 transactions are calls"),
+                value,
+                access_list,
+                authorization_list: authorizations,
+                input,
+            }),
         };
         self.pending.push(Pending { sender, tx });
     }
@@ -328,8 +591,34 @@ impl Builder {
     /// # Errors
     /// When the block does not replay, or a transaction does not succeed.
     pub(super) fn finish(self) -> Result<ArchivedBlock, WorkloadError> {
+        let (block, replay) = self.seal()?;
+        if let Some((index, outcome)) = replay
+            .transactions
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.status != TxStatus::Success)
+        {
+            return Err(WorkloadError::TxFailed {
+                index,
+                status: format!("{:?}", outcome.status),
+            });
+        }
+        Ok(block)
+    }
+
+    /// Like [`Builder::finish`], but transactions may revert or halt; also returns the
+    /// sequential replay that filled the header.
+    ///
+    /// # Errors
+    /// When the block does not replay.
+    pub(super) fn seal(self) -> Result<(ArchivedBlock, BlockReplay), WorkloadError> {
         let Self {
             seed,
+            chain,
+            fork,
+            beneficiary,
+            ancestors,
+            withdrawals,
             keys,
             accounts,
             pending,
@@ -340,7 +629,7 @@ impl Builder {
             let Pending { sender, tx } = &pending[i];
             keys[*sender].sign(tx.clone())
         });
-        let tx_gas: u64 = pending.iter().map(|p| p.tx.gas_limit).sum();
+        let tx_gas: u64 = pending.iter().map(|p| p.tx.gas_limit()).sum();
         drop(pending);
 
         let mut pre_state = PreState::new();
@@ -362,8 +651,16 @@ impl Builder {
         }
         let parent_hash = seeded_hash("replay-evm workload parent", seed);
         pre_state.insert_block_hash(BLOCK_NUMBER - 1, parent_hash);
+        for number in ancestors {
+            pre_state.insert_block_hash(number, ancestor_hash(seed, number));
+        }
 
-        let beneficiary = Address::from_word(seeded_hash("replay-evm workload coinbase", seed));
+        let beneficiary = beneficiary.unwrap_or_else(|| {
+            Address::from_word(seeded_hash("replay-evm workload coinbase", seed))
+        });
+        let post_merge = fork >= Fork::Paris;
+        let shanghai = fork >= Fork::Shanghai;
+        let cancun = fork >= Fork::Cancun;
         let header = Header {
             parent_hash,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
@@ -374,7 +671,12 @@ impl Builder {
             transactions_root: calculate_transaction_root(&transactions),
             receipts_root: EMPTY_ROOT_HASH,
             logs_bloom: Bloom::ZERO,
-            difficulty: U256::ZERO,
+            // Before the merge, a proof-of-work difficulty (the DIFFICULTY opcode reads it).
+            difficulty: if post_merge {
+                U256::ZERO
+            } else {
+                U256::from(0x0b_ad_c0_ff_eeu64)
+            },
             number: BLOCK_NUMBER,
             gas_limit: tx_gas.max(MIN_GAS_LIMIT),
             gas_used: 0,
@@ -382,11 +684,13 @@ impl Builder {
             extra_data: Bytes::from_static(b"replay-evm workload"),
             mix_hash: seeded_hash("replay-evm workload prevrandao", seed),
             nonce: B64::ZERO,
-            base_fee_per_gas: Some(BASE_FEE),
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(seeded_hash("replay-evm workload beacon", seed)),
+            base_fee_per_gas: (fork >= Fork::London).then_some(BASE_FEE),
+            withdrawals_root: shanghai.then(|| calculate_withdrawals_root(&withdrawals)),
+            blob_gas_used: cancun.then_some(0),
+            excess_blob_gas: cancun.then_some(0),
+            parent_beacon_block_root: cancun
+                .then(|| seeded_hash("replay-evm workload beacon", seed)),
+            requests_hash: (fork >= Fork::Prague).then_some(EMPTY_REQUESTS_HASH),
             ..Default::default()
         };
         let mut block = ArchivedBlock {
@@ -397,25 +701,14 @@ impl Builder {
                 body: BlockBody {
                     transactions,
                     ommers: Vec::new(),
-                    withdrawals: Some(Withdrawals::default()),
+                    withdrawals: shanghai.then(|| Withdrawals::new(withdrawals)),
                 },
             },
             ommer_hashes: Vec::new(),
             pre_state,
         };
 
-        let replay = replay_sequential(&block, &ChainSpec::mainnet())?;
-        if let Some((index, outcome)) = replay
-            .transactions
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.status != TxStatus::Success)
-        {
-            return Err(WorkloadError::TxFailed {
-                index,
-                status: format!("{:?}", outcome.status),
-            });
-        }
+        let replay = replay_sequential(&block, &chain)?;
         let mut logs_bloom = Bloom::ZERO;
         for receipt in &replay.receipts {
             logs_bloom.accrue_bloom(receipt.logs_bloom());
@@ -425,6 +718,6 @@ impl Builder {
         header.receipts_root = receipts_root(&replay.receipts);
         header.logs_bloom = logs_bloom;
         block.hash = header.hash_slow();
-        Ok(block)
+        Ok((block, replay))
     }
 }
