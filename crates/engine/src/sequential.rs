@@ -92,6 +92,9 @@ pub struct BlockReplay {
     pub gas_used: u64,
     /// State changes of the whole block, block rules included.
     pub state_changes: StateChanges,
+    /// The EIP-7685 hash of the requests the block rules produced (deposits, withdrawal and
+    /// consolidation requests), from Prague on; `None` before.
+    pub requests_hash: Option<B256>,
     /// Whether ommer (uncle) rewards could be applied. False when the block has ommers but
     /// the archive holds only their hashes; the receipts are unaffected either way.
     pub ommer_rewards_applied: bool,
@@ -245,6 +248,7 @@ pub(crate) fn execute_in_order(
         receipts: result.receipts,
         gas_used: result.gas_used,
         state_changes,
+        requests_hash: (fork >= Fork::Prague).then(|| result.requests.requests_hash()),
         ommer_rewards_applied: block.has_ommer_headers(),
         wall_us: started.elapsed().as_micros() as u64,
     })

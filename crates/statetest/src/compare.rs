@@ -564,6 +564,12 @@ fn compare_replays(seq: &BlockReplay, par: &BlockReplay) -> Result<(), String> {
             None => "state changes differ".to_owned(),
         });
     }
+    if seq.requests_hash != par.requests_hash {
+        diffs.push(format!(
+            "requests hash differs: sequential {:?}, parallel {:?}",
+            seq.requests_hash, par.requests_hash
+        ));
+    }
     if seq.fork != par.fork || seq.number != par.number {
         diffs.push(format!(
             "block identity differs: sequential {} at {}, parallel {} at {}",

@@ -67,6 +67,8 @@ pub(crate) enum Kind {
     Result(&'static str),
     /// A withdrawal that does not apply: the withdrawals root or the withdrawal rule.
     Withdrawals,
+    /// [`Rejection::BlockRule`].
+    BlockRule,
 }
 
 impl Kind {
@@ -84,7 +86,7 @@ impl Kind {
             (Self::Withdrawals, Rejection::Body(field, _)) => {
                 *field == "withdrawalsRoot" || *field == "withdrawals"
             }
-            (Self::Withdrawals, Rejection::BlockRule(_)) => true,
+            (Self::Withdrawals | Self::BlockRule, Rejection::BlockRule(_)) => true,
             _ => false,
         }
     }
@@ -140,10 +142,47 @@ fn kind_of(name: &str) -> Option<Kind> {
         "InvalidLogBloom" => Kind::Result("logsBloom"),
         "InvalidReceiptsStateRoot" => Kind::Result("receiptsRoot"),
         "InvalidStateRoot" => Kind::Result("stateRoot"),
+        "InvalidRequestsHash" => Kind::Result("requestsHash"),
         "TooManyUncles" => Kind::Ommer(OmmerRule::TooMany),
         "UncleInChain" => Kind::Ommer(OmmerRule::Duplicate),
         "UncleIsAncestor" => Kind::Ommer(OmmerRule::IsAncestor),
         "UncleParentIsNotAncestor" | "InvalidUncleParentHash" => Kind::Ommer(OmmerRule::Dangling),
+        _ => return block_exception(name),
+    };
+    Some(kind)
+}
+
+/// execution-spec-tests' names for block errors (`BlockException.X`).
+fn block_exception(name: &str) -> Option<Kind> {
+    use HeaderRule as H;
+    let kind = match name.strip_prefix("BlockException.")? {
+        "RLP_STRUCTURES_ENCODING" | "RLP_WITHDRAWALS_NOT_READ" | "INCORRECT_BLOCK_FORMAT" => {
+            Kind::Rlp
+        }
+        "UNKNOWN_PARENT" | "UNKNOWN_PARENT_ZERO" => Kind::UnknownParent,
+        "INVALID_BLOCK_NUMBER" => Kind::Header(H::Number),
+        "INVALID_BLOCK_TIMESTAMP_OLDER_THAN_PARENT" => Kind::Header(H::Timestamp),
+        "EXTRA_DATA_TOO_BIG" => Kind::Header(H::ExtraData),
+        "INVALID_GASLIMIT" | "GASLIMIT_TOO_BIG" => Kind::Header(H::GasLimit),
+        "GAS_USED_OVERFLOW" => Kind::Header(H::GasUsed),
+        "INVALID_BASEFEE_PER_GAS" => Kind::Header(H::BaseFee),
+        "INCORRECT_EXCESS_BLOB_GAS" | "BLOB_GAS_USED_ABOVE_LIMIT" => Kind::Header(H::BlobGas),
+        "INCORRECT_BLOB_GAS_USED" => Kind::Body("blobGasUsed"),
+        "INVALID_DIFFICULTY" => Kind::Header(H::Difficulty),
+        "IMPORT_IMPOSSIBLE_UNCLES_OVER_PARIS" | "IMPORT_IMPOSSIBLE_DIFFICULTY_OVER_PARIS" => {
+            Kind::Header(H::PostMerge)
+        }
+        "INVALID_TRANSACTIONS_ROOT" => Kind::Body("transactionsRoot"),
+        "INVALID_UNCLES_HASH" => Kind::Body("sha3Uncles"),
+        "INVALID_WITHDRAWALS_ROOT" => Kind::Withdrawals,
+        "INVALID_GAS_USED" => Kind::Result("gasUsed"),
+        "INVALID_LOG_BLOOM" => Kind::Result("logsBloom"),
+        "INVALID_RECEIPTS_ROOT" => Kind::Result("receiptsRoot"),
+        "INVALID_STATE_ROOT" => Kind::Result("stateRoot"),
+        "INVALID_REQUESTS" => Kind::Result("requestsHash"),
+        "SYSTEM_CONTRACT_EMPTY"
+        | "SYSTEM_CONTRACT_CALL_FAILED"
+        | "INVALID_DEPOSIT_EVENT_LAYOUT" => Kind::BlockRule,
         _ => return None,
     };
     Some(kind)
@@ -183,5 +222,7 @@ mod tests {
                 .any(|k| k.matches(&Rejection::Result("gasUsed", "x".into())))
         );
         assert_eq!(expected_kind("SomethingNew"), None);
+        let kinds = expected_kind("BlockException.INCORRECT_EXCESS_BLOB_GAS").unwrap();
+        assert!(kinds[0].matches(&header(HeaderRule::BlobGas)));
     }
 }

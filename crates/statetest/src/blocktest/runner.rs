@@ -193,8 +193,14 @@ pub(crate) fn run_test(
             },
         }
     }
-    if !mismatches.is_empty() {
-        return fail(None, mismatches.join("; "));
+    if let Some(first) = mismatches.first() {
+        return fail(
+            None,
+            format!(
+                "{} parallel replay(s) disagree with the sequential one; the first: {first}",
+                mismatches.len()
+            ),
+        );
     }
     let Some(head) = nodes.get(&test.last_block_hash) else {
         return fail(
