@@ -3,7 +3,8 @@
 //! ancestors. These are the consensus rules of the execution layer:
 //!
 //! - the number is the parent's plus one, the timestamp is later than the parent's, the
-//!   extra data is at most 32 bytes;
+//!   extra data is at most 32 bytes (and `dao-hard-fork` in the ten blocks from the DAO
+//!   fork on, where the network has it);
 //! - the gas limit moves by less than 1/1024 of the parent's (doubled at the London block,
 //!   EIP-1559's elasticity), is at least 5000 and at most 2^63 - 1, and the gas used is at
 //!   most the gas limit;
@@ -46,6 +47,10 @@ const GAS_LIMIT_BOUND_DIVISOR: u64 = 1024;
 const MIN_DIFFICULTY: u64 = 131_072;
 /// At most this many ommers per block.
 const MAX_OMMERS: usize = 2;
+/// The extra data of the first blocks of the DAO fork (the fork's pro-fork marker).
+const DAO_EXTRA_DATA: &[u8] = b"dao-hard-fork";
+/// How many blocks from the DAO fork on must carry it.
+const DAO_EXTRA_DATA_BLOCKS: u64 = 10;
 /// Ommers may be children of ancestors up to this many generations back.
 const OMMER_GENERATIONS: usize = 7;
 
@@ -139,6 +144,18 @@ pub(crate) fn check_header(
             format!(
                 "extra data is {} bytes, more than {MAX_EXTRA_DATA}",
                 header.extra_data.len()
+            ),
+        );
+    }
+    if let Some(dao) = network.dao_block()
+        && (dao..dao + DAO_EXTRA_DATA_BLOCKS).contains(&header.number)
+        && header.extra_data.as_ref() != DAO_EXTRA_DATA
+    {
+        return fail(
+            HeaderRule::ExtraData,
+            format!(
+                "extra data {} of a DAO-fork block must be `dao-hard-fork`",
+                header.extra_data
             ),
         );
     }
@@ -537,6 +554,23 @@ mod tests {
         london.base_fee_per_gas = Some(INITIAL_BASE_FEE);
         london.gas_limit = 2 * berlin_parent.gas_limit;
         assert_eq!(check_header(&london, &berlin_parent, &network), Ok(()));
+    }
+
+    #[test]
+    fn dao_fork_blocks_carry_the_marker() {
+        let network = Network::parse("HomesteadToDaoAt11").unwrap();
+        let parent = Header {
+            base_fee_per_gas: None,
+            ..parent()
+        };
+        let mut header = child(&parent, &network);
+        header.base_fee_per_gas = None;
+        assert_eq!(
+            check_header(&header, &parent, &network).unwrap_err().rule,
+            HeaderRule::ExtraData
+        );
+        header.extra_data = DAO_EXTRA_DATA.into();
+        assert_eq!(check_header(&header, &parent, &network), Ok(()));
     }
 
     #[test]

@@ -206,7 +206,7 @@ fn matches_fork(filter: &Filter, network: &str) -> bool {
     let Some(wanted) = filter.fork else {
         return true;
     };
-    Network::parse(network).is_ok_and(|n| n.fork_at(u64::MAX, u64::MAX) == wanted)
+    Network::with_chain_id(network, 1).is_ok_and(|n| n.fork_at(u64::MAX, u64::MAX) == wanted)
 }
 
 /// Reads and parses one file; the error names what is wrong and where.

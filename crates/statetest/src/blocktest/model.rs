@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, B256};
 use serde::Deserialize;
 
-use crate::model::PreAccount;
+use crate::model::{Num, PreAccount};
 
 /// A BlockchainTests file: test name -> test. A `BTreeMap` keeps the names sorted.
 pub(crate) type ChainSuite = BTreeMap<String, ChainTest>;
@@ -44,6 +44,17 @@ pub(crate) struct ChainTest {
     /// The state root at the head, where the fixture does not list the state.
     #[serde(default)]
     pub(crate) post_state_hash: Option<B256>,
+    /// Chain configuration carried by execution-spec-tests fixtures.
+    #[serde(default)]
+    pub(crate) config: Option<ChainConfig>,
+}
+
+/// The chain configuration of execution-spec-tests fixtures; only the chain id is used.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChainConfig {
+    /// The chain id (1 when absent).
+    #[serde(default)]
+    pub(crate) chainid: Option<Num>,
 }
 
 /// One block to import.

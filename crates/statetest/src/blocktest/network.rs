@@ -5,17 +5,15 @@
 //! the forks after `A` up to `B` at block `N`; `<A>To<B>AtTime<N>k` at timestamp `N * 1000`
 //! (the form used from Shanghai on). The difficulty-bomb forks (`MuirGlacier`,
 //! `ArrowGlacier`, `GrayGlacier`) execute as their predecessor and only move the bomb.
-//! Transitions at a total difficulty (`...AtDiff...`) and forks revm 43 cannot run
-//! (Constantinople) are [`NetworkError::Unsupported`]: the tests are skipped with the reason.
+//! Transitions at a total difficulty (`...AtDiff...`), forks revm 43 cannot run
+//! (Constantinople) and the blob-parameter-only forks (`BPO1`...) are
+//! [`NetworkError::Unsupported`]: the tests are skipped with the reason.
 
 use alloy_hardforks::EthereumHardfork;
 use replay_evm::{
     chain::{Activation, ChainSpec, Fork, ForkActivation},
     error::ChainError,
 };
-
-/// The chain id of every ethereum/tests blockchain test.
-const CHAIN_ID: u64 = 1;
 
 /// The rules of a test's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,15 +35,25 @@ pub(crate) enum NetworkError {
 }
 
 impl Network {
-    /// Parses a network name (see the module docs).
+    /// Parses a network name (see the module docs) for a chain with id 1, that of every
+    /// ethereum/tests blockchain test.
     ///
     /// # Errors
     /// [`NetworkError`] for a network that cannot run or does not exist.
+    #[cfg(test)]
     pub(crate) fn parse(name: &str) -> Result<Self, NetworkError> {
+        Self::with_chain_id(name, 1)
+    }
+
+    /// Parses a network name (see the module docs) for a chain with this id.
+    ///
+    /// # Errors
+    /// [`NetworkError`] for a network that cannot run or does not exist.
+    pub(crate) fn with_chain_id(name: &str, chain_id: u64) -> Result<Self, NetworkError> {
         let Some((from, rest)) = name.split_once("To") else {
             let (fork, glacier_delay) = fork(name)?;
             return Ok(Self {
-                chain: ChainSpec::single_fork(CHAIN_ID, fork),
+                chain: ChainSpec::single_fork(chain_id, fork),
                 glacier_delay,
             });
         };
@@ -63,7 +71,7 @@ impl Network {
             None => Activation::Block(number(name, at)?),
         };
         let (from_fork, _) = fork(from)?;
-        let mut chain = ChainSpec::single_fork(CHAIN_ID, from_fork);
+        let mut chain = ChainSpec::single_fork(chain_id, from_fork);
         if to == "Dao" {
             chain.forks.push(ForkActivation {
                 fork: EthereumHardfork::Dao,
@@ -76,7 +84,7 @@ impl Network {
                     "network `{name}`: {to_fork} does not come after {from_fork}"
                 )));
             }
-            for row in ChainSpec::single_fork(CHAIN_ID, to_fork).forks {
+            for row in ChainSpec::single_fork(chain_id, to_fork).forks {
                 if !chain.forks.iter().any(|r| r.fork == row.fork) {
                     chain.forks.push(ForkActivation {
                         fork: row.fork,
@@ -90,6 +98,17 @@ impl Network {
             chain,
             glacier_delay: None,
         })
+    }
+
+    /// The block at which the DAO fork activates, when the network has it.
+    pub(crate) fn dao_block(&self) -> Option<u64> {
+        self.chain
+            .forks
+            .iter()
+            .find_map(|row| match (row.fork, row.at) {
+                (EthereumHardfork::Dao, Activation::Block(number)) => Some(number),
+                _ => None,
+            })
     }
 
     /// The fork governing a block with this number and timestamp.
@@ -123,6 +142,11 @@ fn fork(name: &str) -> Result<(Fork, Option<u64>), NetworkError> {
     };
     if let Some((fork, delay)) = glacier {
         return Ok((fork, Some(delay)));
+    }
+    if name.to_ascii_lowercase().starts_with("bpo") {
+        return Err(NetworkError::Unsupported(format!(
+            "network fork `{name}`: the blob-parameter-only forks are not in the engine's fork              table, and their parameters come from each fixture's blobSchedule"
+        )));
     }
     match name.parse::<Fork>() {
         Ok(fork) => Ok((fork, None)),

@@ -127,7 +127,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         "UnknownParent" | "UnknownParent2" => Kind::UnknownParent,
         "InvalidNumber" => Kind::Header(H::Number),
         "InvalidTimestampOlderParent" | "InvalidTimestamp" => Kind::Header(H::Timestamp),
-        "ExtraDataTooBig" => Kind::Header(H::ExtraData),
+        "ExtraDataTooBig" | "ExtraDataIncorrectDAO" => Kind::Header(H::ExtraData),
         "InvalidGasLimit" | "InvalidGasLimit2" => Kind::Header(H::GasLimit),
         "TooMuchGasUsed" => Kind::Header(H::GasUsed),
         "1559BlockImportImpossible_BaseFeeWrong" => Kind::Header(H::BaseFee),

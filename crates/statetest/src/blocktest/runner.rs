@@ -116,7 +116,14 @@ pub(crate) fn run_test(
     tally: &mut Tally,
 ) -> TestOutcome {
     let fail = |block, message| TestOutcome::Fail { block, message };
-    let network = match Network::parse(&test.network) {
+    let chain_id = match test.config.as_ref().and_then(|c| c.chainid) {
+        Some(id) => match id.to_u64("config.chainid") {
+            Ok(id) => id,
+            Err(message) => return fail(None, message),
+        },
+        None => 1,
+    };
+    let network = match Network::with_chain_id(&test.network, chain_id) {
         Ok(network) => network,
         Err(NetworkError::Unsupported(reason)) => return TestOutcome::Skip(reason),
         Err(NetworkError::Unknown(message)) => return fail(None, message),
