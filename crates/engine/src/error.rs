@@ -118,9 +118,10 @@ pub enum ReplayError {
         /// revm's or alloy-evm's reason.
         reason: String,
     },
-    /// The parallel engine failed (a worker panicked, or threads could not start).
+    /// The parallel engine could not give a result (see [`EngineError`]); the block itself
+    /// may be fine, and a client would replay it sequentially.
     #[error("parallel engine: {0}")]
-    Engine(String),
+    Engine(#[from] EngineError),
     /// A block-level rule (system call, reward, withdrawal, request) failed.
     #[error("block {number}: {stage} failed: {message}")]
     BlockRule {
@@ -130,6 +131,41 @@ pub enum ReplayError {
         stage: &'static str,
         /// What failed.
         message: String,
+    },
+}
+
+impl ReplayError {
+    /// Whether the parallel engine failed rather than the block: a client falls back to the
+    /// sequential replay on these, where every other error is the block's own.
+    pub fn is_engine_failure(&self) -> bool {
+        matches!(self, Self::Engine(_))
+    }
+}
+
+/// Why the parallel engine could not replay a block, by whose fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The environment: the operating system refused the worker threads.
+    #[error("cannot start worker threads: {0}")]
+    ThreadsRefused(String),
+    /// A worker thread panicked (revm or the engine); the pool survives it.
+    #[error("block {number}: {thread} panicked: {message}")]
+    WorkerPanic {
+        /// Block number.
+        number: u64,
+        /// Which thread: a Block-STM worker or the in-order executor.
+        thread: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// An invariant of the engine broke: a bug in the engine, never the block's fault. It is
+    /// returned, not panicked, so that the caller can fall back to the sequential replay.
+    #[error("block {number}: engine invariant broken: {what}")]
+    Invariant {
+        /// Block number.
+        number: u64,
+        /// Which invariant, and the values that broke it.
+        what: String,
     },
 }
 

@@ -102,6 +102,63 @@ pub struct BlockReplay {
     pub wall_us: u64,
 }
 
+impl BlockReplay {
+    /// The first way `other` differs from this replay, in words, or `None` when the two are
+    /// identical in everything a replay determines: fork, gas used, every transaction's
+    /// outcome, every receipt, the requests hash and the state changes (wall time aside).
+    ///
+    /// This is the one definition of "parallel equals sequential": the engine's tests, the
+    /// conformance runners, the CLI and the datasets all compare through it.
+    pub fn first_difference(&self, other: &Self) -> Option<String> {
+        if (self.number, self.fork) != (other.number, other.fork) {
+            return Some(format!(
+                "block {} under {} against block {} under {}",
+                self.number, self.fork, other.number, other.fork
+            ));
+        }
+        let count = |what: &str, ours: usize, theirs: usize| {
+            (ours != theirs).then(|| format!("{ours} {what} against {theirs}"))
+        };
+        if let Some(difference) = count(
+            "transactions",
+            self.transactions.len(),
+            other.transactions.len(),
+        )
+        .or_else(|| count("receipts", self.receipts.len(), other.receipts.len()))
+        {
+            return Some(difference);
+        }
+        for (index, (ours, theirs)) in self
+            .transactions
+            .iter()
+            .zip(&other.transactions)
+            .enumerate()
+        {
+            if ours != theirs {
+                return Some(format!("transaction {index}: {ours:?} against {theirs:?}"));
+            }
+        }
+        for (index, (ours, theirs)) in self.receipts.iter().zip(&other.receipts).enumerate() {
+            if ours != theirs {
+                return Some(format!("receipt {index}: {ours:?} against {theirs:?}"));
+            }
+        }
+        if self.gas_used != other.gas_used {
+            return Some(format!(
+                "gas used {} against {}",
+                self.gas_used, other.gas_used
+            ));
+        }
+        if self.requests_hash != other.requests_hash {
+            return Some(format!(
+                "requests hash {:?} against {:?}",
+                self.requests_hash, other.requests_hash
+            ));
+        }
+        self.state_changes.first_difference(&other.state_changes)
+    }
+}
+
 /// The EVM environment (fork, chain id, block fields, blob fee) of `block` under `chain`.
 pub(crate) fn evm_env(block: &ArchivedBlock, chain: &ChainSpec) -> EvmEnv {
     let header = block.header();

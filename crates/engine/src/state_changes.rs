@@ -2,11 +2,20 @@
 //! or two thread counts) can be compared exactly and summarised by one hash.
 //!
 //! For every account whose state after the block differs from the pre-state: its post
-//! balance, nonce and code hash (or `None` when it no longer exists), whether its storage was
-//! wiped during the block (self-destruct, or re-creation), and the post value of every slot
-//! whose value differs from its baseline (zero after a wipe, the pre-state value otherwise),
-//! and the code of every account whose code hash the block changed (deployed or delegated),
-//! so that the changes can be applied to a full state to carry it to the next block.
+//! balance, nonce and code hash (or `None` when it no longer exists), whether the storage it
+//! had before the block was wiped during the block (self-destruct, or re-creation), and the
+//! post value of every slot whose value differs from its baseline (zero after a wipe, the
+//! pre-state value otherwise), and the code of every account whose code hash the block
+//! changed (deployed or delegated), so that the changes can be applied to a full state to
+//! carry it to the next block.
+//!
+//! The form depends only on the state before and after the block, never on the path between
+//! them: an account absent before the block has no storage to wipe, so an account created
+//! and destroyed within the block (in one transaction or in two) is no change at all, and
+//! one created, destroyed and created again is the same change as one created once. revm
+//! keeps such accounts in its cache with a "destroyed" status but leaves them out of the
+//! bundle, so without this rule [`StateChanges::from_cache`] and
+//! [`StateChanges::from_bundle`] would disagree on them.
 
 use std::collections::BTreeMap;
 
@@ -37,7 +46,8 @@ pub struct AccountChange {
     /// The account after the block; `None` when it does not exist (self-destructed, or
     /// deleted as empty under EIP-161).
     pub info: Option<AccountInfoAfter>,
-    /// Whether the storage was wiped at some point during the block.
+    /// Whether the storage the account had before the block was wiped at some point during
+    /// the block (never for an account absent before it).
     pub storage_wiped: bool,
     /// Slots whose post value differs from their baseline, with that post value.
     pub storage: BTreeMap<U256, U256>,
@@ -99,8 +109,8 @@ impl StateChanges {
         )
     }
 
-    /// The changes from each account's present info (`None`: absent), whether its storage
-    /// was wiped, and the present value of every slot it touched; `contract` finds code by
+    /// The changes from each account's present info (`None`: absent), whether revm saw it
+    /// destroyed, and the present value of every slot it touched; `contract` finds code by
     /// hash when an account's info does not carry it.
     fn from_accounts<'a, S: Iterator<Item = (U256, U256)>>(
         pre: &PreState,
@@ -108,8 +118,10 @@ impl StateChanges {
         contract: impl Fn(&B256) -> Option<&'a Bytecode>,
     ) -> Self {
         let mut changes = BTreeMap::new();
-        for (address, info, storage_wiped, slots) in accounts {
+        for (address, info, destroyed, slots) in accounts {
             let pre_account = pre.account(&address);
+            // Only storage that existed before the block can be wiped (see the module docs).
+            let storage_wiped = destroyed && pre_account.is_some();
             let pre_code_hash = pre_account.map_or(KECCAK_EMPTY, |a| a.code_hash);
             let code = info
                 .filter(|info| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
@@ -125,7 +137,9 @@ impl StateChanges {
                 nonce: a.nonce,
                 code_hash: a.code_hash,
             });
+            // An account that does not exist after the block has no storage.
             let storage: BTreeMap<U256, U256> = slots
+                .filter(|_| info.is_some())
                 .filter(|(slot, present)| {
                     let baseline = if storage_wiped {
                         U256::ZERO
@@ -150,6 +164,26 @@ impl StateChanges {
             }
         }
         Self { accounts: changes }
+    }
+
+    /// The first account on which `other` differs from these changes, in words (both sides
+    /// shown, `absent` where one side does not name the account), or `None` when equal.
+    pub fn first_difference(&self, other: &Self) -> Option<String> {
+        let addresses: std::collections::BTreeSet<&Address> =
+            self.accounts.keys().chain(other.accounts.keys()).collect();
+        addresses.into_iter().find_map(|address| {
+            let (ours, theirs) = (self.accounts.get(address), other.accounts.get(address));
+            (ours != theirs).then(|| {
+                let show = |change: Option<&AccountChange>| {
+                    change.map_or_else(|| "absent".to_owned(), |c| format!("{c:?}"))
+                };
+                format!(
+                    "state change of {address}: {} against {}",
+                    show(ours),
+                    show(theirs)
+                )
+            })
+        })
     }
 
     /// Number of changed storage slots, over all accounts.
@@ -180,5 +214,130 @@ impl StateChanges {
             }
         }
         keccak256(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, U256, address, map::AddressMap};
+    use revm::{
+        Database, DatabaseCommit,
+        bytecode::Bytecode,
+        database::{State, states::bundle_state::BundleRetention},
+        state::{Account, AccountInfo, EvmStorageSlot},
+    };
+
+    use super::StateChanges;
+    use crate::pre_state::{PreAccount, PreState};
+
+    const CONTRACT: Address = address!("0x00000000000000000000000000000000000c0de1");
+
+    /// One transaction's state output touching `CONTRACT`.
+    enum Step {
+        /// Created with code and one storage slot.
+        Create,
+        /// Self-destructed.
+        Destroy,
+    }
+
+    /// Commits `transactions` (each a list of steps on `CONTRACT`, as one transaction's
+    /// journal would end) over `pre`, and returns the changes read from the bundle and from
+    /// the cache.
+    fn replay(pre: &PreState, transactions: &[&[Step]]) -> (StateChanges, StateChanges) {
+        let mut state = State::builder()
+            .with_database_ref(pre)
+            .with_bundle_update()
+            .build();
+        for steps in transactions {
+            let loaded = state.basic(CONTRACT).unwrap_or_else(|e| panic!("{e}"));
+            let mut account = match loaded {
+                Some(info) => Account::from(info),
+                None => Account::new_not_existing(Default::default()),
+            };
+            account.mark_touch();
+            for step in *steps {
+                match step {
+                    Step::Create => {
+                        account.mark_created();
+                        account.info = AccountInfo::new(
+                            U256::ZERO,
+                            1,
+                            alloy_primitives::keccak256([0x00]),
+                            Bytecode::new_raw(vec![0x00].into()),
+                        );
+                        account.storage.insert(
+                            U256::from(1),
+                            EvmStorageSlot::new_changed(
+                                U256::ZERO,
+                                U256::from(7),
+                                Default::default(),
+                            ),
+                        );
+                    }
+                    Step::Destroy => account.mark_selfdestruct(),
+                }
+            }
+            let mut changes = AddressMap::default();
+            changes.insert(CONTRACT, account);
+            state.commit(changes);
+        }
+        let cache = StateChanges::from_cache(&state.cache, pre);
+        state.merge_transitions(BundleRetention::PlainState);
+        (StateChanges::from_bundle(&state.take_bundle(), pre), cache)
+    }
+
+    fn pre_with_contract() -> PreState {
+        let mut pre = PreState::new();
+        let mut storage = alloy_primitives::map::HashMap::default();
+        storage.insert(U256::from(2), U256::from(9));
+        let account = PreAccount::new(U256::from(5), 1, vec![0x60, 0x00].into(), storage)
+            .unwrap_or_else(|e| panic!("{e}"));
+        pre.insert_account(CONTRACT, account);
+        pre
+    }
+
+    #[test]
+    fn created_and_destroyed_in_one_block_is_no_change() {
+        let pre = PreState::new();
+        // In two transactions, and within one.
+        for transactions in [
+            &[&[Step::Create][..], &[Step::Destroy][..]][..],
+            &[&[Step::Create, Step::Destroy][..]][..],
+        ] {
+            let (bundle, cache) = replay(&pre, transactions);
+            assert_eq!(bundle, cache);
+            assert!(bundle.accounts.is_empty(), "{bundle:?}");
+        }
+    }
+
+    #[test]
+    fn created_destroyed_and_created_again_is_one_creation() {
+        let pre = PreState::new();
+        let (once, once_cache) = replay(&pre, &[&[Step::Create]]);
+        assert_eq!(once, once_cache);
+        let (again, again_cache) =
+            replay(&pre, &[&[Step::Create], &[Step::Destroy], &[Step::Create]]);
+        assert_eq!(again, again_cache);
+        assert_eq!(again, once);
+        let change = &again.accounts[&CONTRACT];
+        assert!(!change.storage_wiped);
+        assert_eq!(change.storage.get(&U256::from(1)), Some(&U256::from(7)));
+    }
+
+    #[test]
+    fn an_existing_contract_destroyed_is_a_wipe() {
+        let pre = pre_with_contract();
+        let (bundle, cache) = replay(&pre, &[&[Step::Destroy]]);
+        assert_eq!(bundle, cache);
+        let change = &bundle.accounts[&CONTRACT];
+        assert_eq!(change.info, None);
+        assert!(change.storage_wiped);
+        assert!(change.storage.is_empty());
+        // Destroyed then re-created: wiped, with only the new slot.
+        let (bundle, cache) = replay(&pre, &[&[Step::Destroy], &[Step::Create]]);
+        assert_eq!(bundle, cache);
+        let change = &bundle.accounts[&CONTRACT];
+        assert!(change.storage_wiped && change.info.is_some());
+        assert_eq!(change.storage.len(), 1);
     }
 }

@@ -52,6 +52,8 @@ pub const REGISTRY: Address = address!("0x00000000000000000000000000000000c0de00
 pub const COUNTER: Address = address!("0x00000000000000000000000000000000c0de0007");
 /// The CREATE2 factory of [`selfdestruct_then_redeploy`].
 pub const FACTORY: Address = address!("0x00000000000000000000000000000000c0de0008");
+/// The contract of [`stale_blockhash`].
+pub const BLOCKHASH_READER: Address = address!("0x00000000000000000000000000000000c0de0009");
 /// The exchange hot wallet: the one recipient of `raw-transfers-to-one`, the hot holder of
 /// `erc20-hot`.
 pub const EXCHANGE: Address = address!("0x000000000000000000000000000000000e8c0001");
@@ -414,6 +416,49 @@ pub fn dependency_chain(seed: u64, txs: usize) -> Result<Scenario, WorkloadError
     Ok(Scenario {
         block: b.finish()?,
         contract: COUNTER,
+    })
+}
+
+/// A block whose BLOCKHASH arguments depend on its first transaction: a speculative
+/// execution that reads stale state asks for an ancestor hash the real execution never asks
+/// for, and that the block (like an archived one) does not hold.
+///
+/// [`BLOCKHASH_READER`] is hand-assembled. Called with data, it burns about 1.7 Mgas in a
+/// loop, then sets its slot 0 (a flag, 0 in the pre-state) to 1. Called without data, it
+/// reads the flag and stores `BLOCKHASH(NUMBER + 5)` (a future block: zero, no ancestor
+/// read) under the caller's address when the flag is set, `BLOCKHASH(NUMBER - 2)` when not.
+/// Transaction 0 sets the flag; the `readers` transactions after it, from distinct senders,
+/// read it. In order, no transaction asks for an ancestor hash; a reader that runs before
+/// transaction 0's write is visible asks for `NUMBER - 2`, which only a stale read can.
+/// `contract` is [`BLOCKHASH_READER`].
+///
+/// # Errors
+/// As [`generate`].
+pub fn stale_blockhash(seed: u64, readers: usize) -> Result<Scenario, WorkloadError> {
+    // See the doc comment; labels: future 0x11, hash 0x16, setter 0x1b, loop 0x20.
+    const CODE: [u8; 48] = alloy_primitives::hex!(
+        "36601b57600054601157600243036016565b600543015b403355005b620100005b600190038060205750600160005500"
+    );
+    let mut b = Builder::new(seed, 104);
+    b.reserve_senders(readers + 1);
+    b.install(
+        BLOCKHASH_READER,
+        &revm::bytecode::Bytecode::new_raw(Bytes::from_static(&CODE)),
+    );
+    let setter = b.new_sender();
+    b.call(
+        setter,
+        BLOCKHASH_READER,
+        Bytes::from_static(&[1]),
+        3_000_000,
+    );
+    for _ in 0..readers {
+        let reader = b.new_sender();
+        b.call(reader, BLOCKHASH_READER, Bytes::new(), 100_000);
+    }
+    Ok(Scenario {
+        block: b.finish()?,
+        contract: BLOCKHASH_READER,
     })
 }
 

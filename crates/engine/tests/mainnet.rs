@@ -10,7 +10,7 @@ use replay_evm::{
     fixtures::mainnet_block_dirs,
     parallel::{Concurrency, ParallelEngine},
     sequential::{BlockReplay, replay_sequential},
-    verify::{receipts_root, verify},
+    verify::verify,
 };
 
 fn load_all() -> Vec<ArchivedBlock> {
@@ -22,27 +22,9 @@ fn load_all() -> Vec<ArchivedBlock> {
 }
 
 fn assert_same(number: u64, threads: usize, seq: &BlockReplay, par: &BlockReplay) {
-    assert_eq!(
-        receipts_root(&par.receipts),
-        receipts_root(&seq.receipts),
-        "block {number} at {threads} threads: receipts differ"
-    );
-    assert_eq!(
-        par.receipts, seq.receipts,
-        "block {number} at {threads} threads"
-    );
-    assert_eq!(
-        par.transactions, seq.transactions,
-        "block {number} at {threads} threads"
-    );
-    assert_eq!(
-        par.gas_used, seq.gas_used,
-        "block {number} at {threads} threads"
-    );
-    assert_eq!(
-        par.state_changes, seq.state_changes,
-        "block {number} at {threads} threads: state changes differ"
-    );
+    if let Some(difference) = seq.first_difference(par) {
+        panic!("block {number} at {threads} threads: {difference}");
+    }
 }
 
 #[test]

@@ -27,18 +27,9 @@ fn assert_parallel_equals_sequential(name: &str, block: &ArchivedBlock, engine: 
             )
             .unwrap_or_else(|e| panic!("{name} at {threads} threads: {e}"));
         verify(block.header(), &par.replay).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            par.replay.receipts, seq.receipts,
-            "{name} at {threads} threads"
-        );
-        assert_eq!(
-            par.replay.transactions, seq.transactions,
-            "{name} at {threads} threads"
-        );
-        assert_eq!(
-            par.replay.state_changes, seq.state_changes,
-            "{name} at {threads} threads"
-        );
+        if let Some(difference) = seq.first_difference(&par.replay) {
+            panic!("{name} at {threads} threads: {difference}");
+        }
     }
 }
 

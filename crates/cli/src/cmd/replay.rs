@@ -75,6 +75,7 @@ fn replay_one(
             "executions": par.counters.executions,
             "validations": par.counters.validations,
             "aborts": par.counters.aborts,
+            "estimate_reads": par.counters.estimate_reads,
             "suspensions": par.counters.suspensions,
         }));
     }

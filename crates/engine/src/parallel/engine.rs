@@ -25,10 +25,6 @@
 use std::{
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering::Relaxed},
-    },
     time::Instant,
 };
 
@@ -42,16 +38,17 @@ use alloy_primitives::{Address, U256, map::AddressMap};
 use revm::{Database, context::result::ResultAndState, database::State, state::Account};
 
 use super::{
+    executor::{self, Slot, TxExecutor, panic_message},
     mv_memory::{MvMemory, MvValue},
-    scheduler::{Counters, Scheduler, Task},
+    scheduler::Counters,
     senders::SenderPipeline,
-    vm::{self, BaseState, BlockContext, Execution, NewCodes, VmReadError},
+    vm::{self, BaseState, BlockContext, Execution, Interrupted, NewCodes},
 };
 use crate::{
     access::{Location, ReadOrigin, TxAccess, TxIdx, Version},
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
-    error::ReplayError,
+    error::{EngineError, ReplayError},
     sequential::{BlockReplay, Diff, TxOutcome, TxStatus, execute_in_order},
     state_changes::StateChanges,
 };
@@ -176,7 +173,8 @@ pub struct TxTrace {
     pub writes: Vec<Location>,
     /// Balances changed by a lazy credit only.
     pub credits: Vec<Location>,
-    /// Number of executions (1 when never re-executed).
+    /// Number of completed executions (1 when never re-executed; a suspended execution
+    /// does not count).
     pub incarnations: u32,
     /// Wall time of the last execution, in microseconds.
     pub exec_us: u64,
@@ -226,15 +224,6 @@ impl ParallelReplay {
     }
 }
 
-/// Slot of one transaction's latest incarnation.
-#[derive(Default)]
-struct Slot {
-    execution: Option<Execution>,
-    incarnation: u32,
-    write_locations: Vec<Location>,
-    exec_us: u64,
-}
-
 /// The parallel engine. Its thread pool is created once and reused for every block.
 #[derive(Debug)]
 pub struct ParallelEngine {
@@ -256,7 +245,7 @@ impl ParallelEngine {
             .num_threads(threads.get())
             .thread_name(|i| format!("replay-evm-worker-{i}"))
             .build()
-            .map_err(|e| ReplayError::Engine(format!("cannot start worker threads: {e}")))?;
+            .map_err(|e| EngineError::ThreadsRefused(e.to_string()))?;
         Ok(Self {
             pool,
             check_write_sets: false,
@@ -353,10 +342,12 @@ impl ParallelEngine {
         {
             Ok(replay) => replay?,
             Err(panic) => {
-                return Err(ReplayError::Engine(format!(
-                    "block {number}: the in-order executor panicked: {}",
-                    panic_message(panic.as_ref())
-                )));
+                return Err(EngineError::WorkerPanic {
+                    number,
+                    thread: "the in-order executor",
+                    message: panic_message(panic.as_ref()),
+                }
+                .into());
             }
         };
         let counters = Counters {
@@ -427,8 +418,15 @@ impl ParallelEngine {
         };
 
         let mv = MvMemory::new();
+        let revm_executor = RevmTxExecutor {
+            ctx: &block_ctx,
+            txs,
+            senders: &senders,
+            #[cfg(test)]
+            panic_at: self.panic_at,
+        };
         let (slots, counters) =
-            self.run_block_stm(&block_ctx, &mv, txs, &senders, threads, number)?;
+            executor::run(&self.pool, &revm_executor, &mv, txs.len(), threads, number)?;
         let written: Vec<Location> = if self.check_write_sets {
             let mut all: Vec<Location> = slots
                 .iter()
@@ -448,15 +446,17 @@ impl ParallelEngine {
         let mut cumulative_gas = 0u64;
         for (index, ((slot, tx), sender)) in slots.into_iter().zip(txs).zip(&senders).enumerate() {
             let Slot {
-                execution,
-                incarnation,
+                output: execution,
+                executions,
                 exec_us,
                 ..
             } = slot;
             let Some(execution) = execution else {
-                return Err(ReplayError::Engine(format!(
-                    "block {number}: transaction {index} was never executed (scheduler bug)"
-                )));
+                return Err(EngineError::Invariant {
+                    number,
+                    what: format!("transaction {index} was never executed"),
+                }
+                .into());
             };
             let invalid = |reason: String| ReplayError::InvalidTransaction {
                 number,
@@ -477,7 +477,7 @@ impl ParallelEngine {
                     .to_string(),
                 ));
             }
-            traces.push(trace(index, &execution, incarnation + 1, exec_us));
+            traces.push(trace(index, &execution, executions, exec_us));
             let Execution {
                 result,
                 state: mut evm_state,
@@ -492,7 +492,10 @@ impl ParallelEngine {
                 beneficiary,
                 execution.fee,
             )
-            .map_err(|e| ReplayError::Engine(format!("block {number}: commit: {e}")))?;
+            .map_err(|e| EngineError::Invariant {
+                number,
+                what: format!("the commit phase could not read the state: {e}"),
+            })?;
             outcomes.push(TxOutcome {
                 hash: *tx.tx_hash(),
                 sender: *sender,
@@ -520,7 +523,7 @@ impl ParallelEngine {
             &written,
             executor.evm_mut().db_mut(),
         )
-        .map_err(|e| ReplayError::Engine(format!("block {number}: {e}")))?;
+        .map_err(|what| EngineError::Invariant { number, what })?;
         let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
         Ok(ParallelReplay {
             replay: BlockReplay {
@@ -579,189 +582,29 @@ impl ParallelEngine {
             work()
         })
     }
-
-    /// Runs the Block-STM workers until every transaction is executed and validated.
-    fn run_block_stm(
-        &self,
-        ctx: &BlockContext<'_>,
-        mv: &MvMemory,
-        txs: &[TxEnvelope],
-        senders: &[Address],
-        threads: usize,
-        number: u64,
-    ) -> Result<(Vec<Slot>, Counters), ReplayError> {
-        let n = txs.len();
-        if n == 0 {
-            // Nothing to schedule: no worker needs waking.
-            return Ok((Vec::new(), Counters::default()));
-        }
-        let scheduler = Scheduler::new(n);
-        let slots: Vec<Mutex<Slot>> = (0..n).map(|_| Mutex::new(Slot::default())).collect();
-        let failure: Mutex<Option<ReplayError>> = Mutex::new(None);
-        let stats = [
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-        ];
-        let fail = |error: ReplayError| {
-            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert(error);
-            scheduler.halt();
-        };
-        let worker = Worker {
-            #[cfg(test)]
-            panic_at: self.panic_at,
-            ctx,
-            txs,
-            senders,
-            mv,
-            scheduler: &scheduler,
-            slots: &slots,
-            stats: &stats,
-            number,
-        };
-        let work = || {
-            let outcome = catch_unwind(AssertUnwindSafe(|| worker.run()));
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => fail(error),
-                Err(panic) => {
-                    fail(ReplayError::Engine(format!(
-                        "block {number}: a worker thread panicked: {}",
-                        panic_message(panic.as_ref())
-                    )));
-                }
-            }
-        };
-        // The calling thread is one of the workers: it starts at once, while the pool
-        // threads wake up.
-        self.pool.in_place_scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(|_| work());
-            }
-            work();
-        });
-        if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(error);
-        }
-        let counters = Counters {
-            executions: stats[0].load(Relaxed),
-            validations: stats[1].load(Relaxed),
-            aborts: stats[2].load(Relaxed),
-            suspensions: stats[3].load(Relaxed),
-        };
-        let slots = slots
-            .into_iter()
-            .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
-            .collect();
-        Ok((slots, counters))
-    }
 }
 
-/// What every worker thread shares. The statistics are `Relaxed`: they are only read after
-/// the pool's scope has joined every worker, which orders all their updates before the read.
-struct Worker<'a> {
-    #[cfg(test)]
-    panic_at: Option<TxIdx>,
+/// The revm executor of Block-STM: one incarnation is one `vm::execute`.
+struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
     senders: &'a [Address],
-    mv: &'a MvMemory,
-    scheduler: &'a Scheduler,
-    slots: &'a [Mutex<Slot>],
-    stats: &'a [AtomicU64; 4],
-    number: u64,
+    /// Test-only fault injection: executing this transaction panics.
+    #[cfg(test)]
+    panic_at: Option<TxIdx>,
 }
 
-impl Worker<'_> {
-    fn run(&self) -> Result<(), ReplayError> {
-        let mut task = None;
-        while !self.scheduler.done() {
-            task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execution(version)) => self.execute(version)?,
-                Some(Task::Validation(version)) => self.validate(version),
-                None => {
-                    std::thread::yield_now();
-                    None
-                }
-            };
-        }
-        Ok(())
-    }
+impl TxExecutor for RevmTxExecutor<'_> {
+    type Output = Execution;
 
-    fn execute(&self, version: Version) -> Result<Option<Task>, ReplayError> {
+    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Execution, Interrupted> {
         let tx = version.tx;
         #[cfg(test)]
         if self.panic_at == Some(tx) {
             panic!("injected fault in transaction {tx}");
         }
-        loop {
-            let started = Instant::now();
-            match vm::execute(self.ctx, self.mv, tx, &self.txs[tx], self.senders[tx]) {
-                Err(VmReadError::Blocked(blocking)) => {
-                    self.stats[3].fetch_add(1, Relaxed);
-                    if self.scheduler.add_dependency(tx, blocking) {
-                        return Ok(None);
-                    }
-                }
-                Err(VmReadError::PreState(e)) => {
-                    return Err(ReplayError::InvalidTransaction {
-                        number: self.number,
-                        index: tx,
-                        hash: *self.txs[tx].tx_hash(),
-                        reason: e.to_string(),
-                    });
-                }
-                Ok(execution) => {
-                    self.stats[0].fetch_add(1, Relaxed);
-                    let exec_us = started.elapsed().as_micros() as u64;
-                    let locations: Vec<Location> =
-                        execution.writes.iter().map(|(l, _)| *l).collect();
-                    let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                    let wrote_new =
-                        self.mv
-                            .record(version, &execution.writes, &slot.write_locations);
-                    *slot = Slot {
-                        execution: Some(execution),
-                        incarnation: version.incarnation,
-                        write_locations: locations,
-                        exec_us,
-                    };
-                    drop(slot);
-                    return Ok(self.scheduler.finish_execution(version, wrote_new));
-                }
-            }
-        }
+        vm::execute(self.ctx, mv, tx, &self.txs[tx], self.senders[tx])
     }
-
-    fn validate(&self, version: Version) -> Option<Task> {
-        self.stats[1].fetch_add(1, Relaxed);
-        let slot = self.slots[version.tx]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let valid = slot.execution.as_ref().is_some_and(|execution| {
-            execution.reads.iter().all(|(location, observed)| {
-                self.mv.observe(location, version.tx).as_ref() == Some(observed)
-            })
-        });
-        let aborted = !valid && self.scheduler.try_validation_abort(version);
-        if aborted {
-            self.stats[2].fetch_add(1, Relaxed);
-            self.mv.mark_estimates(version.tx, &slot.write_locations);
-        }
-        drop(slot);
-        self.scheduler.finish_validation(version.tx, aborted)
-    }
-}
-
-/// The text of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {

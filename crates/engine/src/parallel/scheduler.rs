@@ -75,7 +75,11 @@ pub struct Counters {
     pub validations: u64,
     /// Incarnations aborted by a failed validation.
     pub aborts: u64,
-    /// Executions suspended on an ESTIMATE.
+    /// Reads that met an ESTIMATE marker (each stops its execution).
+    pub estimate_reads: u64,
+    /// Executions suspended on the transaction whose ESTIMATE they read. An ESTIMATE read
+    /// whose writer has already executed again is re-executed at once instead, so this is
+    /// at most `estimate_reads`.
     pub suspensions: u64,
 }
 

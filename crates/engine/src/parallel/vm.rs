@@ -38,7 +38,7 @@ use revm::{
     },
     context_interface::JournalTr,
     context_interface::{Block, Cfg, result::HaltReason, transaction::Transaction as _},
-    database_interface::{DBErrorMarker, Database, DatabaseRef},
+    database_interface::{DBErrorMarker, Database, DatabaseRef, bal::EvmDatabaseError},
     handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetHandler},
     interpreter::interpreter_action::FrameInit,
     precompile::{PrecompileSpecId, Precompiles},
@@ -91,6 +91,31 @@ pub(crate) enum VmReadError {
     /// The pre-state cannot answer (missing ancestor hash or code).
     #[error(transparent)]
     PreState(#[from] PreStateError),
+    /// A location held a value of another kind: a bug in this module.
+    #[error("location {0:?} holds a value of another kind")]
+    WrongKind(Location),
+}
+
+/// Why an incarnation did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Interrupted {
+    /// It read an ESTIMATE of this transaction: it waits for that transaction's
+    /// re-execution.
+    Blocked(TxIdx),
+    /// An invariant of the multi-version memory broke (see [`VmReadError::WrongKind`]).
+    Invariant(String),
+}
+
+impl From<VmReadError> for Interrupted {
+    /// The interruption a read error causes; a pre-state error is not one (it is the
+    /// incarnation's outcome, see [`execute`]) and is reported as a broken invariant if it
+    /// ever reaches here.
+    fn from(error: VmReadError) -> Self {
+        match error {
+            VmReadError::Blocked(tx) => Self::Blocked(tx),
+            other => Self::Invariant(other.to_string()),
+        }
+    }
 }
 
 impl DBErrorMarker for VmReadError {}
@@ -185,7 +210,7 @@ impl<'a> VmDb<'a> {
                 self.note(location, observed);
                 Ok(Some((value, writer)))
             }
-            Read::BaseWithCredit { .. } => unreachable_credit(location),
+            Read::BaseWithCredit { .. } => Err(VmReadError::WrongKind(location)),
         }
     }
 
@@ -196,9 +221,11 @@ impl<'a> VmDb<'a> {
     /// absent account into existence without an existence write, so that transactions paying
     /// a new beneficiary do not depend on the first one through its existence.
     pub(crate) fn exists(&mut self, address: Address) -> Result<bool, VmReadError> {
-        let exists = match self.read(Location::Existence(address))? {
+        let location = Location::Existence(address);
+        let exists = match self.read(location)? {
             Some((MvValue::Existence(exists), _)) => exists,
-            _ => self.base.info(address).is_some(),
+            Some(_) => return Err(VmReadError::WrongKind(location)),
+            None => self.base.info(address).is_some(),
         };
         if exists {
             return Ok(true);
@@ -251,14 +278,16 @@ impl<'a> VmDb<'a> {
                 self.note(location, observed);
                 Ok(b)
             }
-            Read::Found { .. } => unreachable_credit(location),
+            Read::Found { .. } => Err(VmReadError::WrongKind(location)),
         }
     }
 
     pub(crate) fn nonce(&mut self, address: Address) -> Result<u64, VmReadError> {
-        Ok(match self.read(Location::Nonce(address))? {
+        let location = Location::Nonce(address);
+        Ok(match self.read(location)? {
             Some((MvValue::Nonce(n), _)) => n,
-            _ => self.base.info(address).map(|i| i.nonce).unwrap_or_default(),
+            Some(_) => return Err(VmReadError::WrongKind(location)),
+            None => self.base.info(address).map(|i| i.nonce).unwrap_or_default(),
         })
     }
 
@@ -266,19 +295,16 @@ impl<'a> VmDb<'a> {
         &mut self,
         address: Address,
     ) -> Result<(B256, Option<Bytecode>), VmReadError> {
-        Ok(match self.read(Location::Code(address))? {
+        let location = Location::Code(address);
+        Ok(match self.read(location)? {
             Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
-            _ => match self.base.info(address) {
+            Some(_) => return Err(VmReadError::WrongKind(location)),
+            None => match self.base.info(address) {
                 Some(info) => (info.code_hash, info.code),
                 None => (KECCAK_EMPTY, None),
             },
         })
     }
-}
-
-/// Locations hold values of their own kind only; a mismatch is a bug in this module.
-fn unreachable_credit<T>(location: Location) -> T {
-    panic!("invariant broken: location {location:?} holds a value of another kind")
 }
 
 impl Database for VmDb<'_> {
@@ -317,14 +343,22 @@ impl Database for VmDb<'_> {
     }
 
     fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Self::Error> {
-        let slot_write = self.read(Location::Storage(address, slot))?;
+        let location = Location::Storage(address, slot);
+        let slot_write = self.read(location)?;
         let wipe = match self.read(Location::Existence(address))? {
             Some((_, writer)) => writer,
             None => None,
         };
         Ok(match slot_write {
-            Some((MvValue::Storage(value), writer)) if writer >= wipe => value,
-            Some(_) => U256::ZERO,
+            // A write older than the last wipe (or re-creation) is gone.
+            Some((MvValue::Storage(value), writer)) => {
+                if writer >= wipe {
+                    value
+                } else {
+                    U256::ZERO
+                }
+            }
+            Some(_) => return Err(VmReadError::WrongKind(location)),
             None if wipe.is_some() => U256::ZERO,
             None => self.base.storage(address, slot),
         })
@@ -404,6 +438,16 @@ pub(crate) struct Execution {
     pub(crate) writes: Vec<(Location, MvValue)>,
 }
 
+impl super::executor::Incarnation for Execution {
+    fn reads(&self) -> &[(Location, Observed)] {
+        &self.reads
+    }
+
+    fn writes(&self) -> &[(Location, MvValue)] {
+        &self.writes
+    }
+}
+
 /// The block-wide inputs of every execution.
 pub(crate) struct BlockContext<'a> {
     pub(crate) base: BaseState<'a>,
@@ -427,16 +471,25 @@ fn lazy_candidate(tx: &TxEnvelope, sender: Address, beneficiary: Address) -> Opt
 
 /// Executes transaction `index` once over the multi-version memory.
 ///
+/// A read the archive cannot answer (a missing ancestor hash or code) does not end the
+/// block: it is this incarnation's outcome, an invalid transaction with an empty write set,
+/// whose read set holds every read made before it. A speculative incarnation can ask for
+/// such a value only because it read a stale one (a BLOCKHASH argument or an address written
+/// by an earlier transaction); validation then finds that read changed and re-executes it.
+/// Only if the last, validated incarnation still fails does the commit phase report it, as
+/// the sequential replay reports the same read.
+///
 /// # Errors
-/// [`VmReadError::Blocked`] when a read met an ESTIMATE; `PreState` when the archive cannot
-/// answer a read.
+/// [`Interrupted::Blocked`] when a read met an ESTIMATE: this incarnation waits for that
+/// transaction's re-execution; [`Interrupted::Invariant`] when the multi-version memory
+/// broke an invariant.
 pub(crate) fn execute(
     ctx: &BlockContext<'_>,
     mv: &MvMemory,
     index: TxIdx,
     tx: &TxEnvelope,
     sender: Address,
-) -> Result<Execution, VmReadError> {
+) -> Result<Execution, Interrupted> {
     let beneficiary = ctx.block.beneficiary;
     let candidate = lazy_candidate(tx, sender, beneficiary);
     let db = VmDb::new(index, mv, &ctx.base, &ctx.codes, candidate);
@@ -455,17 +508,26 @@ pub(crate) fn execute(
     let state = evm.ctx.journal_mut().finalize();
     let fee = handler.fee.get();
     let mut db = evm.ctx.journaled_state.database;
-    let result = match outcome {
+    // Worded as the oracle words it (alloy-evm's block executor).
+    let hash = tx.trie_hash();
+    let mut result = match outcome {
         Ok(result) => Ok(result),
-        Err(EVMError::Database(e)) => return Err(e),
-        // Worded as the oracle words it (alloy-evm's block executor).
-        Err(e) => Err(BlockExecutionError::evm(e, tx.trie_hash()).to_string()),
+        Err(EVMError::Database(VmReadError::PreState(e))) => Err(read_failure(e, hash)),
+        Err(EVMError::Database(e)) => return Err(e.into()),
+        Err(e) => Err(BlockExecutionError::evm(e, hash).to_string()),
     };
     let spec = ctx.cfg.spec;
     let mut writes = Vec::new();
     if result.is_ok() {
         collect_writes(&state, &db, spec, &ctx.codes, &mut writes);
-        credit_beneficiary(&mut db, beneficiary, fee, spec, &mut writes)?;
+        match credit_beneficiary(&mut db, beneficiary, fee, spec, &mut writes) {
+            Ok(()) => {}
+            Err(VmReadError::PreState(e)) => {
+                writes.clear();
+                result = Err(read_failure(e, hash));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Execution {
         result,
@@ -475,6 +537,14 @@ pub(crate) fn execute(
         reads: db.reads,
         writes,
     })
+}
+
+/// A read the archive could not answer, worded as the oracle's executor words it: its
+/// database is revm's `State`, which wraps the pre-state's error.
+fn read_failure(error: PreStateError, hash: B256) -> String {
+    let error: EVMError<EvmDatabaseError<PreStateError>> =
+        EVMError::Database(EvmDatabaseError::Database(error));
+    BlockExecutionError::evm(error, hash).to_string()
 }
 
 /// Turns revm's state output into the write set.

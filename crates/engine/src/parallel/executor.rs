@@ -1,0 +1,581 @@
+//! Block-STM's worker loop: the threads that take tasks from the scheduler, execute
+//! incarnations over the multi-version memory and validate their read sets (Gelashvili et
+//! al., Algorithm 1, `run`).
+//!
+//! The loop does not know what a transaction is. It drives a [`TxExecutor`], which runs one
+//! incarnation of one transaction over the multi-version memory and returns its
+//! [`Incarnation`] (read set and write set). The engine's executor runs revm (`vm.rs`); the
+//! property test below runs mock transactions whose reads and writes change with every
+//! incarnation, against a sequential baseline.
+//!
+//! # The per-transaction slot
+//! `slots[tx]` holds the latest *completed* incarnation of `tx`: its output (read set and
+//! write set), the locations it wrote as recorded in the multi-version memory, and the
+//! number of completed executions. Invariants:
+//! - the slot's `write_locations` are exactly the locations at which the multi-version
+//!   memory holds an entry (value or ESTIMATE) of `tx`: both change together, under the
+//!   slot's lock (`MvMemory::record` in `execute`, `MvMemory::mark_estimates` in `validate`);
+//! - a validation reads the read set of the incarnation it was handed, or of a later one
+//!   (then it fails or finds the later one valid; either way `try_validation_abort` only
+//!   aborts the incarnation the scheduler still lists as executed, so a stale validation
+//!   never aborts a newer incarnation).
+//!
+//! # Lock order
+//! `slots[tx]` before the multi-version memory's shard locks (record, observe, mark
+//! estimates) and before the scheduler's `status[tx]` (`try_validation_abort`). The
+//! scheduler and the memory never take a slot lock, and a worker holds one slot lock at a
+//! time, so the order is acyclic.
+//!
+//! # Atomic orderings
+//! The statistics are `Relaxed`: they are only read after the pool's scope has joined every
+//! worker, which orders all their updates before the read. Every other synchronisation is
+//! the slot mutex, the memory's locks and the scheduler's `SeqCst` indices.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Instant,
+};
+
+use super::{
+    mv_memory::{MvMemory, MvValue, Observed},
+    scheduler::{Counters, Scheduler, Task},
+    vm::Interrupted,
+};
+use crate::{
+    access::{Incarnation as IncarnationNumber, Location, Version},
+    error::EngineError,
+};
+
+/// What the worker loop needs of one completed incarnation.
+pub(crate) trait Incarnation: Send {
+    /// The read set: every location read, with what the read observed.
+    fn reads(&self) -> &[(Location, Observed)];
+    /// The write set: every location written, with its value (or credit).
+    fn writes(&self) -> &[(Location, MvValue)];
+}
+
+/// Runs one incarnation of one transaction over the multi-version memory.
+pub(crate) trait TxExecutor: Sync {
+    /// The incarnation's output.
+    type Output: Incarnation;
+
+    /// Executes incarnation `version` reading through `mv` as transaction `version.tx`.
+    ///
+    /// # Errors
+    /// [`Interrupted::Blocked`] when a read met an ESTIMATE (the loop suspends the
+    /// transaction on its writer); [`Interrupted::Invariant`] when the executor found an
+    /// engine bug (the block fails with [`EngineError::Invariant`]).
+    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Self::Output, Interrupted>;
+}
+
+/// The latest completed incarnation of one transaction (see the module docs).
+pub(crate) struct Slot<O> {
+    /// The latest completed incarnation's output.
+    pub(crate) output: Option<O>,
+    /// Its incarnation number (read by the property test's baseline).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) incarnation: IncarnationNumber,
+    /// Completed executions so far. Not the incarnation number, which also grows when a
+    /// suspended execution (one that read an ESTIMATE) resumes.
+    pub(crate) executions: u32,
+    /// The locations `output` wrote, as recorded in the multi-version memory.
+    pub(crate) write_locations: Vec<Location>,
+    /// Wall time of the latest execution, in microseconds.
+    pub(crate) exec_us: u64,
+}
+
+impl<O> Default for Slot<O> {
+    fn default() -> Self {
+        Self {
+            output: None,
+            incarnation: 0,
+            executions: 0,
+            write_locations: Vec::new(),
+            exec_us: 0,
+        }
+    }
+}
+
+/// Every transaction's last incarnation, in block order.
+pub(crate) type LastIncarnations<O> = Vec<Slot<O>>;
+
+/// Runs Block-STM over `n` transactions on `threads` threads of `pool` (the calling thread
+/// one of them) until every transaction is executed and validated, and returns every
+/// transaction's last incarnation with the run's counters.
+///
+/// # Errors
+/// [`EngineError::WorkerPanic`] when a worker panicked, [`EngineError::Invariant`] when the
+/// executor reported a broken invariant; the first of them stops every worker.
+pub(crate) fn run<E: TxExecutor>(
+    pool: &rayon::ThreadPool,
+    executor: &E,
+    mv: &MvMemory,
+    n: usize,
+    threads: usize,
+    number: u64,
+) -> Result<(LastIncarnations<E::Output>, Counters), EngineError> {
+    if n == 0 {
+        // Nothing to schedule: no worker needs waking.
+        return Ok((Vec::new(), Counters::default()));
+    }
+    let scheduler = Scheduler::new(n);
+    let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
+    let failure: Mutex<Option<EngineError>> = Mutex::new(None);
+    let stats: [AtomicU64; 5] = Default::default();
+    let worker = Worker {
+        executor,
+        mv,
+        scheduler: &scheduler,
+        slots: &slots,
+        stats: &stats,
+        number,
+    };
+    let work = || {
+        let error = match catch_unwind(AssertUnwindSafe(|| worker.run())) {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(panic) => EngineError::WorkerPanic {
+                number,
+                thread: "a worker thread",
+                message: panic_message(panic.as_ref()),
+            },
+        };
+        failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(error);
+        scheduler.halt();
+    };
+    // The calling thread is one of the workers: it starts at once, while the pool threads
+    // wake up.
+    pool.in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
+    if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    let counters = Counters {
+        executions: stats[0].load(Relaxed),
+        validations: stats[1].load(Relaxed),
+        aborts: stats[2].load(Relaxed),
+        estimate_reads: stats[3].load(Relaxed),
+        suspensions: stats[4].load(Relaxed),
+    };
+    let slots = slots
+        .into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+    Ok((slots, counters))
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// What every worker thread shares.
+struct Worker<'a, E: TxExecutor> {
+    executor: &'a E,
+    mv: &'a MvMemory,
+    scheduler: &'a Scheduler,
+    slots: &'a [Mutex<Slot<E::Output>>],
+    /// Executions, validations, aborts, ESTIMATE reads, suspensions.
+    stats: &'a [AtomicU64; 5],
+    number: u64,
+}
+
+impl<E: TxExecutor> Worker<'_, E> {
+    fn run(&self) -> Result<(), EngineError> {
+        let mut task = None;
+        while !self.scheduler.done() {
+            task = match task.take().or_else(|| self.scheduler.next_task()) {
+                Some(Task::Execution(version)) => self.execute(version)?,
+                Some(Task::Validation(version)) => self.validate(version),
+                None => {
+                    std::thread::yield_now();
+                    None
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Executes `version` until it completes or suspends on the transaction whose ESTIMATE
+    /// it read. Whatever the transaction's own outcome (the engine's executor turns a read
+    /// the archive cannot answer into an invalid-transaction outcome, see `vm::execute`),
+    /// execution fails the block only on a broken invariant.
+    fn execute(&self, version: Version) -> Result<Option<Task>, EngineError> {
+        let tx = version.tx;
+        loop {
+            let started = Instant::now();
+            match self.executor.execute(self.mv, version) {
+                Err(Interrupted::Blocked(blocking)) => {
+                    self.stats[3].fetch_add(1, Relaxed);
+                    if self.scheduler.add_dependency(tx, blocking) {
+                        self.stats[4].fetch_add(1, Relaxed);
+                        return Ok(None);
+                    }
+                    // The writer has already executed again: retry at once.
+                }
+                Err(Interrupted::Invariant(what)) => {
+                    return Err(EngineError::Invariant {
+                        number: self.number,
+                        what: format!("transaction {tx}: {what}"),
+                    });
+                }
+                Ok(output) => {
+                    self.stats[0].fetch_add(1, Relaxed);
+                    let exec_us = started.elapsed().as_micros() as u64;
+                    let locations: Vec<Location> =
+                        output.writes().iter().map(|(l, _)| *l).collect();
+                    let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
+                    let wrote_new = self
+                        .mv
+                        .record(version, output.writes(), &slot.write_locations);
+                    *slot = Slot {
+                        output: Some(output),
+                        incarnation: version.incarnation,
+                        executions: slot.executions + 1,
+                        write_locations: locations,
+                        exec_us,
+                    };
+                    drop(slot);
+                    return Ok(self.scheduler.finish_execution(version, wrote_new));
+                }
+            }
+        }
+    }
+
+    /// Validates `version`'s read set: every read must observe, now, what it observed when
+    /// it ran. A failed validation aborts the incarnation (once), turns its writes into
+    /// ESTIMATE markers and schedules its re-execution.
+    fn validate(&self, version: Version) -> Option<Task> {
+        self.stats[1].fetch_add(1, Relaxed);
+        let slot = self.slots[version.tx]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let valid = slot.output.as_ref().is_some_and(|output| {
+            output.reads().iter().all(|(location, observed)| {
+                self.mv.observe(location, version.tx).as_ref() == Some(observed)
+            })
+        });
+        let aborted = !valid && self.scheduler.try_validation_abort(version);
+        if aborted {
+            self.stats[2].fetch_add(1, Relaxed);
+            self.mv.mark_estimates(version.tx, &slot.write_locations);
+        }
+        drop(slot);
+        self.scheduler.finish_validation(version.tx, aborted)
+    }
+}
+
+/// The worker loop, the scheduler and the multi-version memory against a sequential
+/// baseline, on mock transactions whose read and write sets change with every incarnation
+/// (as a real transaction's do when it reads other values), in the manner of Aptos'
+/// `proptest_types/baseline.rs`.
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, sync::OnceLock};
+
+    use alloy_primitives::{Address, U256};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::parallel::mv_memory::Read;
+
+    /// The one balance the mocks credit (commutatively) and read.
+    const BALANCE: Location = Location::Balance(Address::ZERO);
+
+    fn slot(key: u8) -> Location {
+        Location::Storage(Address::ZERO, U256::from(key))
+    }
+
+    fn base(location: Location) -> U256 {
+        match location {
+            Location::Storage(_, key) => key + U256::from(1000),
+            _ => U256::from(7),
+        }
+    }
+
+    /// What one incarnation of a mock transaction reads and writes.
+    #[derive(Debug, Clone)]
+    struct Behaviour {
+        /// Slots read, in order.
+        reads: Vec<u8>,
+        /// Whether it reads the balance (base plus every lower credit).
+        reads_balance: bool,
+        /// Slots written (distinct): each gets a value derived from everything read.
+        writes: Vec<u8>,
+        /// A credit to the balance, if any (never zero).
+        credit: Option<u64>,
+    }
+
+    /// A mock transaction: incarnation `i` behaves as `behaviours[i % len]`.
+    #[derive(Debug, Clone)]
+    struct MockTx {
+        behaviours: Vec<Behaviour>,
+    }
+
+    #[derive(Debug)]
+    struct MockOutput {
+        behaviour: usize,
+        seen: Vec<U256>,
+        reads: Vec<(Location, Observed)>,
+        writes: Vec<(Location, MvValue)>,
+    }
+
+    impl Incarnation for MockOutput {
+        fn reads(&self) -> &[(Location, Observed)] {
+            &self.reads
+        }
+
+        fn writes(&self) -> &[(Location, MvValue)] {
+            &self.writes
+        }
+    }
+
+    /// The value transaction `tx` under `behaviour` writes at `key`, from what it read.
+    fn written(tx: usize, behaviour: usize, seen: &[U256], key: u8) -> U256 {
+        seen.iter().fold(
+            U256::from(tx * 1_000_000 + behaviour * 1_000 + usize::from(key)),
+            |acc, v| acc.wrapping_mul(U256::from(31)).wrapping_add(*v),
+        )
+    }
+
+    /// The writes of `tx` under `behaviour` having seen `seen`.
+    fn writes_of(
+        tx: usize,
+        index: usize,
+        behaviour: &Behaviour,
+        seen: &[U256],
+    ) -> Vec<(Location, MvValue)> {
+        let mut writes: Vec<(Location, MvValue)> = behaviour
+            .writes
+            .iter()
+            .map(|key| (slot(*key), MvValue::Storage(written(tx, index, seen, *key))))
+            .collect();
+        if let Some(credit) = behaviour.credit {
+            writes.push((BALANCE, MvValue::BalanceCredit(U256::from(credit))));
+        }
+        writes
+    }
+
+    struct MockExecutor {
+        txs: Vec<MockTx>,
+    }
+
+    impl TxExecutor for MockExecutor {
+        type Output = MockOutput;
+
+        fn execute(&self, mv: &MvMemory, version: Version) -> Result<MockOutput, Interrupted> {
+            let tx = version.tx;
+            let behaviours = &self.txs[tx].behaviours;
+            let index = version.incarnation as usize % behaviours.len();
+            let behaviour = &behaviours[index];
+            let locations = behaviour
+                .reads
+                .iter()
+                .map(|key| slot(*key))
+                .chain(behaviour.reads_balance.then_some(BALANCE));
+            let (mut seen, mut reads) = (Vec::new(), Vec::new());
+            for location in locations {
+                let (value, observed) = match mv.read(&location, tx) {
+                    Read::Blocked(blocking) => return Err(Interrupted::Blocked(blocking)),
+                    Read::Base => (base(location), Observed::Base),
+                    Read::Found {
+                        value: MvValue::Storage(v) | MvValue::Balance(v),
+                        observed,
+                    } => (v, observed),
+                    Read::BaseWithCredit { credit, observed } => {
+                        (base(location) + credit, observed)
+                    }
+                    Read::Found { value, .. } => {
+                        return Err(Interrupted::Invariant(format!("{location:?}: {value:?}")));
+                    }
+                };
+                seen.push(value);
+                reads.push((location, observed));
+                // Give other workers a chance to interleave.
+                if tx.is_multiple_of(3) {
+                    std::thread::yield_now();
+                }
+            }
+            let writes = writes_of(tx, index, behaviour, &seen);
+            Ok(MockOutput {
+                behaviour: index,
+                seen,
+                reads,
+                writes,
+            })
+        }
+    }
+
+    fn pool() -> &'static rayon::ThreadPool {
+        static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(4)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+
+    /// Runs the block in parallel, then checks every transaction's last incarnation against
+    /// a sequential execution that gives each transaction that incarnation's behaviour.
+    fn check(txs: Vec<MockTx>, threads: usize) -> Result<Counters, TestCaseError> {
+        let n = txs.len();
+        let executor = MockExecutor { txs };
+        let mv = MvMemory::new();
+        let (slots, counters) = run(pool(), &executor, &mv, n, threads, 0)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut state: BTreeMap<Location, U256> = BTreeMap::new();
+        for (tx, last) in slots.iter().enumerate() {
+            let output = last
+                .output
+                .as_ref()
+                .ok_or_else(|| TestCaseError::fail(format!("transaction {tx} never ran")))?;
+            let behaviours = &executor.txs[tx].behaviours;
+            let index = last.incarnation as usize % behaviours.len();
+            prop_assert_eq!(output.behaviour, index, "transaction {}", tx);
+            let behaviour = &behaviours[index];
+            let seen: Vec<U256> = behaviour
+                .reads
+                .iter()
+                .map(|key| slot_value(&state, slot(*key)))
+                .chain(behaviour.reads_balance.then(|| slot_value(&state, BALANCE)))
+                .collect();
+            prop_assert_eq!(&output.seen, &seen, "transaction {} read", tx);
+            let expected = writes_of(tx, index, behaviour, &seen);
+            prop_assert_eq!(&output.writes, &expected, "transaction {} wrote", tx);
+            prop_assert!(last.executions >= 1 && u64::from(last.executions) <= counters.executions);
+            for (location, value) in expected {
+                match value {
+                    MvValue::BalanceCredit(credit) => {
+                        let balance = slot_value(&state, location) + credit;
+                        state.insert(location, balance);
+                    }
+                    MvValue::Storage(v) => {
+                        state.insert(location, v);
+                    }
+                    other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                }
+            }
+        }
+        // After the last transaction, the memory holds the baseline's final state.
+        for (location, value) in &state {
+            let read = match mv.read(location, n) {
+                Read::Found {
+                    value: MvValue::Storage(v) | MvValue::Balance(v),
+                    ..
+                } => v,
+                Read::BaseWithCredit { credit, .. } => base(*location) + credit,
+                other => return Err(TestCaseError::fail(format!("{location:?}: {other:?}"))),
+            };
+            prop_assert_eq!(read, *value, "final {:?}", location);
+        }
+        prop_assert_eq!(
+            counters.executions,
+            slots.iter().map(|s| u64::from(s.executions)).sum::<u64>()
+        );
+        prop_assert!(counters.suspensions <= counters.estimate_reads);
+        Ok(counters)
+    }
+
+    fn slot_value(state: &BTreeMap<Location, U256>, location: Location) -> U256 {
+        state
+            .get(&location)
+            .copied()
+            .unwrap_or_else(|| base(location))
+    }
+
+    fn behaviour(keys: u8) -> impl Strategy<Value = Behaviour> {
+        (
+            prop::collection::vec(0..keys, 0..4),
+            any::<bool>(),
+            prop::collection::btree_set(0..keys, 0..3),
+            prop::option::weighted(0.3, 1..100u64),
+        )
+            .prop_map(|(reads, reads_balance, writes, credit)| Behaviour {
+                reads,
+                reads_balance,
+                writes: writes.into_iter().collect(),
+                credit,
+            })
+    }
+
+    fn block() -> impl Strategy<Value = (Vec<MockTx>, usize)> {
+        (1u8..8).prop_flat_map(|keys| {
+            (
+                prop::collection::vec(
+                    prop::collection::vec(behaviour(keys), 1..4)
+                        .prop_map(|behaviours| MockTx { behaviours }),
+                    1..40,
+                ),
+                1usize..=4,
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn block_stm_equals_the_sequential_baseline((txs, threads) in block()) {
+            // Each block three times: the interleavings differ from run to run.
+            for _ in 0..3 {
+                check(txs.clone(), threads)?;
+            }
+        }
+    }
+
+    /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads and
+    /// suspensions all occur (over repeated runs), each run equal to the baseline.
+    #[test]
+    fn aborts_estimates_and_suspensions_occur() {
+        let hot = Behaviour {
+            reads: vec![0],
+            reads_balance: false,
+            writes: vec![0],
+            credit: None,
+        };
+        let other = Behaviour {
+            reads: vec![1, 0],
+            reads_balance: true,
+            writes: vec![0, 2],
+            credit: Some(3),
+        };
+        let txs: Vec<MockTx> = (0..64)
+            .map(|i| MockTx {
+                behaviours: if i % 2 == 0 {
+                    vec![hot.clone()]
+                } else {
+                    vec![hot.clone(), other.clone()]
+                },
+            })
+            .collect();
+        let mut total = Counters::default();
+        for _ in 0..20 {
+            let counters = check(txs.clone(), 4).unwrap_or_else(|e| panic!("{e}"));
+            total.aborts += counters.aborts;
+            total.estimate_reads += counters.estimate_reads;
+            total.suspensions += counters.suspensions;
+            if total.aborts > 0 && total.suspensions > 0 {
+                break;
+            }
+        }
+        assert!(total.aborts > 0, "{total:?}");
+        assert!(total.estimate_reads > 0, "{total:?}");
+        assert!(total.suspensions > 0, "{total:?}");
+    }
+}
