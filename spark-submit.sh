@@ -63,8 +63,10 @@ SPARK_HOME="$("$vpy" -c 'import os, pyspark; print(os.path.dirname(pyspark.__fil
 export SPARK_HOME
 
 submit=("$SPARK_HOME/bin/spark-submit")
-# Spark's INFO lines drown the job's own; $SPARK_SUBMIT_ARGS can set another level.
-conf=(--conf spark.pyspark.driver.python="$vpy" --conf spark.log.level=WARN)
+# Spark's INFO lines drown the job's own: warnings only, from the JVM's start (conf/); a
+# --driver-java-options or spark.log.level in $SPARK_SUBMIT_ARGS sets another.
+conf=(--conf spark.pyspark.driver.python="$vpy" --conf spark.log.level=WARN
+    --driver-java-options "-Dlog4j2.configurationFile=file:$repo/conf/log4j2.properties")
 if [ ! -t 2 ]; then
     conf+=(--conf spark.ui.showConsoleProgress=false)
 fi

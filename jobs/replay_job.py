@@ -51,6 +51,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +163,8 @@ def _check_results_folder(fs: _Fs, partition_blocks: int, overwrite: bool) -> No
     """Refuses results the run would corrupt, unless ``overwrite``: the CLI job's (its
     manifest would no longer describe the files) or partitions of another width (blocks
     would be in two ranges)."""
+    if fs.exists() and not fs.fs.getFileStatus(fs.root).isDirectory():
+        raise JobError(f"results folder {fs.root} is a file, not a folder")
     if overwrite:
         return
     if fs.exists("_checkpoint.json"):
@@ -180,6 +183,33 @@ def _check_results_folder(fs: _Fs, partition_blocks: int, overwrite: bool) -> No
                     f"{fs.root}/{table} holds partition {value}, not of --partition-blocks "
                     f"{partition_blocks}: pass the same width, or --overwrite to start again"
                 )
+
+
+@contextmanager
+def _input_errors(what: str, path: str):
+    """Turns Spark's and the JVM's errors about an input the job cannot use (a missing
+    path, a folder that is not Parquet, no permission) into one-line ``JobError``s naming
+    ``what`` and ``path``, instead of Java and Python stack traces."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except PySparkException as e:
+        reason = _first_line(e.getMessage() if hasattr(e, "getMessage") else str(e))
+        if "infer schema" in reason.lower():
+            reason = "no Parquet files in it, so it is not a block archive"
+        raise JobError(f"cannot use {what} {path}: {reason}") from None
+    except Py4JJavaError as e:
+        raise JobError(f"cannot use {what} {path}: {_first_line(str(e.java_exception))}") from None
+
+
+def _first_line(text: str) -> str:
+    """The first non-empty line of an error message, without Spark's error-class tag."""
+    line = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    if line.startswith("[") and "] " in line:
+        line = line.split("] ", 1)[1]
+    return line
 
 
 def _remove_results(fs: _Fs) -> None:
@@ -240,10 +270,15 @@ def run_job(
 
     archive = _qualify(spark, archive)
     out = _qualify(spark, out)
-    fs = _Fs(spark, out)
-    _check_results_folder(fs, partition_blocks, overwrite)
+    with _input_errors("the results folder", out):
+        fs = _Fs(spark, out)
+        _check_results_folder(fs, partition_blocks, overwrite)
 
-    rows = spark.read.parquet(archive)
+    with _input_errors("the archive", archive):
+        if not _Fs(spark, archive).exists():
+            raise JobError(f"archive {archive} not found")
+        # Parquet files only: a README or a checksum beside the chunks is not a row.
+        rows = spark.read.option("pathGlobFilter", "*.parquet").parquet(archive)
     missing = [c for c in schemas.column_names("archive") if c not in rows.columns]
     if missing:
         raise JobError(f"{archive} is not a block archive: no column {', '.join(missing)}")

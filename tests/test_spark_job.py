@@ -300,3 +300,29 @@ def test_corrupt_archive_rows_become_failure_rows_as_in_the_cli_job(
     result = spark_submit("--cores", "1", "--archive", archive, "--out", tmp_path / "s", ok=(1,))
     assert "7 blocks: 3 verified, 4 failed" in result.stdout, result.stdout
     assert "FAILED 930196 (decode)" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["missing archive", "not an archive", "results is a file"])
+def test_inputs_the_job_cannot_use_are_one_clear_line_and_exit_2(tmp_path, mainnet_archive, case):
+    archive, out = mainnet_archive, tmp_path / "results"
+    if case == "missing archive":
+        archive = tmp_path / "nonexistent"
+        expected = f"error: archive {archive} not found"
+    elif case == "not an archive":
+        archive = tmp_path / "notes"
+        archive.mkdir()
+        (archive / "README.txt").write_text("not Parquet")
+        expected = f"error: cannot use the archive {archive}: no Parquet files in it"
+    else:
+        out.write_text("a file")
+        expected = f"error: results folder {out} is a file, not a folder"
+    result = spark_submit("--archive", archive, "--out", out, ok=(2,))
+    # spark-submit merges the Python driver's stderr into its stdout.
+    output = result.stdout + result.stderr
+    lines = output.strip().splitlines()
+    assert any(line.startswith(expected) for line in lines), output
+    # No Java or Python stack trace, no Spark start-up log: one clear line, not ~90.
+    assert "Traceback" not in output, output
+    assert not any(line.lstrip().startswith("at ") for line in lines), output
+    assert not any(" INFO " in line for line in lines), output
+    assert len(lines) <= 4, output

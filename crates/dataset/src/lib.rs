@@ -8,6 +8,7 @@
 //! | [`schema`] | the table definitions, loaded from `schemas/*.json` (the single source of truth; `schemas/README.md` is generated from them) |
 //! | [`archive`] | [`archive::ArchiveRow`] ⇄ `ArchivedBlock`, archive record batches and folders, `archive import` and `archive sample` |
 //! | [`results`] | [`results::replay_batch`]: a batch of archive rows in, the four result tables out; the pure per-partition work |
+//! | [`measure`] | how a block's replays are timed: interleaved rounds, repeated on small blocks, medians and spreads |
 //! | [`job`] | partitions, workers, progress, the checkpoint manifest, resume, the summary |
 //! | [`files`] | fixed Parquet writer settings, atomic writes and renames |
 //!
@@ -28,6 +29,7 @@ pub mod archive;
 mod columns;
 pub mod files;
 pub mod job;
+pub mod measure;
 pub mod results;
 pub mod schema;
 

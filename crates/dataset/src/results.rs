@@ -42,6 +42,7 @@ use crate::{
         self, bins, bools, f64s, i32s, i64s, opt_bins, opt_bools, opt_f64s, opt_i32s, opt_i64s,
         opt_strs, strs,
     },
+    measure::{self, RepeatPolicy, Samples},
     schema,
 };
 
@@ -330,6 +331,7 @@ struct RunRow {
     threads: i32,
     wall_us: i64,
     speedup: f64,
+    spread: f64,
     executions: i64,
     validations: i64,
     aborts: i64,
@@ -351,6 +353,8 @@ struct ReplayRow {
 struct Measured {
     decode_us: Option<i64>,
     sequential_us: Option<i64>,
+    repeats: Option<i32>,
+    sequential_spread: Option<f64>,
     analysis_us: Option<i64>,
     total_us: Option<i64>,
     runs: Option<Vec<RunRow>>,
@@ -389,19 +393,6 @@ fn to_i64(v: u64) -> i64 {
 
 fn to_i32(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
-}
-
-/// What differs between two replays, if anything.
-fn difference(seq: &BlockReplay, par: &BlockReplay) -> Option<&'static str> {
-    if seq.receipts != par.receipts {
-        Some("receipts")
-    } else if seq.transactions != par.transactions {
-        Some("transaction outcomes")
-    } else if seq.state_changes != par.state_changes {
-        Some("state changes")
-    } else {
-        None
-    }
 }
 
 fn process_row(
@@ -479,7 +470,6 @@ fn run_block(
 
     let seq = replay_sequential(&block, &chain).map_err(|e| ("replay", e.to_string()))?;
     out.tally.gas_used = seq.gas_used;
-    out.block.measured.sequential_us = Some(to_i64(seq.wall_us));
     out.block.replay = Some(ReplayRow {
         gas_used: to_i64(seq.gas_used),
         logs: to_i64(seq.transactions.iter().map(|t| t.logs as u64).sum()),
@@ -492,42 +482,66 @@ fn run_block(
     let verification = verify(block.header(), &seq).map_err(|e| ("verify", e.to_string()))?;
     out.block.receipts_root_checked = Some(verification.receipts_root_checked);
 
-    let mut first: Option<ParallelReplay> = None;
-    let mut runs = Vec::with_capacity(params.threads.len());
-    for &threads in &params.threads {
+    // Round 1: every parallel run is compared with the sequential replay; the first is
+    // analysed. Then more rounds while the block is too quick to time once (`measure`).
+    let parallel = |threads: usize| -> Result<ParallelReplay, StageError> {
         let concurrency =
             Concurrency::Threads(NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN));
         let par = engine
             .replay(&block, &chain, concurrency)
             .map_err(|e| ("parallel", format!("at {threads} threads: {e}")))?;
-        if let Some(what) = difference(&seq, &par.replay) {
-            return Err((
+        match seq.first_difference(&par.replay) {
+            None => Ok(par),
+            Some(difference) => Err((
                 "parallel",
                 format!(
                     "block {}: the parallel run at {threads} threads differs from the \
-                     sequential replay in its {what}",
+                     sequential replay: {difference}",
                     block.number()
                 ),
-            ));
+            )),
         }
-        runs.push(RunRow {
+    };
+    let mut samples = vec![Samples::default(); params.threads.len() + 1];
+    samples[0].push(seq.wall_us);
+    let mut first_runs = Vec::with_capacity(params.threads.len());
+    for (k, &threads) in params.threads.iter().enumerate() {
+        let par = parallel(threads)?;
+        samples[k + 1].push(par.replay.wall_us);
+        first_runs.push(par);
+    }
+    let rounds = measure::repeat(&RepeatPolicy::JOB, &mut samples, || {
+        let sequential = replay_sequential(&block, &chain)
+            .map_err(|e| ("replay", format!("timing round: {e}")))?;
+        let mut timings = vec![sequential.wall_us];
+        for &threads in &params.threads {
+            timings.push(parallel(threads)?.replay.wall_us);
+        }
+        Ok(timings)
+    })?;
+    let sequential_us = samples[0].median();
+    out.block.measured.sequential_us = Some(to_i64(sequential_us));
+    out.block.measured.sequential_spread = Some(samples[0].spread());
+    out.block.measured.repeats = Some(i32::try_from(rounds).unwrap_or(i32::MAX));
+    let runs = first_runs
+        .iter()
+        .zip(&samples[1..])
+        .map(|(par, timings)| RunRow {
             threads: to_i32(par.threads),
-            wall_us: to_i64(par.replay.wall_us),
-            speedup: seq.wall_us as f64 / par.replay.wall_us.max(1) as f64,
+            wall_us: to_i64(timings.median()),
+            speedup: sequential_us as f64 / timings.median().max(1) as f64,
+            spread: timings.spread(),
             executions: to_i64(par.counters.executions),
             validations: to_i64(par.counters.validations),
             aborts: to_i64(par.counters.aborts),
             suspensions: to_i64(par.counters.suspensions),
-        });
-        if first.is_none() {
-            out.tally.parallel_us = par.replay.wall_us;
-            first = Some(par);
-        }
-    }
+        })
+        .collect();
     out.block.measured.runs = Some(runs);
-    let Some(par) = first else {
+    let Some(par) = first_runs.into_iter().next() else {
         return Err(("parallel", "no thread count".into()));
     };
+    out.tally.parallel_us = samples[1].median();
 
     let analysis_started = Instant::now();
     let analysis = analyse(&par.accesses());
@@ -857,6 +871,14 @@ fn blocks_batch(
         |f: fn(&Measured) -> Option<i64>| opt_i64s(rows.iter().map(|r| f(&r.measured)).collect());
     columns.push(("measured_decode_us", measured(|m| m.decode_us)));
     columns.push(("measured_sequential_us", measured(|m| m.sequential_us)));
+    columns.push((
+        "measured_repeats",
+        opt_i32s(rows.iter().map(|r| r.measured.repeats).collect()),
+    ));
+    columns.push((
+        "measured_sequential_spread",
+        opt_f64s(rows.iter().map(|r| r.measured.sequential_spread).collect()),
+    ));
     columns.push(("measured_analysis_us", measured(|m| m.analysis_us)));
     columns.push(("measured_total_us", measured(|m| m.total_us)));
 
@@ -871,6 +893,7 @@ fn blocks_batch(
             i32s(all_runs.iter().map(|r| r.threads).collect()),
             i64s(all_runs.iter().map(|r| r.wall_us).collect()),
             f64s(all_runs.iter().map(|r| r.speedup).collect()),
+            f64s(all_runs.iter().map(|r| r.spread).collect()),
             i64s(all_runs.iter().map(|r| r.executions).collect()),
             i64s(all_runs.iter().map(|r| r.validations).collect()),
             i64s(all_runs.iter().map(|r| r.aborts).collect()),

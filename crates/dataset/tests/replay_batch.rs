@@ -1,10 +1,12 @@
 //! The per-partition function on its own: input order does not matter, `reproducible` nulls
-//! exactly the measured columns, and a batch that is not an archive batch is an error, not a
-//! panic.
+//! exactly the measured columns, a small block's timings are repeated medians, and a batch
+//! that is not an archive batch is an error, not a panic.
 
 use std::{num::NonZeroUsize, sync::Arc};
 
-use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_array::{
+    Array, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StructArray,
+};
 use replay_evm::{fixtures::fixtures_dir, parallel::ParallelEngine};
 use replay_evm_dataset::{
     BlockRange, DatasetError, JobParams,
@@ -70,6 +72,54 @@ fn replay_batch_output_does_not_depend_on_input_order_and_reproducible_nulls_mea
     .unwrap();
     let runs = measured.blocks.column_by_name("measured_runs").unwrap();
     assert_eq!(runs.null_count(), 0);
+
+    // Block 46147 has one transaction: far below 20 ms a round, so its timings are repeated
+    // (RepeatPolicy::JOB: until 20 ms in all, at most 50 rounds), and what the columns hold
+    // is consistent: a speedup from the two medians, spreads that are ratios.
+    let blocks = &measured.blocks;
+    let int = |name: &str| {
+        blocks
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let repeats = blocks
+        .column_by_name("measured_repeats")
+        .and_then(|c| c.as_any().downcast_ref::<Int32Array>().cloned())
+        .unwrap();
+    let spread = blocks
+        .column_by_name("measured_sequential_spread")
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
+        .unwrap();
+    let numbers = int("block_number");
+    let tiny = (0..numbers.len())
+        .find(|&i| numbers.value(i) == 46147)
+        .unwrap();
+    assert!(
+        (2..=50).contains(&repeats.value(tiny)),
+        "a 1-transaction block is repeated: {}",
+        repeats.value(tiny)
+    );
+    assert!(spread.value(tiny) >= 0.0);
+    let sequential_us = int("measured_sequential_us").value(tiny);
+    let runs = runs
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .unwrap()
+        .value(tiny);
+    let runs = runs.as_any().downcast_ref::<StructArray>().unwrap();
+    let column = |name: &str| runs.column_by_name(name).unwrap().clone();
+    let wall = column("wall_us");
+    let wall = wall.as_any().downcast_ref::<Int64Array>().unwrap();
+    let speedup = column("speedup");
+    let speedup = speedup.as_any().downcast_ref::<Float64Array>().unwrap();
+    let run_spread = column("spread");
+    let run_spread = run_spread.as_any().downcast_ref::<Float64Array>().unwrap();
+    for k in 0..runs.len() {
+        let expected = sequential_us as f64 / wall.value(k).max(1) as f64;
+        assert!((speedup.value(k) - expected).abs() < 1e-9);
+        assert!(run_spread.value(k) >= 0.0);
+    }
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn parallel_equals_sequential_at_every_thread_count() {
     }
 }
 
-/// Replays every block many times with varying thread counts. The default round count keeps
+/// Replays every block many times with varying thread counts and modes. The default round count keeps
 /// CI bounded; `REPLAY_EVM_STRESS_ROUNDS` raises it.
 #[test]
 fn stress_mainnet_blocks_with_varying_threads() {
@@ -82,13 +82,16 @@ fn stress_mainnet_blocks_with_varying_threads() {
         let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
         for round in 0..rounds {
             let threads = [2, 3, 4, 5, 6, 7, 8][round % 7];
+            let n = NonZeroUsize::new(threads).unwrap();
+            // Block-STM most rounds; every fourth, in-order and adaptive mode in turn.
+            let concurrency = match round % 8 {
+                3 => Concurrency::InOrder(n),
+                7 => Concurrency::Adaptive(n),
+                _ => Concurrency::Threads(n),
+            };
             let par = engine
-                .replay(
-                    &block,
-                    &chain,
-                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
-                )
-                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+                .replay(&block, &chain, concurrency)
+                .unwrap_or_else(|e| panic!("round {round}, {concurrency:?}: {e}"));
             assert_same(block.number(), threads, &seq, &par.replay);
         }
     }

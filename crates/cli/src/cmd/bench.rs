@@ -33,7 +33,7 @@ use replay_evm::{
     chain::ChainSpec,
     fixtures::fixtures_dir,
     parallel::{Concurrency, ParallelEngine},
-    sequential::{BlockReplay, replay_sequential},
+    sequential::replay_sequential,
     verify::verify,
     workload::{Workload, generate_gas},
 };
@@ -217,12 +217,6 @@ fn jobs(args: &Args) -> Result<Vec<Job>, CliError> {
     Ok(jobs)
 }
 
-fn same(a: &BlockReplay, b: &BlockReplay) -> bool {
-    a.receipts == b.receipts
-        && a.transactions == b.transactions
-        && a.state_changes == b.state_changes
-}
-
 /// Progress on stderr, when a person is watching.
 fn progress(message: impl FnOnce() -> String) {
     let mut err = std::io::stderr();
@@ -282,9 +276,10 @@ impl Bench<'_> {
         for &t in &self.threads {
             let (par, peak, _) = alloc::measure(|| self.parallel(block, t));
             let par = par?;
-            if !same(&seq, &par.replay) {
+            if let Some(difference) = seq.first_difference(&par.replay) {
                 return Err(format!(
-                    "the parallel replay at {t} threads differs from the sequential one"
+                    "the parallel replay at {t} threads differs from the sequential one: \
+                     {difference}"
                 ));
             }
             result.parallel.push(ParallelRun {
@@ -311,10 +306,10 @@ impl Bench<'_> {
             for (run, &t) in result.parallel.iter_mut().zip(&self.threads) {
                 let (par, sample) = timed(|| self.parallel(block, t));
                 let par = par?;
-                if !same(&seq, &par.replay) {
+                if let Some(difference) = seq.first_difference(&par.replay) {
                     return Err(format!(
                         "the parallel replay at {t} threads differs from the sequential one \
-                         (round {})",
+                         (round {}): {difference}",
                         rounds + 1
                     ));
                 }

@@ -12,7 +12,7 @@ use replay_evm::{
     block_dir::load_block_dir,
     chain::ChainSpec,
     parallel::{Concurrency, ParallelEngine},
-    sequential::{BlockReplay, replay_sequential},
+    sequential::replay_sequential,
     verify::{receipts_root, verify},
 };
 use serde_json::{Value, json};
@@ -37,12 +37,6 @@ pub(crate) struct Args {
     chain_id: u64,
 }
 
-fn same(a: &BlockReplay, b: &BlockReplay) -> bool {
-    a.receipts == b.receipts
-        && a.transactions == b.transactions
-        && a.state_changes == b.state_changes
-}
-
 fn replay_one(
     path: &Path,
     args: &Args,
@@ -58,9 +52,11 @@ fn replay_one(
         let par = engine
             .replay(&block, chain, Concurrency::Threads(*threads))
             .map_err(|e| e.to_string())?;
-        if !same(&seq, &par.replay) && error.is_none() {
+        if let Some(difference) = seq.first_difference(&par.replay)
+            && error.is_none()
+        {
             error = Some(format!(
-                "parallel run at {threads} threads diverges from sequential"
+                "parallel run at {threads} threads diverges from sequential: {difference}"
             ));
         }
         if analysis.is_none() {

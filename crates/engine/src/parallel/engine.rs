@@ -776,6 +776,17 @@ mod tests {
                 text.contains("worker thread panicked") && text.contains("injected fault"),
                 "{text}"
             );
+            assert!(
+                matches!(
+                    err,
+                    ReplayError::Engine(EngineError::WorkerPanic {
+                        number: 13217637,
+                        ..
+                    })
+                ),
+                "{err:?}"
+            );
+            assert!(err.is_engine_failure());
         }
         // The pool survives and the next block replays normally.
         engine.panic_at = None;

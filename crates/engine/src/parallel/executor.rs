@@ -539,6 +539,39 @@ mod tests {
         }
     }
 
+    /// A broken invariant reported by the executor stops every worker and is returned as
+    /// [`EngineError::Invariant`], never panicked, never a hang.
+    #[test]
+    fn a_broken_invariant_is_returned_not_panicked() {
+        struct Broken;
+        impl TxExecutor for Broken {
+            type Output = MockOutput;
+            fn execute(&self, _: &MvMemory, version: Version) -> Result<MockOutput, Interrupted> {
+                if version.tx == 5 {
+                    return Err(Interrupted::Invariant("a test invariant".into()));
+                }
+                Ok(MockOutput {
+                    behaviour: 0,
+                    seen: Vec::new(),
+                    reads: Vec::new(),
+                    writes: Vec::new(),
+                })
+            }
+        }
+        for threads in 1..=4 {
+            let error = run(pool(), &Broken, &MvMemory::new(), 20, threads, 7)
+                .err()
+                .unwrap_or_else(|| panic!("must fail at {threads} threads"));
+            assert_eq!(
+                error,
+                EngineError::Invariant {
+                    number: 7,
+                    what: "transaction 5: a test invariant".into()
+                }
+            );
+        }
+    }
+
     /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads and
     /// suspensions all occur (over repeated runs), each run equal to the baseline.
     #[test]

@@ -1,0 +1,199 @@
+//! How the job times a block, so that `measured_*` columns are not noise on small blocks.
+//!
+//! A block's timed configurations (the sequential replay, then Block-STM at each thread count
+//! of `--threads`) run in interleaved *rounds*: one run of each, in that order. The first
+//! round is the verified one (its parallel runs are compared with its sequential replay and
+//! analysed); further rounds are run, and compared, while the rounds together took less than
+//! [`RepeatPolicy::min_total`], up to [`RepeatPolicy::max_rounds`]. A block whose first round
+//! alone takes 20 ms is timed once, as before; an empty block is timed 50 times. Each column
+//! then holds the **median** of its configuration's samples, `measured_repeats` the number
+//! of rounds, and the spreads `(max - min) / median` of the samples: how far a single timing
+//! could have been off.
+//!
+//! Interleaving keeps slow drifts of the machine (another process, frequency changes) from
+//! favouring one configuration; the median ignores the one-off outliers (a cold cache in the
+//! first round, a preempted run).
+
+use std::time::Duration;
+
+/// When to stop repeating a block's rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatPolicy {
+    /// Repeat until the rounds together took at least this long...
+    pub min_total: Duration,
+    /// ...or this many rounds ran (at least 1).
+    pub max_rounds: u32,
+}
+
+impl RepeatPolicy {
+    /// The job's policy: 20 ms of measured wall time per block, at most 50 rounds.
+    pub const JOB: Self = Self {
+        min_total: Duration::from_millis(20),
+        max_rounds: 50,
+    };
+
+    /// Whether another round is due after `rounds` rounds that took `spent` in all.
+    pub fn more(&self, rounds: u32, spent: Duration) -> bool {
+        rounds == 0 || (spent < self.min_total && rounds < self.max_rounds)
+    }
+}
+
+/// One configuration's timings, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Samples(Vec<u64>);
+
+impl Samples {
+    /// Adds a timing.
+    pub fn push(&mut self, us: u64) {
+        self.0.push(us);
+    }
+
+    /// Number of timings.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The median (the mean of the two middle timings when their number is even); 0 when
+    /// empty.
+    pub fn median(&self) -> u64 {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        match n {
+            0 => 0,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+        }
+    }
+
+    /// `(max - min) / median`: 0 for one timing or identical ones.
+    pub fn spread(&self) -> f64 {
+        let (Some(min), Some(max)) = (self.0.iter().min(), self.0.iter().max()) else {
+            return 0.0;
+        };
+        (max - min) as f64 / self.median().max(1) as f64
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Runs further rounds of a block's configurations while `policy` asks for more, given
+/// `samples` holding the first round's timings (one [`Samples`] per configuration, in round
+/// order). `round` runs every configuration once, in that order, and returns their timings
+/// in microseconds. Returns the number of rounds, the first included.
+///
+/// # Errors
+/// The first error of `round` (a run that failed or differed from the sequential replay).
+pub fn repeat<E>(
+    policy: &RepeatPolicy,
+    samples: &mut [Samples],
+    mut round: impl FnMut() -> Result<Vec<u64>, E>,
+) -> Result<u32, E> {
+    let spent = |samples: &[Samples]| {
+        Duration::from_micros(samples.iter().map(Samples::total).sum::<u64>())
+    };
+    let mut rounds = u32::from(samples.iter().all(|s| !s.is_empty()));
+    while policy.more(rounds, spent(samples)) {
+        let timings = round()?;
+        for (configuration, us) in samples.iter_mut().zip(timings) {
+            configuration.push(us);
+        }
+        rounds += 1;
+    }
+    Ok(rounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_round(timings: &[u64]) -> Vec<Samples> {
+        timings
+            .iter()
+            .map(|us| {
+                let mut samples = Samples::default();
+                samples.push(*us);
+                samples
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tiny_block_is_repeated_up_to_the_round_limit() {
+        // 100 µs sequential, 60 and 40 µs in parallel: 200 µs a round, 20 ms needs 100.
+        let mut samples = first_round(&[100, 60, 40]);
+        let rounds = repeat(&RepeatPolicy::JOB, &mut samples, || {
+            Ok::<_, ()>(vec![100, 60, 40])
+        });
+        assert_eq!(rounds, Ok(50));
+        assert!(samples.iter().all(|s| s.len() == 50));
+    }
+
+    #[test]
+    fn a_block_repeats_until_the_minimum_time() {
+        // 4 ms a round: five rounds reach 20 ms.
+        let mut samples = first_round(&[2_000, 1_000, 1_000]);
+        let rounds = repeat(&RepeatPolicy::JOB, &mut samples, || {
+            Ok::<_, ()>(vec![2_000, 1_000, 1_000])
+        });
+        assert_eq!(rounds, Ok(5));
+    }
+
+    #[test]
+    fn a_large_block_is_timed_once() {
+        let mut samples = first_round(&[30_000, 16_000]);
+        let rounds = repeat(
+            &RepeatPolicy::JOB,
+            &mut samples,
+            || -> Result<Vec<u64>, ()> { panic!("no second round") },
+        );
+        assert_eq!(rounds, Ok(1));
+    }
+
+    #[test]
+    fn the_columns_hold_the_median_and_the_spread() {
+        // Round timings vary; the median ignores the outlier, the spread shows it.
+        let mut samples = first_round(&[900, 500]);
+        let mut next = [(110, 50), (100, 55), (95, 45), (105, 60)].into_iter();
+        let policy = RepeatPolicy {
+            min_total: Duration::from_millis(10),
+            max_rounds: 5,
+        };
+        let rounds = repeat(&policy, &mut samples, || {
+            let (seq, par) = next.next().ok_or("ran out")?;
+            Ok::<_, &str>(vec![seq, par])
+        });
+        assert_eq!(rounds, Ok(5));
+        assert_eq!(samples[0].median(), 105);
+        assert_eq!(samples[1].median(), 55);
+        assert!((samples[0].spread() - (900.0 - 95.0) / 105.0).abs() < 1e-9);
+        let mut even = Samples::default();
+        for us in [4, 1, 3, 2] {
+            even.push(us);
+        }
+        assert_eq!(even.median(), 2);
+        assert_eq!(Samples::default().spread(), 0.0);
+    }
+
+    #[test]
+    fn an_error_in_a_round_stops_the_repeats() {
+        let mut samples = first_round(&[10, 10]);
+        let mut calls = 0;
+        let result = repeat(&RepeatPolicy::JOB, &mut samples, || {
+            calls += 1;
+            if calls == 3 {
+                Err("differs")
+            } else {
+                Ok(vec![10, 10])
+            }
+        });
+        assert_eq!(result, Err("differs"));
+    }
+}
