@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod archive;
 mod bench;
+mod blocktest;
 mod job;
 mod replay;
 mod statetest;
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     Replay(replay::Args),
     /// Run ethereum/tests-format state tests.
     Statetest(statetest::Args),
+    /// Run ethereum/tests-format blockchain tests: every block replayed on the state carried
+    /// forward, sequentially and in every parallel mode, with state roots and header rules.
+    Blocktest(blocktest::Args),
     /// Build a Parquet block archive: from block folders, or the generated sample.
     Archive(archive::Args),
     /// The replay job: replay an archive in partitions, write the result datasets as
@@ -43,6 +47,7 @@ impl Command {
         match self {
             Self::Verify(args) => verify::run(args),
             Self::Statetest(args) => statetest::run(args),
+            Self::Blocktest(args) => blocktest::run(args),
             Self::Replay(args) => replay::run(args),
             Self::Archive(args) => archive::run(args),
             Self::Job(args) => job::run(args),

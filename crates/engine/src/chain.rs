@@ -265,6 +265,14 @@ impl ChainSpec {
                 at: Activation::Block(0),
             })
             .collect();
+        // Petersburg is Constantinople without EIP-1283, and alloy's block rules ask for
+        // Constantinople (the 2 ETH block reward, EIP-1234): activate both, as mainnet does.
+        if fork >= Fork::Petersburg {
+            forks.push(ForkActivation {
+                fork: EthereumHardfork::Constantinople,
+                at: Activation::Block(0),
+            });
+        }
         // Post-merge forks are timestamp-activated in alloy's rules.
         for row in &mut forks {
             if matches!(
@@ -453,5 +461,9 @@ mod tests {
             ChainSpec::single_fork(1, Fork::Istanbul).fork_at(1, 1),
             Fork::Istanbul
         );
+        // The block rules see Constantinople from Petersburg on (the 2 ETH reward).
+        let petersburg = ChainSpec::single_fork(1, Fork::Petersburg);
+        assert!(petersburg.is_constantinople_active_at_block(0));
+        assert!(!ChainSpec::single_fork(1, Fork::Byzantium).is_constantinople_active_at_block(0));
     }
 }

@@ -193,7 +193,7 @@ pub enum VerifyError {
     Mismatch {
         /// Block number.
         number: u64,
-        /// Header field name (`gasUsed`, `logsBloom`, `receiptsRoot`).
+        /// Header field name (`gasUsed`, `logsBloom`, `receiptsRoot`, `requestsHash`).
         field: &'static str,
         /// The header's value.
         expected: String,

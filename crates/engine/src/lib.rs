@@ -17,7 +17,8 @@
 //!    after them.
 //! 3. **Sequential replay, the oracle.** [`sequential`] runs the block exactly as a mainnet
 //!    client does: alloy-evm's `EthBlockExecutor` over revm's `State` on the pre-state.
-//!    [`verify`] compares its gas used, logs bloom and receipts root with the header.
+//!    [`verify`] compares its gas used, logs bloom, receipts root and (from Prague on)
+//!    requests hash with the header.
 //! 4. **Parallel replay.** [`parallel`] is Block-STM (Gelashvili et al., arXiv 2203.06871):
 //!    - transactions execute optimistically on worker threads over a *multi-version memory*
 //!      (`parallel/mv_memory.rs`) that keeps, per state location, the value written by each

@@ -92,6 +92,9 @@ pub struct BlockReplay {
     pub gas_used: u64,
     /// State changes of the whole block, block rules included.
     pub state_changes: StateChanges,
+    /// The EIP-7685 hash of the requests the block rules produced (deposits, withdrawal and
+    /// consolidation requests), from Prague on; `None` before.
+    pub requests_hash: Option<B256>,
     /// Whether ommer (uncle) rewards could be applied. False when the block has ommers but
     /// the archive holds only their hashes; the receipts are unaffected either way.
     pub ommer_rewards_applied: bool,
@@ -102,7 +105,7 @@ pub struct BlockReplay {
 impl BlockReplay {
     /// The first way `other` differs from this replay, in words, or `None` when the two are
     /// identical in everything a replay determines: fork, gas used, every transaction's
-    /// outcome, every receipt and the state changes (wall time aside).
+    /// outcome, every receipt, the requests hash and the state changes (wall time aside).
     ///
     /// This is the one definition of "parallel equals sequential": the engine's tests, the
     /// conformance runners, the CLI and the datasets all compare through it.
@@ -144,6 +147,12 @@ impl BlockReplay {
             return Some(format!(
                 "gas used {} against {}",
                 self.gas_used, other.gas_used
+            ));
+        }
+        if self.requests_hash != other.requests_hash {
+            return Some(format!(
+                "requests hash {:?} against {:?}",
+                self.requests_hash, other.requests_hash
             ));
         }
         self.state_changes.first_difference(&other.state_changes)
@@ -296,6 +305,7 @@ pub(crate) fn execute_in_order(
         receipts: result.receipts,
         gas_used: result.gas_used,
         state_changes,
+        requests_hash: (fork >= Fork::Prague).then(|| result.requests.requests_hash()),
         ommer_rewards_applied: block.has_ommer_headers(),
         wall_us: started.elapsed().as_micros() as u64,
     })

@@ -5,7 +5,9 @@
 //! balance, nonce and code hash (or `None` when it no longer exists), whether the storage it
 //! had before the block was wiped during the block (self-destruct, or re-creation), and the
 //! post value of every slot whose value differs from its baseline (zero after a wipe, the
-//! pre-state value otherwise).
+//! pre-state value otherwise), and the code of every account whose code hash the block
+//! changed (deployed or delegated), so that the changes can be applied to a full state to
+//! carry it to the next block.
 //!
 //! The form depends only on the state before and after the block, never on the path between
 //! them: an account absent before the block has no storage to wipe, so an account created
@@ -17,9 +19,11 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::{
+    bytecode::Bytecode,
     database::{BundleState, CacheState},
+    primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
 
@@ -47,6 +51,9 @@ pub struct AccountChange {
     pub storage_wiped: bool,
     /// Slots whose post value differs from their baseline, with that post value.
     pub storage: BTreeMap<U256, U256>,
+    /// The account's code after the block when the block changed its code hash to a
+    /// non-empty one (a contract deployed, or an EIP-7702 delegation set); `None` otherwise.
+    pub code: Option<Bytes>,
 }
 
 /// All accounts a block changed, ordered by address.
@@ -74,6 +81,7 @@ impl StateChanges {
                     storage,
                 )
             }),
+            |hash| bundle.contracts.get(hash),
         )
     }
 
@@ -97,20 +105,28 @@ impl StateChanges {
                     storage,
                 )
             }),
+            |hash| cache.contracts.get(hash),
         )
     }
 
     /// The changes from each account's present info (`None`: absent), whether revm saw it
-    /// destroyed, and the present value of every slot it touched.
+    /// destroyed, and the present value of every slot it touched; `contract` finds code by
+    /// hash when an account's info does not carry it.
     fn from_accounts<'a, S: Iterator<Item = (U256, U256)>>(
         pre: &PreState,
         accounts: impl Iterator<Item = (Address, Option<&'a AccountInfo>, bool, S)>,
+        contract: impl Fn(&B256) -> Option<&'a Bytecode>,
     ) -> Self {
         let mut changes = BTreeMap::new();
         for (address, info, destroyed, slots) in accounts {
             let pre_account = pre.account(&address);
             // Only storage that existed before the block can be wiped (see the module docs).
             let storage_wiped = destroyed && pre_account.is_some();
+            let pre_code_hash = pre_account.map_or(KECCAK_EMPTY, |a| a.code_hash);
+            let code = info
+                .filter(|info| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
+                .and_then(|info| info.code.as_ref().or_else(|| contract(&info.code_hash)))
+                .map(Bytecode::original_bytes);
             let info = info.map(|info| AccountInfoAfter {
                 balance: info.balance,
                 nonce: info.nonce,
@@ -142,6 +158,7 @@ impl StateChanges {
                         info,
                         storage_wiped,
                         storage,
+                        code,
                     },
                 );
             }
@@ -175,6 +192,7 @@ impl StateChanges {
     }
 
     /// Keccak-256 over a canonical byte encoding of the changes: equal changes, equal hash.
+    /// The deployed code is left out: it is determined by the code hash, which is in.
     pub fn hash(&self) -> B256 {
         let mut bytes = Vec::with_capacity(self.accounts.len() * 96 + self.slot_count() * 64);
         for (address, change) in &self.accounts {

@@ -1,5 +1,5 @@
-//! Verification of a replay against the block header: cumulative gas used, logs bloom and,
-//! from Byzantium on, the receipts root.
+//! Verification of a replay against the block header: cumulative gas used, logs bloom,
+//! from Byzantium on the receipts root, and from Prague on the EIP-7685 requests hash.
 //!
 //! Before Byzantium a receipt carries the intermediate state root after its transaction, which
 //! needs the full state; an archived pre-state is partial, so there the receipts root cannot be
@@ -33,7 +33,7 @@ pub fn receipts_root(receipts: &[ReceiptEnvelope]) -> B256 {
 ///
 /// # Errors
 /// [`VerifyError::Mismatch`] for the first field (gas used, then logs bloom, then receipts
-/// root) whose value differs, with the first transaction to blame where it can be told.
+/// root, then requests hash) whose value differs, with the first transaction to blame where it can be told.
 pub fn verify(header: &Header, replay: &BlockReplay) -> Result<Verification, VerifyError> {
     let receipts = &replay.receipts;
     let mismatch =
@@ -83,6 +83,16 @@ pub fn verify(header: &Header, replay: &BlockReplay) -> Result<Verification, Ver
             "receiptsRoot",
             header.receipts_root.to_string(),
             root.to_string(),
+            None,
+        ));
+    }
+    if let Some(expected) = header.requests_hash
+        && replay.requests_hash != Some(expected)
+    {
+        return Err(mismatch(
+            "requestsHash",
+            expected.to_string(),
+            format!("{:?}", replay.requests_hash),
             None,
         ));
     }

@@ -182,7 +182,12 @@ pub fn compare_file(
     }
 }
 
-fn thread_counts(
+/// `threads` as thread counts `engine` can honour.
+///
+/// # Errors
+/// [`StateTestError::Threads`] naming `path` when `threads` is empty, holds zero or asks for
+/// more than the pool has.
+pub(crate) fn thread_counts(
     path: &Path,
     engine: &ParallelEngine,
     threads: &[usize],
@@ -206,7 +211,7 @@ fn thread_counts(
         .collect()
 }
 
-fn file_failure(path: &Path, message: String) -> Failure {
+pub(crate) fn file_failure(path: &Path, message: String) -> Failure {
     Failure {
         file: path.to_path_buf(),
         name: None,
@@ -240,7 +245,7 @@ fn compare_file_inner(
 }
 
 /// How one case agreed.
-enum Agreed {
+pub(crate) enum Agreed {
     Executed,
     Rejected,
     /// Same underlying error (masked), differently worded.
@@ -298,7 +303,7 @@ fn compare_suite(
                 file: file.clone(),
                 name: slot.name.to_owned(),
                 fork: slot.fork.unwrap_or_default().to_owned(),
-                index: slot.index.unwrap_or_default(),
+                index: slot.index,
                 reason,
             }),
         }
@@ -455,7 +460,7 @@ fn compare_case(
 }
 
 /// Compares one parallel replay at `threads` with the sequential one.
-fn compare(
+pub(crate) fn compare(
     sequential: &Result<BlockReplay, ReplayError>,
     parallel: &Result<ParallelReplay, ReplayError>,
     threads: usize,
@@ -558,6 +563,12 @@ fn compare_replays(seq: &BlockReplay, par: &BlockReplay) -> Result<(), String> {
             ),
             None => "state changes differ".to_owned(),
         });
+    }
+    if seq.requests_hash != par.requests_hash {
+        diffs.push(format!(
+            "requests hash differs: sequential {:?}, parallel {:?}",
+            seq.requests_hash, par.requests_hash
+        ));
     }
     if seq.fork != par.fork || seq.number != par.number {
         diffs.push(format!(

@@ -21,6 +21,11 @@
 //! replayed by the sequential oracle and by the parallel engine at several thread counts;
 //! receipts, per-transaction outcomes, gas used and state changes must be identical.
 //!
+//! [`run_blocktests`] runs ethereum/tests BlockchainTests: whole chains of blocks replayed
+//! sequentially and in every parallel mode on the state carried from block to block, with
+//! the header rules, the state root of every block and the expected post-state checked (see
+//! the `blocktest` module).
+//!
 //! ```no_run
 //! use std::path::Path;
 //! use replay_evm_statetest::{Filter, run_path};
@@ -34,6 +39,7 @@
 //! ```
 
 mod block;
+mod blocktest;
 mod compare;
 mod error;
 mod model;
@@ -51,6 +57,7 @@ use rayon::prelude::*;
 use replay_evm::{chain::Fork, error::ChainError};
 
 pub use crate::{
+    blocktest::{BlockTestReport, run_blocktests},
     compare::{
         Agreement, Exclusion, ParallelFileReport, ParallelReport, compare_file, compare_parallel,
         compare_parallel_with_progress,
@@ -298,7 +305,7 @@ fn run_suite(suite: &Suite, filter: &Filter, report: &mut FileReport) {
                 file: report.file.clone(),
                 name: slot.name.to_owned(),
                 fork: slot.fork.unwrap_or_default().to_owned(),
-                index: slot.index.unwrap_or_default(),
+                index: slot.index,
                 reason,
             }),
         }

@@ -55,7 +55,7 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A case that cannot run on revm 43, with the concrete reason.
+/// A case that cannot run (e.g. on revm 43) or cannot be judged, with the concrete reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
     /// The state-test file.
@@ -64,23 +64,20 @@ pub struct Skip {
     pub name: String,
     /// The fork name as the file spells it.
     pub fork: String,
-    /// The index of the post entry within its fork.
-    pub index: usize,
+    /// The index of the post entry within its fork, or `None` when the skip is not
+    /// entry-specific (a whole blockchain test).
+    pub index: Option<usize>,
     /// Why it was not run (or why its result cannot be judged).
     pub reason: String,
 }
 
 impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} [{} #{}]: {}",
-            self.file.display(),
-            self.name,
-            self.fork,
-            self.index,
-            self.reason
-        )
+        write!(f, "{} {} [{}", self.file.display(), self.name, self.fork)?;
+        if let Some(index) = self.index {
+            write!(f, " #{index}")?;
+        }
+        write!(f, "]: {}", self.reason)
     }
 }
 

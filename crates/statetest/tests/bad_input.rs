@@ -163,7 +163,7 @@ fn an_unknown_fork_fails_and_a_withdrawn_one_is_skipped_with_its_reason() {
     let skip = &report.skipped[0];
     assert_eq!(
         (skip.name.as_str(), skip.fork.as_str(), skip.index),
-        ("transfer", "Constantinople", 0)
+        ("transfer", "Constantinople", Some(0))
     );
     assert!(
         skip.reason.contains("unsupported fork `Constantinople`"),

@@ -47,7 +47,7 @@ use super::{
 use crate::{
     access::{Location, ReadOrigin, TxAccess, TxIdx, Version},
     block::ArchivedBlock,
-    chain::ChainSpec,
+    chain::{ChainSpec, Fork},
     error::{EngineError, ReplayError},
     sequential::{BlockReplay, Diff, TxOutcome, TxStatus, execute_in_order},
     state_changes::StateChanges,
@@ -533,6 +533,7 @@ impl ParallelEngine {
                 receipts: result.receipts,
                 gas_used: result.gas_used,
                 state_changes: StateChanges::from_cache(&state.cache, &block.pre_state),
+                requests_hash: (fork >= Fork::Prague).then(|| result.requests.requests_hash()),
                 ommer_rewards_applied: block.has_ommer_headers(),
                 wall_us: started.elapsed().as_micros() as u64,
             },
@@ -549,7 +550,7 @@ impl ParallelEngine {
     fn recover_senders(
         &self,
         block: &ArchivedBlock,
-        fork: crate::chain::Fork,
+        fork: Fork,
         threads: usize,
     ) -> Result<Vec<Address>, ReplayError> {
         let number = block.number();

@@ -1,0 +1,216 @@
+//! The ethereum/tests BlockchainTests runner: whole chains replayed on revm by the engine,
+//! sequentially and in every parallel mode, with the state carried from block to block.
+//!
+//! For each test the runner decodes the genesis block and builds the full genesis state
+//! from `pre` (its root must be the genesis `stateRoot`), then imports the blocks in order.
+//! Each block's RLP is decoded as a client does; its header is checked against its parent
+//! and its ommers against its ancestors (`header.rs`), its body against its
+//! header (`ArchivedBlock::check`); it is then replayed by the sequential oracle on the
+//! parent's full state, and by the parallel engine in Block-STM, in-order and adaptive mode
+//! at each requested thread count, all of which must agree (`runner.rs`). The
+//! replay is verified against the header (gas used, logs bloom, receipts root), its state
+//! changes are applied to the parent's state and the new state's root must be the header's
+//! `stateRoot` (`state.rs`). A block with `expectException` must be rejected,
+//! with a reason of the kind the exception names (`rejection.rs`). Finally
+//! `lastblockhash` must be the imported head and its state the expected post-state.
+//!
+//! Files and file formats: `model.rs` (the JSON), `network.rs`
+//! (the `network` names, transitions included), `report.rs` (what a run found).
+//!
+//! ```no_run
+//! use std::{num::NonZeroUsize, path::PathBuf};
+//! use replay_evm::parallel::ParallelEngine;
+//! use replay_evm_statetest::{Filter, run_blocktests};
+//!
+//! let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())?;
+//! let paths = [PathBuf::from("BlockchainTests/ValidBlocks")];
+//! let report = run_blocktests(&paths, &Filter::default(), &engine, &[1, 2, 4], &|_| {})?;
+//! println!("{}", report.summary());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod header;
+mod model;
+mod network;
+mod rejection;
+mod report;
+mod runner;
+mod state;
+
+use std::{
+    num::NonZeroUsize,
+    panic::{AssertUnwindSafe, catch_unwind},
+    path::{Path, PathBuf},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use replay_evm::parallel::{Concurrency, ParallelEngine};
+
+pub use self::report::BlockTestReport;
+use self::{
+    model::ChainSuite,
+    network::Network,
+    runner::{Tally, TestOutcome, parallel_runs, run_test},
+};
+use crate::{
+    Failure, FileReport, Filter, Report, Skip, StateTestError, collect_test_files,
+    compare::{file_failure, thread_counts},
+    io_error,
+};
+
+/// Runs every blockchain test under `paths` (files, or folders searched recursively for
+/// `.json` files) that `filter` selects, replaying every block sequentially and with
+/// `engine` in each parallel mode at each of `threads`; `progress` is called with each
+/// file's report when it is done.
+///
+/// Files run on two plain threads per available core (not rayon tasks: a rayon worker
+/// waiting for the engine's pool would steal and nest other files on its stack). A
+/// `filter.fork` selects the tests whose network ends at that fork.
+///
+/// # Errors
+/// [`StateTestError::NotFound`], [`StateTestError::Io`] or [`StateTestError::NoJsonFiles`]
+/// for a path that cannot be run, and [`StateTestError::Threads`] when `threads` is empty,
+/// holds zero or asks for more threads than `engine` has. A file that cannot be read or
+/// parsed does not stop the run: it is a [`Failure`] naming the file, line and column.
+pub fn run_blocktests(
+    paths: &[PathBuf],
+    filter: &Filter,
+    engine: &ParallelEngine,
+    threads: &[usize],
+    progress: &(dyn Fn(&FileReport) + Sync),
+) -> Result<BlockTestReport, StateTestError> {
+    let first = paths.first().map_or(Path::new(""), PathBuf::as_path);
+    let counts = thread_counts(first, engine, threads)?;
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(collect_test_files(path)?);
+    }
+    let runs = parallel_runs(&counts);
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(files.len()));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .saturating_mul(2)
+        .min(files.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let (report, tally) = run_file(file, filter, engine, &runs);
+                    progress(&report);
+                    results
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .push((report, tally));
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut tally = Tally::default();
+    let mut reports = Vec::with_capacity(results.len());
+    for (report, file_tally) in results {
+        tally.blocks += file_tally.blocks;
+        tally.parallel_replays += file_tally.parallel_replays;
+        reports.push(report);
+    }
+    // A worker only dies of an abort (each test's panics are caught): its files are lost.
+    if reports.len() != files.len() {
+        let done: Vec<PathBuf> = reports.iter().map(|r| r.file.clone()).collect();
+        for file in files.iter().filter(|f| !done.contains(f)) {
+            let mut report = FileReport::new(file.clone());
+            report
+                .failed
+                .push(file_failure(file, "its worker thread died".to_owned()));
+            reports.push(report);
+        }
+    }
+    Ok(BlockTestReport {
+        report: Report::from_files(reports),
+        blocks: tally.blocks,
+        parallel_replays: tally.parallel_replays,
+        threads: counts.iter().map(|n| n.get()).collect(),
+    })
+}
+
+/// Runs every selected test of one file, in name order. Never fails: a file that cannot be
+/// read or parsed yields one [`Failure`] naming it.
+fn run_file(
+    path: &Path,
+    filter: &Filter,
+    engine: &ParallelEngine,
+    runs: &[(Concurrency, usize)],
+) -> (FileReport, Tally) {
+    let started = Instant::now();
+    let mut report = FileReport::new(path.to_path_buf());
+    let mut tally = Tally::default();
+    let suite = match load(path) {
+        Ok(suite) => suite,
+        Err(message) => {
+            report.failed.push(file_failure(path, message));
+            report.elapsed = started.elapsed();
+            return (report, tally);
+        }
+    };
+    for (name, test) in &suite {
+        if !filter.matches_name(name) || !matches_fork(filter, &test.network) {
+            continue;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run_test(test, engine, runs, &mut tally)
+        }))
+        .unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            TestOutcome::Fail {
+                block: None,
+                message: format!("panicked: {text}"),
+            }
+        });
+        match outcome {
+            TestOutcome::Pass => report.passed += 1,
+            TestOutcome::Fail { block, message } => report.failed.push(Failure {
+                file: path.to_path_buf(),
+                name: Some(name.clone()),
+                fork: Some(test.network.clone()),
+                index: block,
+                message,
+            }),
+            TestOutcome::Skip(reason) => report.skipped.push(Skip {
+                file: path.to_path_buf(),
+                name: name.clone(),
+                fork: test.network.clone(),
+                index: None,
+                reason,
+            }),
+        }
+    }
+    report.elapsed = started.elapsed();
+    (report, tally)
+}
+
+/// Whether a test on `network` is selected by `filter.fork`: its last fork is that fork.
+fn matches_fork(filter: &Filter, network: &str) -> bool {
+    let Some(wanted) = filter.fork else {
+        return true;
+    };
+    Network::with_chain_id(network, 1).is_ok_and(|n| n.fork_at(u64::MAX, u64::MAX) == wanted)
+}
+
+/// Reads and parses one file; the error names what is wrong and where.
+fn load(path: &Path) -> Result<ChainSuite, String> {
+    let bytes = std::fs::read(path).map_err(|source| io_error(path, source).detail())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("invalid blockchain-test JSON: {e}"))
+}
