@@ -520,7 +520,10 @@ pub(crate) fn execute(
     let mut writes = Vec::new();
     if result.is_ok() {
         collect_writes(&state, &db, spec, &ctx.codes, &mut writes);
-        match credit_beneficiary(&mut db, beneficiary, fee, spec, &mut writes) {
+        let selfdestructed = state
+            .get(&beneficiary)
+            .is_some_and(|account| account.is_selfdestructed());
+        match credit_beneficiary(&mut db, beneficiary, fee, selfdestructed, spec, &mut writes) {
             Ok(()) => {}
             Err(VmReadError::PreState(e)) => {
                 writes.clear();
@@ -635,28 +638,37 @@ fn collect_writes(
 /// transaction wrote the balance, a lazy credit when the account exists, full writes when
 /// the payment creates it. A zero fee still touches the beneficiary (EIP-161 may delete it
 /// when empty), exactly as revm's `reward_beneficiary` does.
+///
+/// A beneficiary this transaction deleted is one of two cases. Self-destructed
+/// (`selfdestructed`): revm pays the fee to the doomed account and the commit deletes it
+/// with the fee, so the fee burns and the account stays deleted. Deleted as empty under
+/// EIP-161 only because it was not paid yet (the lazy fee): paid, it is not empty, so it
+/// exists again with just the fee.
 fn credit_beneficiary(
     db: &mut VmDb<'_>,
     beneficiary: Address,
     fee: U256,
+    selfdestructed: bool,
     spec: SpecId,
     writes: &mut Vec<(Location, MvValue)>,
 ) -> Result<(), VmReadError> {
     let balance_location = Location::Balance(beneficiary);
+    if writes
+        .iter()
+        .any(|(l, v)| *l == Location::Existence(beneficiary) && *v == MvValue::Existence(false))
+    {
+        if !selfdestructed && !fee.is_zero() {
+            writes
+                .retain(|(l, _)| l.address() != beneficiary || matches!(l, Location::Storage(..)));
+            push_created(beneficiary, fee, writes);
+        }
+        return Ok(());
+    }
     if let Some((_, MvValue::Balance(full))) = writes
         .iter_mut()
         .find(|(location, _)| *location == balance_location)
     {
         *full += fee;
-        return Ok(());
-    }
-    if writes
-        .iter()
-        .any(|(l, v)| *l == Location::Existence(beneficiary) && *v == MvValue::Existence(false))
-    {
-        // Destroyed in this transaction, then paid: it exists again with just the fee.
-        writes.retain(|(l, _)| l.address() != beneficiary || matches!(l, Location::Storage(..)));
-        push_created(beneficiary, fee, writes);
         return Ok(());
     }
     if !fee.is_zero() {
