@@ -141,16 +141,29 @@ def replay_partition(
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import replay_evm_native
 
+        def replay(batch: pa.RecordBatch, following: pa.RecordBatch | None) -> pa.RecordBatch:
+            # The next batch of the partition (sorted by block range and number) is the
+            # look-ahead: the batch's last block is checked against its successor there, as
+            # the CLI job checks it within its whole-partition batch.
+            results = replay_evm_native.replay_batch(
+                batch, list(threads), partition_blocks, reproducible, following
+            )
+            return pack(results)
+
         produced = False
+        pending = None
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            results = replay_evm_native.replay_batch(
-                batch, list(threads), partition_blocks, reproducible
-            )
-            yield pack(results)
+            if pending is not None:
+                yield replay(pending, batch.slice(0, 1))
+                if inject_failure and not produced:
+                    produced = True
+                    _fail_first_attempt("replay", inject_failure)
+            pending = batch
+        if pending is not None:
+            yield replay(pending, None)
             if inject_failure and not produced:
-                produced = True
                 _fail_first_attempt("replay", inject_failure)
 
     return run

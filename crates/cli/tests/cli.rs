@@ -111,13 +111,26 @@ fn block_folders_take_a_fork_or_a_chain_spec() {
     for command in ["verify", "replay"] {
         let output = replay_evm(&[command, &block, "--chain-spec", &spec]);
         assert_no_panic(&output);
-        assert_eq!(output.status.code(), Some(0), "{command}: {}", text(&output.stdout));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{command}: {}",
+            text(&output.stdout)
+        );
     }
     // Bad chain options are usage errors naming the option.
     for (option, value, expected) in [
         ("--fork", "notafork", "--fork: unknown fork `notafork`"),
-        ("--chain-spec", "/no/such/file.json", "--chain-spec /no/such/file.json"),
-        ("--chain-id", "424242", "--chain-id: unknown chain id 424242"),
+        (
+            "--chain-spec",
+            "/no/such/file.json",
+            "--chain-spec /no/such/file.json",
+        ),
+        (
+            "--chain-id",
+            "424242",
+            "--chain-id: unknown chain id 424242",
+        ),
     ] {
         let output = replay_evm(&["verify", &block, option, value]);
         assert_no_panic(&output);

@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..=rounds {
         let mut r = Round::default();
         let started = Instant::now();
-        let batches = replay_batch_with(&batch, &params, &engine, |t| {
+        let batches = replay_batch_with(&batch, None, &params, &engine, |t| {
             r.parallel += t.parallel_us as f64 / 1e6;
             r.analysis += t.analysis_us as f64 / 1e6;
             r.blocks += t.total_us as f64 / 1e6;

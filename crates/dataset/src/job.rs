@@ -638,7 +638,7 @@ fn run_partition(
         gas_used: 0,
         files: BTreeMap::new(),
     };
-    let results = replay_batch_with(&batch, params, engine, |tally| {
+    let results = replay_batch_with(&batch, None, params, engine, |tally| {
         record.blocks += 1;
         record.failed += u64::from(!tally.verified);
         record.txs += tally.txs;

@@ -29,8 +29,10 @@ use replay_evm::{
     analysis::{BlockAnalysis, Mode, Summary, THREAD_COUNTS, analyse, hotspots},
     block::ArchivedBlock,
     chain::Fork,
+    consistency,
     parallel::{Concurrency, ParallelEngine, ParallelReplay},
     sequential::{BlockReplay, TxStatus, replay_sequential},
+    state_changes::StateChanges,
     verify::{receipts_root, verify},
 };
 use serde::{Deserialize, Serialize};
@@ -207,32 +209,89 @@ pub fn replay_batch(
     params: &JobParams,
     engine: &ParallelEngine,
 ) -> Result<ResultBatches, DatasetError> {
-    replay_batch_with(batch, params, engine, |_| {})
+    replay_batch_with(batch, None, params, engine, |_| {})
 }
 
-/// [`replay_batch`], calling `on_block` after each block (for progress).
+/// [`replay_batch`], with `next`: archive rows that follow the batch (only the first, in
+/// block order, is read, and not replayed), so that the batch's last block can be checked
+/// against its successor when a caller splits one block range into several batches, as
+/// the Spark job does; and calling `on_block` after each block (for progress).
+///
+/// Every verified block whose successor (block n+1, child of block n, in the same block
+/// range) is in the batch or is `next`'s first row is checked against it
+/// ([`replay_evm::consistency::compare`]): the `next_block_*` columns of `blocks`.
 ///
 /// # Errors
-/// As [`replay_batch`].
+/// As [`replay_batch`]; also when `next` is not an archive batch.
 pub fn replay_batch_with(
     batch: &RecordBatch,
+    next: Option<&RecordBatch>,
     params: &JobParams,
     engine: &ParallelEngine,
     mut on_block: impl FnMut(&BlockTally),
 ) -> Result<ResultBatches, DatasetError> {
     params.validate()?;
     let columns = ArchiveColumns::new(batch)?;
+    let next = next.map(ArchiveColumns::new).transpose()?;
     warm_up(&columns);
-    let mut outputs = Vec::with_capacity(columns.len());
-    for i in 0..columns.len() {
-        let output = process_row(&columns, i, params, engine);
+    let width = params.partition_blocks;
+    // In block order, so that each block meets its successor right after it.
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    order.sort_by_cached_key(|&i| {
+        let meta = columns.meta(i);
+        (meta.number, meta.hash)
+    });
+    let mut outputs: Vec<BlockOutput> = Vec::with_capacity(columns.len());
+    let mut previous: Option<Replayed> = None;
+    for i in order {
+        let (output, replayed) = process_row(&columns, i, params, engine);
         on_block(&output.tally);
+        if let (Some(prev), Some(last)) = (previous.take(), outputs.last_mut()) {
+            match &replayed {
+                Some(this) => check_next_block(&prev, &this.block, width, &mut last.block),
+                None => {
+                    if let Some(this) = decoded(&columns, i) {
+                        check_next_block(&prev, &this, width, &mut last.block);
+                    }
+                }
+            }
+        }
+        previous = replayed;
         outputs.push(output);
     }
-    outputs.sort_by(|a, b| {
-        (a.block.meta.number, &a.block.meta.hash).cmp(&(b.block.meta.number, &b.block.meta.hash))
-    });
+    if let (Some(prev), Some(last), Some(next)) = (previous, outputs.last_mut(), &next) {
+        let first = (0..next.len()).min_by_key(|&i| {
+            let meta = next.meta(i);
+            (meta.number, meta.hash)
+        });
+        if let Some(this) = first.and_then(|first| decoded(next, first)) {
+            check_next_block(&prev, &this, width, &mut last.block);
+        }
+    }
     build_tables(&outputs, params)
+}
+
+/// Row `i` decoded, or `None` when it does not decode (then nothing is checked against it).
+fn decoded(columns: &ArchiveColumns<'_>, i: usize) -> Option<ArchivedBlock> {
+    columns.row(i).ok()?.to_block().ok()
+}
+
+/// Checks `prev` (a verified block) against `next`, when `next` is its successor in the same
+/// block range (of `width` blocks), and records the result in `row`.
+fn check_next_block(prev: &Replayed, next: &ArchivedBlock, width: u64, row: &mut BlockRow) {
+    let number = prev.block.number();
+    let successor = next.number() == number + 1
+        && next.header().parent_hash == prev.block.hash
+        && BlockRange::containing(next.number(), width) == BlockRange::containing(number, width);
+    if !successor {
+        return;
+    }
+    let comparison = consistency::compare(&prev.block, &prev.changes, next);
+    row.next_block = NextBlock {
+        checked: true,
+        disagreements: Some(i32::try_from(comparison.disagreements.len()).unwrap_or(i32::MAX)),
+        first_disagreement: comparison.disagreements.first().map(ToString::to_string),
+    };
 }
 
 /// Loads the KZG trusted setup (about 2.5 s, once per process) before any block is timed,
@@ -371,7 +430,26 @@ struct BlockRow {
     accesses: Option<[i64; 3]>,
     lazy: Option<ModeRow>,
     naive: Option<ModeRow>,
+    next_block: NextBlock,
     measured: Measured,
+}
+
+/// The consistency check of a block against the next one (`consistency::compare`).
+#[derive(Debug, Default)]
+struct NextBlock {
+    /// Whether block n+1 was there to check against (same batch or the look-ahead, same
+    /// block range, child of this block) and this block verified.
+    checked: bool,
+    /// Fields on which this block's post-state and block n+1's pre-state disagree.
+    disagreements: Option<i32>,
+    /// The first of them, in words.
+    first_disagreement: Option<String>,
+}
+
+/// What a verified block leaves for the check against the next one.
+struct Replayed {
+    block: ArchivedBlock,
+    changes: StateChanges,
 }
 
 #[derive(Debug)]
@@ -400,7 +478,7 @@ fn process_row(
     i: usize,
     params: &JobParams,
     engine: &ParallelEngine,
-) -> BlockOutput {
+) -> (BlockOutput, Option<Replayed>) {
     let started = Instant::now();
     let mut out = BlockOutput {
         block: BlockRow {
@@ -413,6 +491,7 @@ fn process_row(
             accesses: None,
             lazy: None,
             naive: None,
+            next_block: NextBlock::default(),
             measured: Measured::default(),
         },
         txs: Vec::new(),
@@ -420,8 +499,14 @@ fn process_row(
         hot: Vec::new(),
         tally: BlockTally::default(),
     };
-    if let Err((stage, message)) = run_block(columns, i, params, engine, &mut out, started) {
-        out.block.error = Some((stage, message));
+    let replayed = match run_block(columns, i, params, engine, &mut out, started) {
+        Ok(replayed) => Some(replayed),
+        Err(error) => {
+            out.block.error = Some(error);
+            None
+        }
+    };
+    if out.block.error.is_some() {
         out.txs.clear();
         out.edges.clear();
         out.hot.clear();
@@ -437,7 +522,7 @@ fn process_row(
             tx.exec_us = None;
         }
     }
-    out
+    (out, replayed)
 }
 
 type StageError = (&'static str, String);
@@ -449,7 +534,7 @@ fn run_block(
     engine: &ParallelEngine,
     out: &mut BlockOutput,
     started: Instant,
-) -> Result<(), StageError> {
+) -> Result<Replayed, StageError> {
     let decode = |e: String| ("decode", e);
     let row = columns.row(i).map_err(decode)?;
     let block = row.to_block().map_err(decode)?;
@@ -549,7 +634,10 @@ fn run_block(
     let analysis_us = micros(analysis_started);
     out.block.measured.analysis_us = Some(analysis_us);
     out.tally.analysis_us = u64::try_from(analysis_us).unwrap_or_default();
-    Ok(())
+    Ok(Replayed {
+        block,
+        changes: seq.state_changes,
+    })
 }
 
 fn mode_row(summary: &Summary, hot: usize) -> ModeRow {
@@ -867,6 +955,23 @@ fn blocks_batch(
         }
         columns.push((names[10], ints(|m| m.hotspots)));
     }
+    columns.push((
+        "next_block_checked",
+        bools(rows.iter().map(|r| r.next_block.checked).collect()),
+    ));
+    columns.push((
+        "next_block_disagreements",
+        opt_i32s(rows.iter().map(|r| r.next_block.disagreements).collect()),
+    ));
+    columns.push((
+        "next_block_first_disagreement",
+        opt_strs(
+            &rows
+                .iter()
+                .map(|r| r.next_block.first_disagreement.clone())
+                .collect::<Vec<_>>(),
+        ),
+    ));
     let measured =
         |f: fn(&Measured) -> Option<i64>| opt_i64s(rows.iter().map(|r| f(&r.measured)).collect());
     columns.push(("measured_decode_us", measured(|m| m.decode_us)));

@@ -55,6 +55,9 @@
 //!    sets, with and without the lazy updates: conflict rate, gas-weighted critical path,
 //!    theoretical speedup (unbounded and by list scheduling at 2–16 threads) and hotspots.
 //!
+//! 6. **Consistency across blocks.** [`consistency`] compares the state after block n's
+//!    replay with block n+1's archived pre-state: the replay checked against the node.
+//!
 //! Errors are typed ([`error`]) and name the block, the transaction and the file involved.
 //! Test fixtures are found through [`fixtures`].
 
@@ -63,6 +66,7 @@ pub mod analysis;
 pub mod block;
 pub mod block_dir;
 pub mod chain;
+pub mod consistency;
 pub mod error;
 pub mod fixtures;
 pub mod parallel;

@@ -10,46 +10,13 @@
 
 use std::path::Path;
 
-use alloy_primitives::{Address, B256, U256};
+pub use replay_evm::consistency::Disagreement;
 use replay_evm::{
-    block::ArchivedBlock, chain::ChainSpec, pre_state::PreAccount, sequential::replay_sequential,
-    state_changes::StateChanges,
+    block::ArchivedBlock, chain::ChainSpec, consistency::compare, sequential::replay_sequential,
 };
 use replay_evm_dataset::archive::{Archive, ArchiveColumns};
 
 use crate::FetchError;
-
-/// One field on which block n's post-state and block n+1's pre-state disagree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Disagreement {
-    /// Block n.
-    pub block: u64,
-    /// The account.
-    pub address: Address,
-    /// `exists`, `balance`, `nonce`, `code_hash` or `slot 0x...`.
-    pub field: String,
-    /// The value after block n (its replay).
-    pub after: String,
-    /// The value in block n+1's archived pre-state.
-    pub next_pre_state: String,
-}
-
-impl std::fmt::Display for Disagreement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "block {} -> {}: {} {}: {} after block {}, {} in block {}'s pre-state",
-            self.block,
-            self.block + 1,
-            self.address,
-            self.field,
-            self.after,
-            self.block,
-            self.next_pre_state,
-            self.block + 1
-        )
-    }
-}
 
 /// What [`check_archive`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,108 +54,11 @@ pub fn check_pair(
     report: &mut CheckReport,
 ) -> Result<(), String> {
     let replay = replay_sequential(block, chain).map_err(|e| e.to_string())?;
-    compare(block, &replay.state_changes, next, report);
+    let comparison = compare(block, &replay.state_changes, next);
+    report.accounts_compared += comparison.accounts_compared;
+    report.slots_compared += comparison.slots_compared;
+    report.disagreements.extend(comparison.disagreements);
     Ok(())
-}
-
-fn compare(
-    block: &ArchivedBlock,
-    changes: &StateChanges,
-    next: &ArchivedBlock,
-    report: &mut CheckReport,
-) {
-    let number = block.number();
-    let mut disagree = |address: Address, field: String, after: String, pre: String| {
-        report.disagreements.push(Disagreement {
-            block: number,
-            address,
-            field,
-            after,
-            next_pre_state: pre,
-        });
-    };
-    for (address, pre_next) in next.pre_state.sorted_accounts() {
-        let address = *address;
-        let change = changes.accounts.get(&address);
-        let before = block.pre_state.account(&address);
-        let after = match (change, before) {
-            (Some(change), _) => match change.info {
-                Some(info) => (info.balance, info.nonce, info.code_hash),
-                None => {
-                    disagree(
-                        address,
-                        "exists".into(),
-                        "no (gone after the block)".into(),
-                        "yes".into(),
-                    );
-                    continue;
-                }
-            },
-            (None, Some(before)) => (before.balance, before.nonce, before.code_hash),
-            // Neither block n's pre-state nor its changes name the account.
-            (None, None) => continue,
-        };
-        report.accounts_compared += 1;
-        compare_info(after, pre_next, address, &mut disagree);
-        let mut slots: Vec<(&U256, &U256)> = pre_next.storage.iter().collect();
-        slots.sort_unstable();
-        for (slot, value) in slots {
-            let named_before = || before.and_then(|a| a.storage.get(slot).copied());
-            let after = match change {
-                Some(change) => change.storage.get(slot).copied().or_else(|| {
-                    if change.storage_wiped {
-                        Some(U256::ZERO)
-                    } else {
-                        named_before()
-                    }
-                }),
-                None => named_before(),
-            };
-            if let Some(after) = after {
-                report.slots_compared += 1;
-                if after != *value {
-                    disagree(
-                        address,
-                        format!("slot {slot:#x}"),
-                        format!("{after:#x}"),
-                        format!("{value:#x}"),
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn compare_info(
-    after: (U256, u64, B256),
-    pre: &PreAccount,
-    address: Address,
-    disagree: &mut impl FnMut(Address, String, String, String),
-) {
-    if after.0 != pre.balance {
-        disagree(
-            address,
-            "balance".into(),
-            after.0.to_string(),
-            pre.balance.to_string(),
-        );
-    }
-    if after.1 != pre.nonce {
-        disagree(
-            address,
-            "nonce".into(),
-            after.1.to_string(),
-            pre.nonce.to_string(),
-        );
-    }
-    if after.2 != pre.code_hash {
-        disagree(
-            address,
-            "code_hash".into(),
-            after.2.to_string(),
-            pre.code_hash.to_string(),
-        );
-    }
 }
 
 /// Blocks read from the archive at a time.

@@ -117,7 +117,13 @@ fn changes_match_node(url: &str, row: &ArchiveRow) {
     }
 }
 
-fn job_verifies(archive: &Path, blocks: u64) {
+/// A `blocks` row's (number, next_block_checked, next_block_disagreements,
+/// next_block_first_disagreement).
+type NextBlockColumns = (i64, bool, Option<i32>, Option<String>);
+
+/// Runs the job on `archive` and returns its report and the `blocks` rows' check columns.
+fn job_blocks(archive: &Path) -> (replay_evm_dataset::job::JobReport, Vec<NextBlockColumns>) {
+    use arrow_array::{Array, BooleanArray, Int32Array, Int64Array, StringArray};
     let out = tempfile::tempdir().expect("tempdir");
     let report = run_job(
         &JobOptions {
@@ -134,8 +140,93 @@ fn job_verifies(archive: &Path, blocks: u64) {
         &|_| {},
     )
     .expect("job runs");
+    let tables = replay_evm_dataset::job::read_table(&out.path().join("results"), "blocks")
+        .expect("blocks table");
+    let mut rows = Vec::new();
+    for batch in &tables {
+        let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+        let (numbers, flags, counts, firsts) = (
+            column("block_number"),
+            column("next_block_checked"),
+            column("next_block_disagreements"),
+            column("next_block_first_disagreement"),
+        );
+        let numbers = numbers.as_any().downcast_ref::<Int64Array>().expect("i64");
+        let flags = flags.as_any().downcast_ref::<BooleanArray>().expect("bool");
+        let counts = counts.as_any().downcast_ref::<Int32Array>().expect("i32");
+        let firsts = firsts.as_any().downcast_ref::<StringArray>().expect("utf8");
+        for i in 0..batch.num_rows() {
+            rows.push((
+                numbers.value(i),
+                flags.value(i),
+                counts.is_valid(i).then(|| counts.value(i)),
+                firsts.is_valid(i).then(|| firsts.value(i).to_owned()),
+            ));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    (report, rows)
+}
+
+fn job_verifies(archive: &Path, blocks: u64) {
+    let (report, rows) = job_blocks(archive);
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.blocks, blocks);
+    // Every block but the last was checked against its successor, and agrees with it.
+    let checked: Vec<_> = rows.iter().filter(|r| r.1).collect();
+    assert_eq!(
+        checked.len() as u64,
+        blocks - 1,
+        "every block but the last is checked"
+    );
+    assert!(checked.iter().all(|r| r.2 == Some(0)), "{checked:?}");
+    assert!(
+        !rows.last().expect("rows").1,
+        "the last block has no successor"
+    );
+    a_batch_checks_its_last_block_against_the_look_ahead(archive);
+}
+
+/// `replay_batch_with` on the first half of the archive: its last block is checked only
+/// when the second half is given as the look-ahead (as the Spark job gives it).
+fn a_batch_checks_its_last_block_against_the_look_ahead(archive: &Path) {
+    use arrow_array::{Array, BooleanArray};
+    let archive = replay_evm_dataset::archive::Archive::open(archive).expect("opens");
+    let numbers = archive.numbers();
+    assert!(numbers.len() >= 2, "at least two blocks");
+    let middle = numbers[(numbers.len() - 1) / 2];
+    let first = archive.read_range(numbers[0], middle).expect("first half");
+    let rest = archive
+        .read_range(middle + 1, *numbers.last().expect("blocks"))
+        .expect("second half");
+    let params = JobParams {
+        threads: vec![2],
+        partition_blocks: 10_000,
+        reproducible: true,
+    };
+    let engine =
+        replay_evm::parallel::ParallelEngine::new(std::num::NonZeroUsize::MIN).expect("engine");
+    for (next, expected) in [(None, false), (Some(&rest), true)] {
+        let results =
+            replay_evm_dataset::results::replay_batch_with(&first, next, &params, &engine, |_| {})
+                .expect("replays");
+        let flags = results
+            .blocks
+            .column_by_name("next_block_checked")
+            .expect("column")
+            .clone();
+        let flags = flags.as_any().downcast_ref::<BooleanArray>().expect("bool");
+        let last = flags.len() - 1;
+        assert!(
+            (0..last).all(|i| flags.value(i)),
+            "every block but the last"
+        );
+        assert_eq!(
+            flags.value(last),
+            expected,
+            "the last, with look-ahead: {expected}"
+        );
+    }
 }
 
 /// `archive check` names a pre-state value that is not what the previous block left.
@@ -172,6 +263,18 @@ fn a_tampered_pre_state_disagrees(rows: &[ArchiveRow], dir: &Path) {
     assert_eq!(
         (d.block, d.address, d.field.as_str()),
         (rows[index - 1].number, address, "balance")
+    );
+    // The job finds the same disagreement, in the predecessor's `blocks` row.
+    let (_, blocks) = job_blocks(&out);
+    let row = blocks
+        .iter()
+        .find(|r| r.0 == i64::try_from(rows[index - 1].number).expect("number"))
+        .expect("predecessor row");
+    assert_eq!((row.1, row.2), (true, Some(1)), "{row:?}");
+    let first = row.3.as_deref().expect("first disagreement");
+    assert!(
+        first.contains(&address.to_string()) && first.contains("balance"),
+        "{first}"
     );
 }
 

@@ -34,7 +34,7 @@ use replay_evm::parallel::ParallelEngine;
 use replay_evm_dataset::{
     DatasetError, ENGINE_VERSION, JobParams,
     archive::archive_schema,
-    replay_batch as replay,
+    results::replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
 };
 
@@ -95,14 +95,18 @@ fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
 /// `pyarrow.RecordBatch` with the table's schema (partition column `block_range` included,
 /// computed with `partition_blocks`). A row that fails any step is a `blocks` row with its
 /// error, never an exception; `reproducible=True` writes null in every `measured_*` column.
+/// `next`, archive rows that follow the batch (the next batch of the same sorted partition),
+/// lets the batch's last block be checked against its successor (`next_block_*` columns):
+/// only its first row is read, and it is not replayed.
 #[pyfunction]
-#[pyo3(signature = (batch, threads, partition_blocks, reproducible = false))]
+#[pyo3(signature = (batch, threads, partition_blocks, reproducible = false, next = None))]
 fn replay_batch<'py>(
     py: Python<'py>,
     batch: PyArrowType<RecordBatch>,
     threads: Vec<usize>,
     partition_blocks: u64,
     reproducible: bool,
+    next: Option<PyArrowType<RecordBatch>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let params = JobParams {
         threads,
@@ -112,8 +116,13 @@ fn replay_batch<'py>(
     params.validate().map_err(py_err)?;
     let engine = engine(params.max_threads()).map_err(py_err)?;
     let input = batch.0;
+    let next = next.map(|next| next.0);
     let results = py
-        .detach(move || conform(&input).and_then(|input| replay(&input, &params, &engine)))
+        .detach(move || {
+            let input = conform(&input)?;
+            let next = next.as_ref().map(conform).transpose()?;
+            replay(&input, next.as_ref(), &params, &engine, |_| {})
+        })
         .map_err(py_err)?;
     let out = PyDict::new(py);
     for (name, batch) in results.tables() {
