@@ -160,7 +160,7 @@ impl BlockReplay {
 }
 
 /// The EVM environment (fork, chain id, block fields, blob fee) of `block` under `chain`.
-pub(crate) fn evm_env(block: &ArchivedBlock, chain: &ChainSpec) -> EvmEnv {
+pub fn evm_env(block: &ArchivedBlock, chain: &ChainSpec) -> EvmEnv {
     let header = block.header();
     EvmEnv::for_eth_block(
         header,
@@ -172,7 +172,7 @@ pub(crate) fn evm_env(block: &ArchivedBlock, chain: &ChainSpec) -> EvmEnv {
 
 /// What alloy-evm's block executor needs of `block` besides its transactions: parent hash and
 /// beacon root (system calls), ommers and withdrawals (post-block rules).
-pub(crate) fn execution_ctx(block: &ArchivedBlock) -> EthBlockExecutionCtx<'_> {
+pub fn execution_ctx(block: &ArchivedBlock) -> EthBlockExecutionCtx<'_> {
     let header = block.header();
     EthBlockExecutionCtx {
         parent_hash: header.parent_hash,

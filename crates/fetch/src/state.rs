@@ -10,7 +10,6 @@
 //! guessed into the archive: only a complete, miss-free replay's reads are kept.
 
 use std::{
-    borrow::Cow,
     cell::RefCell,
     collections::{BTreeMap, BTreeSet},
     convert::Infallible,
@@ -18,11 +17,9 @@ use std::{
 
 use alloy_consensus::transaction::Recovered;
 use alloy_evm::{
-    EvmEnv, EvmFactory,
+    EvmFactory,
     block::BlockExecutor,
-    eth::{
-        EthBlockExecutionCtx, EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder,
-    },
+    eth::{EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::{
     Address, B256, U256,
@@ -32,6 +29,7 @@ use replay_evm::{
     block::ArchivedBlock,
     chain::ChainSpec,
     pre_state::{PreAccount, PreState},
+    sequential::{evm_env, execution_ctx},
 };
 use revm::{
     bytecode::Bytecode, database::State, database_interface::DatabaseRef, state::AccountInfo,
@@ -231,29 +229,10 @@ fn execute(
     senders: &[Address],
     db: &RecordingDb<'_>,
 ) -> Result<(), String> {
-    let header = block.header();
+    // The oracle's environment and block context, over the recording database.
     let mut state = State::builder().with_database_ref(db).build();
-    let env = EvmEnv::for_eth_block(
-        header,
-        chain,
-        block.chain_id,
-        chain.blob_params_at(header.number, header.timestamp),
-    );
-    let evm = EthEvmFactory::default().create_evm(&mut state, env);
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: header.parent_hash,
-        parent_beacon_block_root: header.parent_beacon_block_root,
-        ommers: &block.block.body.ommers,
-        withdrawals: block
-            .block
-            .body
-            .withdrawals
-            .as_ref()
-            .map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(block.transactions().len()),
-        slot_number: header.slot_number,
-    };
+    let evm = EthEvmFactory::default().create_evm(&mut state, evm_env(block, chain));
+    let ctx = execution_ctx(block);
     let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     executor
         .apply_pre_execution_changes()

@@ -1,6 +1,6 @@
 //! The two digests a state test checks: the post-state root and the logs hash.
 
-use alloy_primitives::{B256, Log, keccak256};
+use alloy_primitives::{Address, B256, Log, U256, keccak256};
 use alloy_trie::{TrieAccount, root};
 use revm::database::CacheState;
 
@@ -11,17 +11,29 @@ use revm::database::CacheState;
 /// Accounts that do not exist (never existed, self-destructed, or cleared as empty under
 /// EIP-161) carry no `PlainAccount` in revm's cache and are left out.
 pub(crate) fn state_root(cache: &CacheState) -> B256 {
-    root::state_root_unhashed(cache.trie_account().into_iter().map(|(address, account)| {
-        let storage = account
-            .storage
-            .iter()
+    root_of(cache.trie_account().into_iter().map(|(address, account)| {
+        let info = &account.info;
+        let storage = account.storage.iter().map(|(slot, value)| (*slot, *value));
+        (address, info.nonce, info.balance, info.code_hash, storage)
+    }))
+}
+
+/// The Merkle-Patricia root of `accounts`, each (address, nonce, balance, code hash, slots):
+/// `keccak(address) -> rlp(nonce, balance, storage_root, code_hash)`, each storage trie
+/// mapping `keccak(slot) -> rlp(value)` over the non-zero slots. The one definition of the
+/// state root for the state tests and the block tests.
+pub(crate) fn root_of<S: Iterator<Item = (U256, U256)>>(
+    accounts: impl Iterator<Item = (Address, u64, U256, B256, S)>,
+) -> B256 {
+    root::state_root_unhashed(accounts.map(|(address, nonce, balance, code_hash, slots)| {
+        let storage = slots
             .filter(|(_, value)| !value.is_zero())
-            .map(|(slot, value)| (B256::from(*slot), *value));
+            .map(|(slot, value)| (B256::from(slot), value));
         let trie_account = TrieAccount {
-            nonce: account.info.nonce,
-            balance: account.info.balance,
+            nonce,
+            balance,
             storage_root: root::storage_root_unhashed(storage),
-            code_hash: account.info.code_hash,
+            code_hash,
         };
         (address, trie_account)
     }))

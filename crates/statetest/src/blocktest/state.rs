@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
-use alloy_trie::{TrieAccount, root};
 use replay_evm::{
     pre_state::{PreAccount, PreState},
     state_changes::StateChanges,
@@ -125,22 +124,17 @@ impl WorldState {
         Ok(next)
     }
 
-    /// The state root: `keccak(address) -> rlp(nonce, balance, storage_root, code_hash)`,
-    /// each storage trie mapping `keccak(slot) -> rlp(value)` over the non-zero slots.
+    /// The state root ([`crate::roots::root_of`]).
     pub(crate) fn root(&self) -> B256 {
-        root::state_root_unhashed(self.accounts.iter().map(|(address, account)| {
-            let storage = account
-                .storage
-                .iter()
-                .filter(|(_, value)| !value.is_zero())
-                .map(|(slot, value)| (B256::from(*slot), *value));
-            let trie_account = TrieAccount {
-                nonce: account.nonce,
-                balance: account.balance,
-                storage_root: root::storage_root_unhashed(storage),
-                code_hash: account.code_hash,
-            };
-            (*address, trie_account)
+        crate::roots::root_of(self.accounts.iter().map(|(address, account)| {
+            let storage = account.storage.iter().map(|(slot, value)| (*slot, *value));
+            (
+                *address,
+                account.nonce,
+                account.balance,
+                account.code_hash,
+                storage,
+            )
         }))
     }
 
