@@ -7,6 +7,7 @@ use clap::Parser;
 
 mod chain_args;
 mod cmd;
+mod filter_args;
 mod output;
 
 fn main() -> ExitCode {

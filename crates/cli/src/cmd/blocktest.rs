@@ -11,10 +11,11 @@ use std::{
     time::Instant,
 };
 
-use replay_evm::{chain::Fork, parallel::ParallelEngine};
-use replay_evm_statetest::{Filter, run_blocktests};
+use replay_evm::parallel::ParallelEngine;
+use replay_evm_statetest::run_blocktests;
 
 use super::{CliError, Outcome};
+use crate::filter_args::FilterArgs;
 
 /// Arguments of `blocktest`.
 #[derive(Debug, clap::Args)]
@@ -31,12 +32,8 @@ pub(crate) struct Args {
         value_name = "LIST"
     )]
     threads: Vec<NonZeroUsize>,
-    /// Run only tests whose network ends at this fork (`Cancun`, `EIP150`...).
-    #[arg(long, value_name = "NAME")]
-    fork: Option<String>,
-    /// Run only tests whose name contains this text.
-    #[arg(long, value_name = "TEXT")]
-    name: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Also check every Block-STM write set against the sequential commit (the engine's
     /// self-check; slower).
     #[arg(long)]
@@ -44,16 +41,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
-    let fork = args
-        .fork
-        .as_deref()
-        .map(str::parse::<Fork>)
-        .transpose()
-        .map_err(|e| CliError::Usage(format!("--fork: {e}")))?;
-    let filter = Filter {
-        fork,
-        name: args.name,
-    };
+    let filter = args.filter.filter()?;
     let max = args
         .threads
         .iter()

@@ -7,10 +7,10 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use replay_evm::chain::Fork;
-use replay_evm_statetest::{Filter, Report, collect_test_files, run_path_with_progress};
+use replay_evm_statetest::{Report, collect_test_files, run_path_with_progress};
 
 use super::{CliError, Outcome};
+use crate::filter_args::FilterArgs;
 
 /// Arguments of `statetest`.
 #[derive(Debug, clap::Args)]
@@ -18,25 +18,12 @@ pub(crate) struct Args {
     /// State-test files, or folders searched recursively for `.json` files.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Run only this fork's cases (ethereum/tests names such as `Cancun`, `EIP150`).
-    #[arg(long, value_name = "NAME")]
-    fork: Option<String>,
-    /// Run only tests whose name contains this text.
-    #[arg(long, value_name = "TEXT")]
-    name: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
 }
 
 pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
-    let fork = args
-        .fork
-        .as_deref()
-        .map(str::parse::<Fork>)
-        .transpose()
-        .map_err(|e| CliError::Usage(format!("--fork: {e}")))?;
-    let filter = Filter {
-        fork,
-        name: args.name,
-    };
+    let filter = args.filter.filter()?;
     let mut total = Report::default();
     for path in &args.paths {
         let files = collect_test_files(path)?.len();
