@@ -414,18 +414,7 @@ impl Rpc {
                 results[*index] = Some(answer);
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(RpcFailure::Transport {
-                        method: "batch".into(),
-                        reason: "no answer".into(),
-                        attempts: 0,
-                    })
-                })
-            })
-            .collect()
+        answered(results, 0)
     }
 
     async fn singles(&self, calls: &[(String, Value)]) -> Vec<Result<Value, RpcFailure>> {
@@ -548,19 +537,28 @@ impl Rpc {
                 tokio::time::sleep(self.backoff(attempts)).await;
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(RpcFailure::Transport {
-                        method: "batch".into(),
-                        reason: "no answer".into(),
-                        attempts,
-                    })
+        answered(results, attempts)
+    }
+}
+
+/// Every call's answer, a call left without one (a batch that lost it) failing as a
+/// transport error after `attempts` attempts.
+fn answered<T>(
+    results: Vec<Option<Result<T, RpcFailure>>>,
+    attempts: u32,
+) -> Vec<Result<T, RpcFailure>> {
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(RpcFailure::Transport {
+                    method: "batch".into(),
+                    reason: "no answer".into(),
+                    attempts,
                 })
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 #[cfg(test)]

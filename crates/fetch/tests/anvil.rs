@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use alloy_primitives::{B256, keccak256};
 use common::*;
@@ -18,32 +18,8 @@ use replay_evm_dataset::{
     archive::ArchiveRow,
     job::{ArchiveSource, JobOptions, run_job},
 };
-use replay_evm_fetch::{
-    BlockSpec, ChainChoice, FetchOptions, FetchSummary, Method, check::check_archive, fetch,
-    rpc::RpcConfig,
-};
+use replay_evm_fetch::{FetchOptions, FetchSummary, Method, check::check_archive, fetch};
 use serde_json::json;
-
-/// Options for a quick fetch of `blocks` from `url` into `out`.
-pub fn options(url: &str, blocks: &str, out: &Path, fork: &str) -> FetchOptions {
-    let mut rpc = RpcConfig::new(url);
-    rpc.concurrency = 4;
-    rpc.timeout = Duration::from_secs(10);
-    rpc.base_backoff = Duration::from_millis(5);
-    rpc.max_backoff = Duration::from_millis(100);
-    FetchOptions {
-        rpc,
-        blocks: blocks.parse::<BlockSpec>().expect("spec"),
-        sample: None,
-        out: out.to_owned(),
-        chunk_blocks: 2,
-        overwrite: false,
-        no_verify: false,
-        method: Method::Auto,
-        chain: ChainChoice::Fork(fork.parse().expect("fork")),
-        progress_every: None,
-    }
-}
 
 fn fetched(options: FetchOptions) -> FetchSummary {
     let summary = fetch(options).expect("fetch runs");

@@ -12,28 +12,15 @@ use std::{
 
 use common::*;
 use replay_evm_fetch::{
-    BlockSpec, ChainChoice, FetchError, FetchOptions, Method, fetch, rpc::RpcConfig,
-    run::FAILURES_FILE,
+    BlockSpec, ChainChoice, FetchError, FetchOptions, Method, fetch, run::FAILURES_FILE,
 };
 
+/// The common options under prague, with a shorter request timeout (the proxy's delays are
+/// milliseconds; a dropped connection should fail fast).
 fn options(url: &str, blocks: &str, out: &Path) -> FetchOptions {
-    let mut rpc = RpcConfig::new(url);
-    rpc.concurrency = 4;
-    rpc.timeout = Duration::from_secs(5);
-    rpc.base_backoff = Duration::from_millis(5);
-    rpc.max_backoff = Duration::from_millis(100);
-    FetchOptions {
-        rpc,
-        blocks: blocks.parse::<BlockSpec>().expect("spec"),
-        sample: None,
-        out: out.to_owned(),
-        chunk_blocks: 2,
-        overwrite: false,
-        no_verify: false,
-        method: Method::Auto,
-        chain: ChainChoice::Fork("prague".parse().expect("fork")),
-        progress_every: None,
-    }
+    let mut options = common::options(url, blocks, out, "prague");
+    options.rpc.timeout = Duration::from_secs(5);
+    options
 }
 
 fn prague_chain() -> (Anvil, u64) {

@@ -19,6 +19,7 @@ use std::{
 
 use alloy_primitives::{Address, B256, U256};
 use replay_evm_dataset::archive::{Archive, ArchiveColumns, ArchiveRow};
+use replay_evm_fetch::{BlockSpec, ChainChoice, FetchOptions, Method, rpc::RpcConfig};
 use serde_json::{Value, json};
 
 /// The anvil binary: `$ANVIL`, or where scripts/anvil.sh installs it.
@@ -610,5 +611,26 @@ fn serve(mut stream: TcpStream, upstream: &str, faults: &Faults, n: u64, injecte
         Err(_) => {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// Options for a quick fetch of `blocks` from `url` into `out`.
+pub fn options(url: &str, blocks: &str, out: &Path, fork: &str) -> FetchOptions {
+    let mut rpc = RpcConfig::new(url);
+    rpc.concurrency = 4;
+    rpc.timeout = Duration::from_secs(10);
+    rpc.base_backoff = Duration::from_millis(5);
+    rpc.max_backoff = Duration::from_millis(100);
+    FetchOptions {
+        rpc,
+        blocks: blocks.parse::<BlockSpec>().expect("spec"),
+        sample: None,
+        out: out.to_owned(),
+        chunk_blocks: 2,
+        overwrite: false,
+        no_verify: false,
+        method: Method::Auto,
+        chain: ChainChoice::Fork(fork.parse().expect("fork")),
+        progress_every: None,
     }
 }
