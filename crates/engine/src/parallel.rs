@@ -1,27 +1,51 @@
-//! Parallel replay: Block-STM over revm, with EVM-specific lazy updates.
+//! Parallel replay: Block-STM over revm, with EVM-specific lazy updates, and in-order
+//! execution with parallel sender recovery; the engine picks between them per block.
 //!
-//! - `mv_memory`: the multi-version memory (values per location, transaction and
-//!   incarnation; ESTIMATE markers; balance credits).
-//! - [`scheduler`]: the collaborative scheduler (execution and validation indices,
-//!   dependency suspension, validation waves, the done check).
-//! - `vm`: revm over the multi-version memory, read-set recording, write-set extraction
-//!   and the lazy beneficiary and transfer credits.
+//! One file per part, from the public face down (each file imports only those below it):
+//! - [`engine`]: [`ParallelEngine`] (the thread pool, created once) and [`Concurrency`];
+//!   [`ParallelEngine::plan`] picks the mode of each block.
+//! - `cost_model`: [`CostModel`], the predicted wall time of each mode behind the adaptive
+//!   choice.
+//! - `replay`: what a replay returns: [`ParallelReplay`], its [`Mode`], and every
+//!   transaction's [`TxTrace`] (read set and write set of its last incarnation).
+//! - `in_order`: in-order mode, the oracle's executor on the calling thread while the other
+//!   threads recover senders ahead of it.
+//! - `block_stm`: one block under Block-STM from start to end, with revm as the transaction
+//!   executor: sender recovery, the pre-block system calls (the base state), the worker
+//!   loop, the commit phase, the write-set check and the post-block rules.
+//! - `commit`: the commit phase, which materialises the lazy credits and commits each last
+//!   incarnation through alloy-evm's block executor, in transaction order.
+//! - `write_set_check`: the optional self-check of the write sets against the committed
+//!   state ([`ParallelEngine::with_write_set_check`]).
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
 //!   transaction executor, with the per-transaction slot of the last incarnation; its
 //!   property test runs mock transactions against a sequential baseline.
-//! - [`engine`]: the thread pool, revm as the transaction executor, and the commit phase
-//!   that materialises the credits and runs the block rules through alloy-evm, in
-//!   transaction order; also the choice between Block-STM and in-order execution
-//!   ([`ParallelEngine::plan`]).
+//! - `tx_executor`: what the worker loop asks of a transaction executor (one incarnation's
+//!   read and write sets, or why it was interrupted).
+//! - `vm`: revm over the multi-version memory, read-set recording, write-set extraction
+//!   and the lazy beneficiary and transfer credits.
+//! - [`scheduler`]: the collaborative scheduler (execution and validation indices,
+//!   dependency suspension, validation waves, the done check).
+//! - `mv_memory`: the multi-version memory (values per location, transaction and
+//!   incarnation; ESTIMATE markers; balance credits).
 //! - `senders`: sender recovery shared between threads: ahead of in-order execution, and as
 //!   Block-STM's first phase.
 
+mod block_stm;
+mod commit;
+mod cost_model;
 pub mod engine;
-pub(crate) mod executor;
-pub(crate) mod mv_memory;
+mod executor;
+mod in_order;
+mod mv_memory;
+mod replay;
 pub mod scheduler;
-pub(crate) mod senders;
-pub(crate) mod vm;
+mod senders;
+mod tx_executor;
+mod vm;
+mod write_set_check;
 
-pub use engine::{Concurrency, CostModel, Mode, ParallelEngine, ParallelReplay, TxTrace};
+pub use cost_model::CostModel;
+pub use engine::{Concurrency, ParallelEngine};
+pub use replay::{Mode, ParallelReplay, TxTrace};
 pub use scheduler::Counters;

@@ -2,34 +2,75 @@
 //! incarnations over the multi-version memory and validate their read sets (Gelashvili et
 //! al., Algorithm 1, `run`).
 //!
-//! The loop does not know what a transaction is. It drives a [`TxExecutor`], which runs one
-//! incarnation of one transaction over the multi-version memory and returns its
-//! [`Incarnation`] (read set and write set). The engine's executor runs revm (`vm.rs`); the
-//! property test below runs mock transactions whose reads and writes change with every
-//! incarnation, against a sequential baseline.
+//! The loop does not know what a transaction is. It drives a [`TxExecutor`]
+//! (`tx_executor.rs`), which runs one incarnation of one transaction over the multi-version
+//! memory and returns its read set and write set. The engine's executor runs revm
+//! (`block_stm.rs`, `vm.rs`); the property test below runs mock transactions whose reads and
+//! writes change with every incarnation, against a sequential baseline.
+//!
+//! # The worker loop
+//! Every worker runs [`run`]'s loop until the scheduler says the block is done: take the
+//! follow-up task the last task returned, or else ask the scheduler for the next one, and
+//! - **execute** an incarnation: run the executor without holding any lock. If a read met an
+//!   ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
+//!   writer's next `finish_execution` resumes it as a new incarnation. If the writer has
+//!   already executed again, retry at once. Otherwise record the write set in the
+//!   multi-version memory, store the incarnation in the transaction's slot, and tell the
+//!   scheduler (`finish_execution`), which may hand back the incarnation's own validation;
+//! - **validate** an incarnation: re-read its read set and compare each read with what it
+//!   observed when it ran. If one changed, abort the incarnation (`try_validation_abort`),
+//!   turn its writes into ESTIMATE markers, and let `finish_validation` schedule the
+//!   re-execution (perhaps as this worker's next task) and a validation wave above it;
+//! - find **no task** for now: yield the thread and look again.
+//!
+//! A worker that fails (a broken invariant returned by the executor, or a panic) records the
+//! first failure and halts the scheduler, which stops every other worker at its next check,
+//! so a failure ends the block as an error, never as a hang.
 //!
 //! # The per-transaction slot
-//! `slots[tx]` holds the latest *completed* incarnation of `tx`: its output (read set and
-//! write set), the locations it wrote as recorded in the multi-version memory, and the
-//! number of completed executions. Invariants:
-//! - the slot's `write_locations` are exactly the locations at which the multi-version
-//!   memory holds an entry (value or ESTIMATE) of `tx`: both change together, under the
-//!   slot's lock (`MvMemory::record` in `execute`, `MvMemory::mark_estimates` in `validate`);
-//! - a validation reads the read set of the incarnation it was handed, or of a later one
-//!   (then it fails or finds the later one valid; either way `try_validation_abort` only
-//!   aborts the incarnation the scheduler still lists as executed, so a stale validation
-//!   never aborts a newer incarnation).
+//! `slots[tx]` ([`Slot`], under its own mutex) holds the latest *completed* incarnation of
+//! `tx`: its output (read set and write set), its incarnation number, the locations at which
+//! it wrote into the multi-version memory, and the number of completed executions. A
+//! suspended execution completes nothing and leaves the slot as it was.
+//!
+//! Invariants:
+//! 1. The slot's `write_locations` are exactly the locations at which the multi-version
+//!    memory holds an entry (a value or an ESTIMATE) of `tx`. Both change together under the
+//!    slot's lock: `MvMemory::record` in `execute` (which also removes the entries the new
+//!    write set no longer has), `MvMemory::mark_estimates` in `validate`.
+//! 2. A validation of incarnation `i` reads the read set of `i` or of a later incarnation,
+//!    never of an earlier one: the scheduler hands out the validation only once `status[tx]`
+//!    says `Executed(i)`, which `finish_execution` sets after the slot was written and
+//!    unlocked. If the validation meets a later incarnation, it either finds it valid or
+//!    fails, and then `try_validation_abort(i)` finds the status no longer `Executed(i)` and
+//!    aborts nothing: a stale validation never aborts a newer incarnation.
+//! 3. An aborted incarnation's writes are ESTIMATEs before its re-execution can start: the
+//!    abort and `mark_estimates` happen under the slot's lock, and the re-execution is made
+//!    ready only afterwards (`finish_validation`, called once the slot is unlocked). A later
+//!    transaction that reads the location then suspends rather than read a value the
+//!    re-execution may not write again.
+//! 4. After the run, every slot holds the last incarnation, the one that was validated last;
+//!    by Block-STM's guarantee it read exactly what the sequential execution reads, so its
+//!    output is what the commit phase commits and its read and write sets are the traces.
 //!
 //! # Lock order
-//! `slots[tx]` before the multi-version memory's shard locks (record, observe, mark
-//! estimates) and before the scheduler's `status[tx]` (`try_validation_abort`). The
-//! scheduler and the memory never take a slot lock, and a worker holds one slot lock at a
-//! time, so the order is acyclic.
+//! `slots[tx]` before the multi-version memory's shard locks (`record`, `observe`,
+//! `mark_estimates`) and before the scheduler's `status[tx]` (`try_validation_abort`). The
+//! scheduler and the memory never take a slot lock, a worker holds one slot lock at a time,
+//! and `finish_execution`/`finish_validation` (which take the scheduler's dependency and
+//! status locks in its own order, see `scheduler.rs`) run after the slot is unlocked, so the
+//! order slot, status, shard is acyclic.
 //!
 //! # Atomic orderings
-//! The statistics are `Relaxed`: they are only read after the pool's scope has joined every
-//! worker, which orders all their updates before the read. Every other synchronisation is
-//! the slot mutex, the memory's locks and the scheduler's `SeqCst` indices.
+//! - The statistics (executions, validations, aborts, ESTIMATE reads, suspensions) are
+//!   `Relaxed`: they are only read after the pool's scope has joined every worker, and the
+//!   join orders all their updates before the read.
+//! - A slot's contents are published by its mutex (unlock releases, lock acquires); the
+//!   memory's entries by its shard locks; a task's hand-over by the scheduler's status
+//!   mutexes and `SeqCst` indices (see `scheduler.rs`). Invariant 2 is the chain slot unlock,
+//!   status lock in `finish_execution`, status lock in `next_task`, slot lock in `validate`.
+//! - The first failure is stored under a mutex; the halt is the scheduler's `SeqCst` done
+//!   flag, so each worker stops at its next check.
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -41,48 +82,30 @@ use std::{
 };
 
 use super::{
-    mv_memory::{MvMemory, MvValue, Observed},
+    mv_memory::MvMemory,
     scheduler::{Counters, Scheduler, Task},
-    vm::Interrupted,
+    tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
 };
 use crate::{
-    access::{Incarnation as IncarnationNumber, Location, Version},
+    access::{Incarnation, Location, Version},
     error::EngineError,
 };
 
-/// What the worker loop needs of one completed incarnation.
-pub(crate) trait Incarnation: Send {
-    /// The read set: every location read, with what the read observed.
-    fn reads(&self) -> &[(Location, Observed)];
-    /// The write set: every location written, with its value (or credit).
-    fn writes(&self) -> &[(Location, MvValue)];
-}
-
-/// Runs one incarnation of one transaction over the multi-version memory.
-pub(crate) trait TxExecutor: Sync {
-    /// The incarnation's output.
-    type Output: Incarnation;
-
-    /// Executes incarnation `version` reading through `mv` as transaction `version.tx`.
-    ///
-    /// # Errors
-    /// [`Interrupted::Blocked`] when a read met an ESTIMATE (the loop suspends the
-    /// transaction on its writer); [`Interrupted::Invariant`] when the executor found an
-    /// engine bug (the block fails with [`EngineError::Invariant`]).
-    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Self::Output, Interrupted>;
-}
-
-/// The latest completed incarnation of one transaction (see the module docs).
+/// The latest completed incarnation of one transaction: Block-STM's per-transaction record
+/// of its last read set and write set. Lives under a mutex in `slots[tx]`; its invariants
+/// and lock order are in the module docs.
 pub(crate) struct Slot<O> {
-    /// The latest completed incarnation's output.
+    /// The latest completed incarnation's output (read set and write set); `None` until the
+    /// first execution completes.
     pub(crate) output: Option<O>,
     /// Its incarnation number (read by the property test's baseline).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) incarnation: IncarnationNumber,
+    pub(crate) incarnation: Incarnation,
     /// Completed executions so far. Not the incarnation number, which also grows when a
     /// suspended execution (one that read an ESTIMATE) resumes.
     pub(crate) executions: u32,
-    /// The locations `output` wrote, as recorded in the multi-version memory.
+    /// The locations `output` wrote, as recorded in the multi-version memory: exactly where
+    /// the memory holds an entry (value or ESTIMATE) of this transaction (invariant 1).
     pub(crate) write_locations: Vec<Location>,
     /// Wall time of the latest execution, in microseconds.
     pub(crate) exec_us: u64,
@@ -184,7 +207,8 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-/// What every worker thread shares.
+/// What every worker thread shares: the executor, the multi-version memory, the scheduler,
+/// the slots and the statistics. Each worker thread runs [`Worker::run`].
 struct Worker<'a, E: TxExecutor> {
     executor: &'a E,
     mv: &'a MvMemory,
@@ -196,6 +220,8 @@ struct Worker<'a, E: TxExecutor> {
 }
 
 impl<E: TxExecutor> Worker<'_, E> {
+    /// One worker thread's loop (see "The worker loop" in the module docs): the follow-up
+    /// task the last one returned, else the scheduler's next, until the block is done.
     fn run(&self) -> Result<(), EngineError> {
         let mut task = None;
         while !self.scheduler.done() {
@@ -239,6 +265,8 @@ impl<E: TxExecutor> Worker<'_, E> {
                     let exec_us = started.elapsed().as_micros() as u64;
                     let locations: Vec<Location> =
                         output.writes().iter().map(|(l, _)| *l).collect();
+                    // Invariant 1: the memory's entries and `write_locations` change together,
+                    // under the slot's lock.
                     let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
                     let wrote_new = self
                         .mv
@@ -270,6 +298,9 @@ impl<E: TxExecutor> Worker<'_, E> {
                 self.mv.observe(location, version.tx).as_ref() == Some(observed)
             })
         });
+        // Invariants 2 and 3: the abort only hits the incarnation still listed as executed,
+        // and its writes become ESTIMATEs before the slot is unlocked and the re-execution
+        // is made ready.
         let aborted = !valid && self.scheduler.try_validation_abort(version);
         if aborted {
             self.stats[2].fetch_add(1, Relaxed);
@@ -292,7 +323,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::parallel::mv_memory::Read;
+    use crate::parallel::mv_memory::{MvValue, Observed, Read};
 
     /// The one balance the mocks credit (commutatively) and read.
     const BALANCE: Location = Location::Balance(Address::ZERO);
@@ -335,7 +366,7 @@ mod tests {
         writes: Vec<(Location, MvValue)>,
     }
 
-    impl Incarnation for MockOutput {
+    impl IncarnationOutput for MockOutput {
         fn reads(&self) -> &[(Location, Observed)] {
             &self.reads
         }

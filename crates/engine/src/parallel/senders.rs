@@ -26,7 +26,11 @@ use std::sync::{
 
 use alloy_primitives::Address;
 
-use crate::{block::ArchivedBlock, chain::Fork, error::BlockError};
+use crate::{
+    block::ArchivedBlock,
+    chain::Fork,
+    error::{BlockError, ReplayError},
+};
 
 /// The senders of one block, recovered by whichever thread gets to each first.
 pub(crate) struct SenderPipeline<'a> {
@@ -114,4 +118,47 @@ impl<'a> SenderPipeline<'a> {
             })
             .collect()
     }
+}
+
+/// Recovers every sender of `block` on `threads` threads (the caller and threads of `pool`),
+/// each claiming the next unrecovered transaction, so that a pool thread that wakes late
+/// leaves no chunk behind: Block-STM's first phase.
+///
+/// # Errors
+/// [`ReplayError::Block`] with the lowest transaction whose signature does not recover.
+pub(crate) fn recover_senders(
+    pool: &rayon::ThreadPool,
+    block: &ArchivedBlock,
+    fork: Fork,
+    threads: usize,
+) -> Result<Vec<Address>, ReplayError> {
+    let number = block.number();
+    let pipeline = SenderPipeline::new(block, fork);
+    with_recovery_helpers(pool, &pipeline, threads, || pipeline.help());
+    pipeline
+        .into_senders()
+        .map_err(|source| ReplayError::Block { number, source })
+}
+
+/// Runs `work` on the calling thread while threads of `pool` help `pipeline` recover
+/// senders: `threads` threads in all, but no more helpers than there are other
+/// transactions.
+pub(crate) fn with_recovery_helpers<R>(
+    pool: &rayon::ThreadPool,
+    pipeline: &SenderPipeline<'_>,
+    threads: usize,
+    work: impl FnOnce() -> R,
+) -> R {
+    let helpers = threads
+        .saturating_sub(1)
+        .min(pipeline.len().saturating_sub(1));
+    if helpers == 0 {
+        return work();
+    }
+    pool.in_place_scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|_| pipeline.help());
+        }
+        work()
+    })
 }

@@ -18,7 +18,7 @@
 //!   funds) are exact, and its debit is written as a full value.
 //!
 //! Credits are materialised at the end of the block, when the commit phase adds them to the
-//! balances in transaction order (see `parallel::commit`).
+//! balances in transaction order (see `parallel/commit.rs`).
 
 use std::{cell::Cell, sync::RwLock};
 
@@ -46,7 +46,10 @@ use revm::{
     state::{AccountInfo, EvmState},
 };
 
-use super::mv_memory::{MvMemory, MvValue, Observed, Read};
+use super::{
+    mv_memory::{MvMemory, MvValue, Observed, Read},
+    tx_executor::{IncarnationOutput, Interrupted},
+};
 use crate::{
     access::{Location, TxIdx},
     pre_state::{PreState, PreStateError},
@@ -94,16 +97,6 @@ pub(crate) enum VmReadError {
     /// A location held a value of another kind: a bug in this module.
     #[error("location {0:?} holds a value of another kind")]
     WrongKind(Location),
-}
-
-/// Why an incarnation did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Interrupted {
-    /// It read an ESTIMATE of this transaction: it waits for that transaction's
-    /// re-execution.
-    Blocked(TxIdx),
-    /// An invariant of the multi-version memory broke (see [`VmReadError::WrongKind`]).
-    Invariant(String),
 }
 
 impl From<VmReadError> for Interrupted {
@@ -438,7 +431,7 @@ pub(crate) struct Execution {
     pub(crate) writes: Vec<(Location, MvValue)>,
 }
 
-impl super::executor::Incarnation for Execution {
+impl IncarnationOutput for Execution {
     fn reads(&self) -> &[(Location, Observed)] {
         &self.reads
     }

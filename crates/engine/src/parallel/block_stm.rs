@@ -1,0 +1,186 @@
+//! Block-STM with revm as the transaction executor: one block's replay from start to end.
+//!
+//! 1. The senders are recovered on every thread (`senders.rs`).
+//! 2. alloy-evm's block executor, the one the oracle uses, applies the pre-block system calls
+//!    (EIP-2935, EIP-4788) to the pre-state; what they changed is the *base state* every
+//!    transaction reads beneath the multi-version memory.
+//! 3. The worker loop (`executor.rs`) runs Block-STM over [`RevmTxExecutor`], whose every
+//!    incarnation is one revm execution over the multi-version memory (`vm.rs`).
+//! 4. The commit phase (`commit.rs`) commits the last incarnations in order through the same
+//!    block executor; the write-set self-check (`write_set_check.rs`) compares the memory
+//!    with the committed state; the executor applies the post-block rules.
+
+use std::time::Instant;
+
+use alloy_consensus::TxEnvelope;
+use alloy_evm::{
+    Evm, EvmFactory,
+    block::BlockExecutor,
+    eth::{EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
+};
+use alloy_primitives::Address;
+use revm::database::State;
+
+use super::{
+    commit::commit_transactions,
+    executor,
+    mv_memory::MvMemory,
+    replay::{Mode, ParallelReplay},
+    senders::recover_senders,
+    tx_executor::{Interrupted, TxExecutor},
+    vm::{self, BaseState, BlockContext, Execution, NewCodes},
+    write_set_check::{check_final_state, written_locations},
+};
+use crate::{
+    access::Version,
+    block::ArchivedBlock,
+    chain::{ChainSpec, Fork},
+    error::{EngineError, ReplayError},
+    sequential::BlockReplay,
+    state_changes::StateChanges,
+};
+
+/// How the engine asks for a Block-STM replay.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// Whether the write-set self-check runs on every block (see
+    /// `ParallelEngine::with_write_set_check`).
+    pub(crate) check_write_sets: bool,
+    /// Test-only fault injection: the worker that executes this transaction panics.
+    #[cfg(test)]
+    pub(crate) panic_at: Option<crate::access::TxIdx>,
+}
+
+/// Replays `block` with Block-STM on `threads` threads (the caller and threads of `pool`).
+///
+/// # Errors
+/// The same [`ReplayError`]s as the sequential replay, plus [`ReplayError::Engine`] when a
+/// worker panics or an invariant breaks (the write-set check among them).
+pub(crate) fn replay(
+    pool: &rayon::ThreadPool,
+    options: Options,
+    block: &ArchivedBlock,
+    chain: &ChainSpec,
+    threads: usize,
+) -> Result<ParallelReplay, ReplayError> {
+    let started = Instant::now();
+    let number = block.number();
+    let fork = block.fork(chain);
+    let txs = block.transactions();
+    let senders = recover_senders(pool, block, fork, threads)?;
+
+    // No transitions: the commit phase is serial, and the state changes come from the
+    // cache (`StateChanges::from_cache`, as in in-order mode).
+    let mut state = State::builder().with_database_ref(&block.pre_state).build();
+    let env = crate::sequential::evm_env(block, chain);
+    let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
+    let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    let ctx = crate::sequential::execution_ctx(block);
+    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    let rule_error = |stage| crate::sequential::rule_error(number, stage);
+    executor
+        .apply_pre_execution_changes()
+        .map_err(rule_error("pre-block system calls"))?;
+
+    // The base state: pre-state plus what the system calls changed.
+    let overlay = executor
+        .evm_mut()
+        .db_mut()
+        .cache
+        .accounts
+        .iter()
+        .map(|(address, cached)| {
+            let info = cached.account.as_ref().map(|a| a.info.clone());
+            let storage = cached
+                .account
+                .as_ref()
+                .map(|a| a.storage.clone())
+                .unwrap_or_default();
+            (*address, (info, storage.into_iter().collect()))
+        })
+        .collect();
+    let block_ctx = BlockContext {
+        base: BaseState {
+            pre: &block.pre_state,
+            overlay,
+        },
+        cfg,
+        block: block_env,
+        codes: NewCodes::default(),
+    };
+
+    let mv = MvMemory::new();
+    let revm_executor = RevmTxExecutor {
+        ctx: &block_ctx,
+        txs,
+        senders: &senders,
+        #[cfg(test)]
+        panic_at: options.panic_at,
+    };
+    let (slots, counters) = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number)?;
+    let written = if options.check_write_sets {
+        written_locations(&slots)
+    } else {
+        Vec::new()
+    };
+    let (outcomes, traces) =
+        commit_transactions(&mut executor, slots, &block_ctx, block, &senders)?;
+    // Every location the transactions wrote must read, in the multi-version memory after
+    // the last transaction, what the committed state holds: this checks the write sets
+    // (and the lazy credits) against the sequential commit.
+    check_final_state(
+        &block_ctx,
+        &mv,
+        txs.len(),
+        &written,
+        executor.evm_mut().db_mut(),
+    )
+    .map_err(|what| EngineError::Invariant { number, what })?;
+    let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
+    Ok(ParallelReplay {
+        replay: BlockReplay {
+            number,
+            fork,
+            transactions: outcomes,
+            receipts: result.receipts,
+            gas_used: result.gas_used,
+            state_changes: StateChanges::from_cache(&state.cache, &block.pre_state),
+            requests_hash: (fork >= Fork::Prague).then(|| result.requests.requests_hash()),
+            ommer_rewards_applied: block.has_ommer_headers(),
+            wall_us: started.elapsed().as_micros() as u64,
+        },
+        threads,
+        mode: Mode::BlockStm,
+        counters,
+        traces,
+    })
+}
+
+/// The revm executor of Block-STM: one incarnation is one `vm::execute`.
+struct RevmTxExecutor<'a> {
+    ctx: &'a BlockContext<'a>,
+    txs: &'a [TxEnvelope],
+    senders: &'a [Address],
+    /// Test-only fault injection: executing this transaction panics.
+    #[cfg(test)]
+    panic_at: Option<crate::access::TxIdx>,
+}
+
+impl TxExecutor for RevmTxExecutor<'_> {
+    type Output = Execution;
+
+    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Execution, Interrupted> {
+        let tx = version.tx;
+        #[cfg(test)]
+        if self.panic_at == Some(tx) {
+            injected_fault(tx);
+        }
+        vm::execute(self.ctx, mv, tx, &self.txs[tx], self.senders[tx])
+    }
+}
+
+/// Test-only fault injection: the worker executing transaction `tx` panics.
+#[cfg(test)]
+fn injected_fault(tx: crate::access::TxIdx) -> ! {
+    panic!("injected fault in transaction {tx}")
+}

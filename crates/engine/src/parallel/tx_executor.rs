@@ -1,0 +1,44 @@
+//! What Block-STM's worker loop asks of a transaction executor: run one *incarnation* of one
+//! transaction over the multi-version memory and hand back its read set and write set, or say
+//! why the incarnation could not complete.
+//!
+//! The worker loop (`executor.rs`) is written against [`TxExecutor`] only, so it does not
+//! know what a transaction is. The engine plugs in revm (`block_stm.rs`, through `vm.rs`);
+//! the worker loop's property test plugs in mock transactions whose reads and writes change
+//! with every incarnation. Both sides import this file; it imports neither.
+
+use super::mv_memory::{MvMemory, MvValue, Observed};
+use crate::access::{Location, TxIdx, Version};
+
+/// What the worker loop needs of one completed incarnation.
+pub(crate) trait IncarnationOutput: Send {
+    /// The read set: every location read, with what the read observed.
+    fn reads(&self) -> &[(Location, Observed)];
+    /// The write set: every location written, with its value (or credit).
+    fn writes(&self) -> &[(Location, MvValue)];
+}
+
+/// Runs one incarnation of one transaction over the multi-version memory.
+pub(crate) trait TxExecutor: Sync {
+    /// The incarnation's output.
+    type Output: IncarnationOutput;
+
+    /// Executes incarnation `version` reading through `mv` as transaction `version.tx`.
+    ///
+    /// # Errors
+    /// [`Interrupted::Blocked`] when a read met an ESTIMATE (the loop suspends the
+    /// transaction on its writer); [`Interrupted::Invariant`] when the executor found an
+    /// engine bug (the block fails with [`crate::error::EngineError::Invariant`]).
+    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Self::Output, Interrupted>;
+}
+
+/// Why an incarnation did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Interrupted {
+    /// It read an ESTIMATE of this transaction: it waits for that transaction's
+    /// re-execution.
+    Blocked(TxIdx),
+    /// An invariant of the multi-version memory broke (for revm, see `VmReadError::WrongKind`
+    /// in `vm.rs`).
+    Invariant(String),
+}
