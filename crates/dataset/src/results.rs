@@ -26,7 +26,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::{FieldRef, SchemaRef};
 use replay_evm::{
     access::{Location, ReadOrigin},
-    analysis::{BlockAnalysis, Mode, Summary, THREAD_COUNTS, analyse, hotspots},
+    analysis::{BlockAnalysis, DagSummary, THREAD_COUNTS, UpdateModel, analyse, hotspots},
     block::ArchivedBlock,
     chain::Fork,
     consistency,
@@ -640,7 +640,7 @@ fn run_block(
     })
 }
 
-fn mode_row(summary: &Summary, hot: usize) -> ModeRow {
+fn mode_row(summary: &DagSummary, hot: usize) -> ModeRow {
     let speedup = |t: usize| summary.speedup_at(t).unwrap_or(1.0);
     ModeRow {
         edges: to_i64(summary.edges as u64),
@@ -680,7 +680,7 @@ fn add_analysis(
         totals[0] += to_i64(reads.len() as u64);
         totals[1] += to_i64(trace.writes.len() as u64);
         totals[2] += to_i64(trace.credits.len() as u64);
-        let deps = |summary: &Summary| {
+        let deps = |summary: &DagSummary| {
             summary
                 .graph
                 .dependencies_of(trace.index)
@@ -735,8 +735,8 @@ fn add_analysis(
         let ranked = hotspots(&summary.graph);
         let row = mode_row(summary, ranked.len());
         match summary.mode {
-            Mode::Lazy => out.block.lazy = Some(row),
-            Mode::Naive => out.block.naive = Some(row),
+            UpdateModel::Lazy => out.block.lazy = Some(row),
+            UpdateModel::Naive => out.block.naive = Some(row),
         }
         for (rank, hot) in ranked.iter().enumerate() {
             out.hot.push(HotRow {

@@ -35,15 +35,20 @@
 //!    - EVM-specific *lazy updates* keep the beneficiary's fee and plain transfers' credits
 //!      out of the read sets, as commutative balance credits; otherwise every transaction
 //!      would depend on the previous one through the beneficiary's balance;
-//!    - the commit phase (`parallel/engine.rs`) walks the transactions in order, materialises
+//!    - the worker loop (`parallel/executor.rs`) runs execution and validation tasks over any
+//!      transaction executor (`parallel/tx_executor.rs`) and keeps each transaction's last
+//!      incarnation in its slot; `parallel/block_stm.rs` drives one block with revm as the
+//!      executor;
+//!    - the commit phase (`parallel/commit.rs`) walks the transactions in order, materialises
 //!      the credits, and hands every output to the same alloy-evm executor the oracle uses,
 //!      which builds the receipts, commits the state and applies the block rules.
 //!
 //!    Block-STM is one of two modes. The other, *in-order* mode, runs the oracle's own
 //!    executor on the calling thread while the other threads recover senders ahead of it
-//!    (`parallel/senders.rs`): signature recovery is most of a replay's work (79–89% on
-//!    the mainnet fixtures) and independent per transaction. The *adaptive* engine
-//!    (`ParallelEngine::plan`, `CostModel` in `parallel/engine.rs`) predicts both modes
+//!    (`parallel/in_order.rs`, `parallel/senders.rs`): signature recovery is most of a
+//!    replay's work (79–89% on the mainnet fixtures) and independent per transaction. The
+//!    *adaptive* engine (`ParallelEngine::plan` in `parallel/engine.rs`, `CostModel` in
+//!    `parallel/cost_model.rs`) predicts both modes
 //!    from the transaction count and the header's gas and runs Block-STM only where it is
 //!    predicted clearly faster, so it falls back rather than lose. Research runs (the job,
 //!    `replay-evm replay`) ask for Block-STM explicitly: only it yields read and write sets.
@@ -51,9 +56,13 @@
 //!    Every parallel result is compared with the sequential one: receipts, per-transaction
 //!    results and [`state_changes::StateChanges`] must be identical.
 //! 5. **Analysis.** [`access`] is the shared vocabulary (locations, versions, read origins);
-//!    [`analysis`] builds each block's dependency DAG from the transactions' read and write
-//!    sets, with and without the lazy updates: conflict rate, gas-weighted critical path,
-//!    theoretical speedup (unbounded and by list scheduling at 2–16 threads) and hotspots.
+//!    [`analysis`] builds each block's dependency DAG from the read and write sets of
+//!    Block-STM's last incarnations ([`parallel::ParallelReplay::accesses`]), with and
+//!    without the lazy updates ([`analysis::UpdateModel`]), one file per measure under
+//!    `analysis/`: the graph and its conflict rate (`graph.rs`), the gas-weighted critical
+//!    path and unbounded speedup (`critical_path.rs`), list-scheduled speedups at 2–16
+//!    threads (`list_schedule.rs`), hotspots (`hotspots.rs`) and the per-block
+//!    [`analysis::DagSummary`] (`summary.rs`).
 //!
 //! 6. **Consistency across blocks.** [`consistency`] compares the state after block n's
 //!    replay with block n+1's archived pre-state: the replay checked against the node.
