@@ -1,10 +1,11 @@
 //! Per-block dependency analysis: how parallel a block's transactions could be. One file per
 //! part, under `analysis/`.
 //!
-//! The input is a block's transactions in order, each with the locations it read, fully wrote
-//! and changed by a lazy balance delta ([`TxAccess`]), taken from Block-STM's last
-//! incarnations ([`ParallelReplay::accesses`](crate::parallel::ParallelReplay::accesses)),
-//! which read exactly what the in-order execution reads, so the result does not depend on
+//! The input is a block's transactions in order, each with the locations it read, fully
+//! wrote and changed by a lazy balance delta ([`TxAccess`](crate::access::TxAccess)), taken
+//! from Block-STM's last incarnations
+//! ([`ParallelReplay::accesses`](crate::parallel::ParallelReplay::accesses)), which read
+//! exactly what the in-order execution reads, so the result does not depend on
 //! thread timing. Everything here is a pure, deterministic function of that input: hash
 //! maps are only used for look-ups and are never iterated to produce output.
 //!
