@@ -144,7 +144,7 @@ pub fn dependencies(txs: &[TxAccess], mode: UpdateModel) -> DependencyGraph {
 }
 
 impl DependencyGraph {
-    /// The mode the graph was built with.
+    /// The update model the graph was built with.
     pub const fn mode(&self) -> UpdateModel {
         self.mode
     }

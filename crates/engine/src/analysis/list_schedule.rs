@@ -62,7 +62,8 @@ impl DependencyGraph {
     }
 }
 
-/// The reverse adjacency (dependents) of a graph, built once for several simulations.
+/// The set-up of a list schedule: the reverse adjacency (dependents) of a graph and its
+/// total work, built once for several simulations.
 struct ListSchedule<'a> {
     graph: &'a DependencyGraph,
     /// `dependents[dependent_start[j]..dependent_start[j + 1]]` wait for `j`.

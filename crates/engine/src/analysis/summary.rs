@@ -18,7 +18,7 @@ pub const TOP_HOTSPOTS: usize = 10;
 /// Everything measured about a block under one [`UpdateModel`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DagSummary {
-    /// The mode the graph was built with.
+    /// The update model the graph was built with.
     pub mode: UpdateModel,
     /// The dependency graph.
     pub graph: DependencyGraph,

@@ -139,6 +139,8 @@ where
     Ok((outcomes, traces))
 }
 
+/// The trace of transaction `index` from its last incarnation: its read set with where each
+/// value came from, and its write set split into full writes and lazy credits, both sorted.
 fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {
     let mut writes = Vec::new();
     let mut credits = Vec::new();
