@@ -48,10 +48,10 @@
 //!    (`parallel/in_order.rs`, `parallel/senders.rs`): signature recovery is most of a
 //!    replay's work (79–89% on the mainnet fixtures) and independent per transaction. The
 //!    *adaptive* engine (`ParallelEngine::plan` in `parallel/engine.rs`, `CostModel` in
-//!    `parallel/cost_model.rs`) predicts both modes
-//!    from the transaction count and the header's gas and runs Block-STM only where it is
-//!    predicted clearly faster, so it falls back rather than lose. Research runs (the job,
-//!    `replay-evm replay`) ask for Block-STM explicitly: only it yields read and write sets.
+//!    `parallel/cost_model.rs`) predicts both modes from the transaction count and the
+//!    header's gas and runs Block-STM only where it is predicted clearly faster, so it falls
+//!    back rather than lose. Research runs (the job, `replay-evm replay`) ask for Block-STM
+//!    explicitly: only it yields read and write sets.
 //!
 //!    Every parallel result is compared with the sequential one: receipts, per-transaction
 //!    results and [`state_changes::StateChanges`] must be identical.
