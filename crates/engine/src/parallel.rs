@@ -1,7 +1,7 @@
 //! Parallel replay: Block-STM over revm, with EVM-specific lazy updates, and in-order
 //! execution with parallel sender recovery; the engine picks between them per block.
 //!
-//! One file per part, from the public face down (each file imports only those below it):
+//! One file per part, from the public face down to the shared machinery:
 //! - [`engine`]: [`ParallelEngine`] (the thread pool, created once) and [`Concurrency`];
 //!   [`ParallelEngine::plan`] picks the mode of each block.
 //! - `cost_model`: [`CostModel`], the predicted wall time of each mode behind the adaptive
