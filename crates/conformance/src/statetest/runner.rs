@@ -22,7 +22,7 @@ use revm::{
 };
 
 use crate::{
-    model::{Indexes, PostEntry, Quantity, TestUnit, TxParts},
+    statetest::model::{Indexes, PostEntry, Quantity, TestUnit, TxParts},
     roots,
 };
 
@@ -385,7 +385,7 @@ impl<'a> PreparedTest<'a> {
             data,
             nonce,
             chain_id: Some(self.chain_id),
-            access_list: crate::model::access_list(access_list),
+            access_list: crate::statetest::model::access_list(access_list),
             gas_priority_fee: priority_fee.map(|_| gas_priority_fee),
             blob_hashes,
             max_fee_per_blob_gas,

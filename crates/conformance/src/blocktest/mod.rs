@@ -20,7 +20,7 @@
 //! ```no_run
 //! use std::{num::NonZeroUsize, path::PathBuf};
 //! use replay_evm::parallel::ParallelEngine;
-//! use replay_evm_statetest::{Filter, run_blocktests};
+//! use replay_evm_conformance::{Filter, run_blocktests};
 //!
 //! let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())?;
 //! let paths = [PathBuf::from("BlockchainTests/ValidBlocks")];
@@ -58,7 +58,7 @@ use self::{
 };
 use crate::{
     Failure, FileReport, Filter, Report, Skip, StateTestError, collect_test_files,
-    compare::{file_failure, thread_counts},
+    statetest::compare::{file_failure, thread_counts},
     io_error,
 };
 

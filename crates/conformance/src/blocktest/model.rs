@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, B256};
 use serde::Deserialize;
 
-use crate::model::{Num, PreAccount};
+use crate::statetest::model::{Num, PreAccount};
 
 /// A BlockchainTests file: test name -> test. A `BTreeMap` keeps the names sorted.
 pub(crate) type ChainSuite = BTreeMap<String, ChainTest>;

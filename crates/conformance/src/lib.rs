@@ -28,24 +28,24 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use replay_evm_statetest::{Filter, run_path};
+//! use replay_evm_conformance::{Filter, run_path};
 //!
 //! let report = run_path(Path::new("GeneralStateTests"), &Filter::default())?;
 //! println!("{}", report.summary());
 //! for failure in &report.failed {
 //!     println!("FAIL {failure}");
 //! }
-//! # Ok::<(), replay_evm_statetest::StateTestError>(())
+//! # Ok::<(), replay_evm_conformance::StateTestError>(())
 //! ```
 
-mod block;
+
 mod blocktest;
-mod compare;
+
 mod error;
-mod model;
+
 mod report;
 mod roots;
-mod runner;
+mod statetest;
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
@@ -58,7 +58,7 @@ use replay_evm::{chain::Fork, error::ChainError};
 
 pub use crate::{
     blocktest::{BlockTestReport, run_blocktests},
-    compare::{
+    statetest::compare::{
         Agreement, Exclusion, ParallelFileReport, ParallelReport, compare_file, compare_parallel,
         compare_parallel_with_progress,
     },
@@ -66,8 +66,8 @@ pub use crate::{
     report::{Failure, FileReport, Filter, Report, Skip},
 };
 use crate::{
-    model::{PostEntry, Suite, TestUnit},
-    runner::{CaseOutcome, PreparedTest},
+    statetest::model::{PostEntry, Suite, TestUnit},
+    statetest::runner::{CaseOutcome, PreparedTest},
 };
 
 /// Runs every state test under `path` (a `.json` file, or a directory searched recursively

@@ -50,8 +50,8 @@ use replay_evm::{
 };
 
 use crate::{
-    model::{Indexes, Quantity, TestUnit},
-    runner::{address_from_secret_key, chain_id, fits_u64, fits_u128, pick, tx_type},
+    statetest::model::{Indexes, Quantity, TestUnit},
+    statetest::runner::{address_from_secret_key, chain_id, fits_u64, fits_u128, pick, tx_type},
 };
 
 /// How many ancestors BLOCKHASH can reach.
@@ -275,7 +275,7 @@ impl<'a> BlockTest<'a> {
                  u128 (revm 43 as well)",
             );
         };
-        let access_list = crate::model::access_list(access_list);
+        let access_list = crate::statetest::model::access_list(access_list);
         let kind = parts.to.map_or(TxKind::Create, TxKind::Call);
         let chain_id = self.chain_id;
         let signed = match tx_type {

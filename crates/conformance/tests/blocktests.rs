@@ -15,7 +15,7 @@ use std::{
 };
 
 use replay_evm::parallel::ParallelEngine;
-use replay_evm_statetest::{BlockTestReport, Filter, StateTestError, run_blocktests};
+use replay_evm_conformance::{BlockTestReport, Filter, StateTestError, run_blocktests};
 use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {

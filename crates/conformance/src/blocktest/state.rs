@@ -16,7 +16,7 @@ use replay_evm::{
 };
 use revm::primitives::KECCAK_EMPTY;
 
-use crate::model;
+use crate::statetest::model;
 
 /// Every account of a chain at one block, sorted by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

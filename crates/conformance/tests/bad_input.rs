@@ -6,7 +6,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use replay_evm_statetest::{Filter, StateTestError, run_file, run_path};
+use replay_evm_conformance::{Filter, StateTestError, run_file, run_path};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

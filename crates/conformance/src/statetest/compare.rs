@@ -12,7 +12,7 @@
 //! a failure: a converted case must always be replayable.
 //!
 //! Cases that cannot be expressed as a block are skipped with the reason (see
-//! [`crate::block`]); so are post entries of forks revm cannot run (Constantinople). Cases the
+//! [`crate::statetest::block`]); so are post entries of forks revm cannot run (Constantinople). Cases the
 //! state-test runner skips for EIP-7610 (revm 43 lacks it) are *compared* here: both engines
 //! run the same revm, so their agreement is meaningful even where revm deviates from the spec.
 
@@ -34,9 +34,9 @@ use replay_evm::{
 
 use crate::{
     Failure, FileReport, Filter, Job, Report, Skip, Slot, StateTestError,
-    block::{BlockTest, Unexpressible},
+    statetest::block::{BlockTest, Unexpressible},
     collect_test_files, load,
-    model::{PostEntry, Suite},
+    statetest::model::{PostEntry, Suite},
     plan, prepare,
 };
 
@@ -637,7 +637,7 @@ fn mask_numbers(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Indexes;
+    use crate::statetest::model::Indexes;
     use alloy_primitives::{Address, B256, U256, address, keccak256};
 
     /// A contract that stores 1 in slot 0 and BLOCKHASH(NUMBER - 1) in slot 1, called by a

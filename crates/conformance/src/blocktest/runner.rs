@@ -37,7 +37,7 @@ use super::{
     rejection::{Rejection, expected_kind},
     state::WorldState,
 };
-use crate::compare::compare;
+use crate::statetest::compare::compare;
 
 /// How many ancestors BLOCKHASH can reach.
 const BLOCKHASH_WINDOW: usize = 256;
