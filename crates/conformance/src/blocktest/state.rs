@@ -16,7 +16,7 @@ use replay_evm::{
 };
 use revm::primitives::KECCAK_EMPTY;
 
-use crate::statetest::model;
+use crate::{json, roots};
 
 /// Every account of a chain at one block, sorted by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl WorldState {
     /// A message naming the account whose nonce does not fit in 64 bits or whose code the
     /// engine cannot analyse.
     pub(crate) fn from_fixture(
-        accounts: &BTreeMap<Address, model::PreAccount>,
+        accounts: &BTreeMap<Address, json::PreAccount>,
     ) -> Result<Self, String> {
         let mut state = Self::default();
         for (address, account) in accounts {
@@ -126,7 +126,7 @@ impl WorldState {
 
     /// The state root ([`crate::roots::root_of`]).
     pub(crate) fn root(&self) -> B256 {
-        crate::roots::root_of(self.accounts.iter().map(|(address, account)| {
+        roots::root_of(self.accounts.iter().map(|(address, account)| {
             let storage = account.storage.iter().map(|(slot, value)| (*slot, *value));
             (
                 *address,
