@@ -7,7 +7,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use alloy_primitives::{Bytes, U256};
+use alloy_primitives::{Bytes, U256, map::HashMap};
+use replay_evm::pre_state;
 use serde::{
     Deserialize, Deserializer,
     de::{self, Visitor},
@@ -22,6 +23,26 @@ pub(crate) struct PreAccount {
     pub(crate) nonce: Num,
     #[serde(default)]
     pub(crate) storage: BTreeMap<Num, Num>,
+}
+
+impl PreAccount {
+    /// The engine's account, zero storage values dropped (the engine holds non-zero slots).
+    /// `label` names the account in the messages (`account 0x..`).
+    ///
+    /// # Errors
+    /// A message naming the account whose nonce does not fit in 64 bits or whose code the
+    /// engine cannot analyse.
+    pub(crate) fn to_engine(&self, label: &str) -> Result<pre_state::PreAccount, String> {
+        let storage: HashMap<U256, U256> = self
+            .storage
+            .iter()
+            .filter(|(_, value)| !value.0.is_zero())
+            .map(|(slot, value)| (slot.0, value.0))
+            .collect();
+        let nonce = self.nonce.to_u64(&format!("{label} nonce"))?;
+        pre_state::PreAccount::new(self.balance.0, nonce, self.code.clone(), storage)
+            .map_err(|e| format!("{label}: {e}"))
+    }
 }
 
 /// A number that must fit in 256 bits.

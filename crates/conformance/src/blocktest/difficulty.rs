@@ -50,21 +50,15 @@ pub(crate) fn difficulty(header: &Header, parent: &Header, fork: Fork, delay: u6
 mod tests {
     use super::*;
 
-    fn parent() -> Header {
-        Header {
-            number: 10,
-            timestamp: 1000,
-            gas_limit: 1_000_000,
-            difficulty: U256::from(1_000_000),
-            base_fee_per_gas: Some(1_000),
-            gas_used: 500_000,
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn difficulty_formulas() {
-        let parent = parent();
+        // Block 10 at time 1000 with difficulty 1000000 and no ommers.
+        let parent = Header {
+            number: 10,
+            timestamp: 1000,
+            difficulty: U256::from(1_000_000),
+            ..Default::default()
+        };
         let at = |elapsed: u64| Header {
             number: 11,
             timestamp: 1000 + elapsed,

@@ -35,15 +35,7 @@ impl WorldState {
     ) -> Result<Self, String> {
         let mut state = Self::default();
         for (address, account) in accounts {
-            let storage: HashMap<U256, U256> = account
-                .storage
-                .iter()
-                .filter(|(_, value)| !value.0.is_zero())
-                .map(|(slot, value)| (slot.0, value.0))
-                .collect();
-            let nonce = account.nonce.to_u64(&format!("account {address} nonce"))?;
-            let account = PreAccount::new(account.balance.0, nonce, account.code.clone(), storage)
-                .map_err(|e| format!("account {address}: {e}"))?;
+            let account = account.to_engine(&format!("account {address}"))?;
             state.accounts.insert(*address, account);
         }
         Ok(state)

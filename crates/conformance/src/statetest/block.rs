@@ -38,12 +38,12 @@ use alloy_eips::{
     eip7685::EMPTY_REQUESTS_HASH,
     eip7702::{Authorization, SignedAuthorization},
 };
-use alloy_primitives::{Address, B64, B256, Bytes, TxKind, U256, keccak256, map::HashMap};
+use alloy_primitives::{Address, B64, B256, Bytes, TxKind, U256, keccak256};
 use k256::ecdsa::SigningKey;
 use replay_evm::{
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
-    pre_state::{PreAccount, PreState},
+    pre_state::PreState,
 };
 
 use super::{
@@ -90,17 +90,7 @@ impl<'a> BlockTest<'a> {
         let number = unit.env.current_number.to_u64("env.currentNumber")?;
         let mut pre_state = PreState::new();
         for (address, account) in &unit.pre {
-            let storage: HashMap<U256, U256> = account
-                .storage
-                .iter()
-                .filter(|(_, value)| !value.0.is_zero())
-                .map(|(slot, value)| (slot.0, value.0))
-                .collect();
-            let nonce = account
-                .nonce
-                .to_u64(&format!("pre-state account {address} nonce"))?;
-            let account = PreAccount::new(account.balance.0, nonce, account.code.clone(), storage)
-                .map_err(|e| format!("pre-state account {address}: {e}"))?;
+            let account = account.to_engine(&format!("pre-state account {address}"))?;
             pre_state.insert_account(*address, account);
         }
         for ancestor in number.saturating_sub(BLOCKHASH_WINDOW)..number {
