@@ -5,10 +5,10 @@ use std::path::PathBuf;
 /// Why a path or a file could not be run at all, by the state-test runner, the parallel
 /// comparison or the blockchain-test runner.
 ///
-/// [`crate::run_path`] and [`crate::run_blocktests`] return the path-level variants ([`ConformanceError::NotFound`],
-/// [`ConformanceError::Io`], [`ConformanceError::NoJsonFiles`]); a file that cannot be read or
-/// parsed does not stop a run but becomes a [`crate::Failure`] whose message is this error's
-/// text.
+/// [`crate::run_path`] and [`crate::run_blocktests`] return the path-level variants
+/// ([`ConformanceError::NotFound`], [`ConformanceError::Io`],
+/// [`ConformanceError::NoJsonFiles`]); a file that cannot be read or parsed does not stop a
+/// run but becomes a [`crate::Failure`] whose message is this error's text.
 #[derive(Debug, thiserror::Error)]
 pub enum ConformanceError {
     /// The path does not exist.

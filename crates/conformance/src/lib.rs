@@ -23,9 +23,9 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `statetest/` | the state-test runner and the parallel comparison on state tests (its `mod.rs` lists its files) |
+//! | `statetest/` | state tests, run and compared in parallel (its `mod.rs` lists its files) |
 //! | `blocktest/` | the blockchain-test runner (its `mod.rs` lists its files) |
-//! | `parallel_check.rs` | the rule that a parallel replay equals the sequential one; valid thread counts |
+//! | `parallel_check.rs` | the rule that a parallel replay equals the sequential one |
 //! | `roots.rs` | the state root and the logs hash both runners check |
 //! | `json.rs` | the JSON numbers and accounts both fixture formats use |
 //! | `files.rs` | [`collect_test_files`]: the `.json` files under a path |

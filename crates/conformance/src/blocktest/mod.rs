@@ -79,7 +79,7 @@ use crate::{
 /// `engine` in each parallel mode at each of `threads`; `progress` is called with each
 /// file's report when it is done.
 ///
-/// Files run on two plain threads per available core (see [`crate::workers`]). A
+/// Files run on two plain threads per available core (see `workers.rs`). A
 /// `filter.fork` selects the tests whose network ends at that fork.
 ///
 /// # Errors

@@ -27,9 +27,9 @@
 //! | `eip7610.rs` | telling revm 43's missing EIP-7610 collision apart from a mismatch |
 //! | `signing.rs` | the sender of a secret key; signing the converted block's transaction |
 //! | `block.rs` | one case as a one-transaction block, for the engine |
-//! | `parallel.rs` | [`crate::compare_parallel`]: every case replayed sequentially and in parallel |
+//! | `parallel.rs` | [`crate::compare_parallel`]: every case, sequential against parallel |
 //! | `parallel_case.rs` | one case's comparison |
-//! | `parallel_report.rs` | what a comparison found ([`crate::ParallelReport`], [`crate::Agreement`]) |
+//! | `parallel_report.rs` | what a comparison found ([`crate::ParallelReport`]) |
 
 mod block;
 mod eip7610;

@@ -47,7 +47,7 @@ pub fn compare_parallel(
 /// report when it is done.
 ///
 /// Files run one after another, in path order; the cases of a file are spread over two
-/// plain threads per available core (see [`crate::workers`]).
+/// plain threads per available core (see `workers.rs`).
 ///
 /// # Errors
 /// As [`compare_parallel`].

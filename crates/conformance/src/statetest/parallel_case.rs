@@ -3,19 +3,19 @@
 //! identical.
 //!
 //! A case passes when, at every thread count, either both replays succeed with no
-//! [`replay_evm::sequential::BlockReplay::first_difference`], or both reject the
-//! transaction as invalid ([`replay_evm::error::ReplayError::InvalidTransaction`]) for the
-//! same block, transaction and reason ([`crate::parallel_check`]). The reason is compared as text; when the texts differ, the case
-//! still passes if the *underlying* error is the same and only the engines' wrapping differs
-//! (the sequential replay reports alloy-evm's `EVM reported invalid transaction (<hash>): X`,
-//! the parallel engine revm's `transaction validation error: X`); such cases are counted in
-//! [`crate::Agreement::rejected_reworded`] by underlying error. Any other error, on either side, is
-//! a failure: a converted case must always be replayable.
+//! [`replay_evm::sequential::BlockReplay::first_difference`], or both reject the transaction
+//! as invalid ([`replay_evm::error::ReplayError::InvalidTransaction`]) for the same block,
+//! transaction and reason ([`crate::parallel_check`]). The reason is compared as text; when
+//! the texts differ, the case still passes if the *underlying* error is the same and only the
+//! engines' wrapping differs (the sequential replay reports alloy-evm's `EVM reported invalid
+//! transaction (<hash>): X`, the parallel engine revm's `transaction validation error: X`);
+//! such cases are counted in [`crate::Agreement::rejected_reworded`] by underlying error. Any
+//! other error, on either side, is a failure: a converted case must always be replayable.
 //!
-//! Cases that cannot be expressed as a block are skipped with the reason (see
-//! `block.rs`); so are post entries of forks revm cannot run (Constantinople). Cases the
-//! state-test runner skips for EIP-7610 (revm 43 lacks it) are *compared* here: both engines
-//! run the same revm, so their agreement is meaningful even where revm deviates from the spec.
+//! Cases that cannot be expressed as a block are skipped with the reason (see `block.rs`);
+//! so are post entries of forks revm cannot run (Constantinople). Cases the state-test runner
+//! skips for EIP-7610 (revm 43 lacks it) are *compared* here: both engines run the same revm,
+//! so their agreement is meaningful even where revm deviates from the spec.
 
 use std::num::NonZeroUsize;
 
