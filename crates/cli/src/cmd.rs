@@ -82,7 +82,7 @@ pub(crate) enum CliError {
     Usage(String),
     /// A state-test run that could not start.
     #[error(transparent)]
-    StateTest(#[from] replay_evm_statetest::StateTestError),
+    StateTest(#[from] replay_evm_conformance::ConformanceError),
     /// A dataset operation that could not start or continue (the job's own failures are
     /// rows, not errors).
     #[error(transparent)]

@@ -1,7 +1,7 @@
 //! The test selection the conformance commands (`statetest`, `blocktest`) share.
 
 use replay_evm::chain::Fork;
-use replay_evm_statetest::Filter;
+use replay_evm_conformance::Filter;
 
 use crate::cmd::CliError;
 

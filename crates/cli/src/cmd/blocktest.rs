@@ -12,7 +12,7 @@ use std::{
 };
 
 use replay_evm::parallel::ParallelEngine;
-use replay_evm_statetest::run_blocktests;
+use replay_evm_conformance::run_blocktests;
 
 use super::{CliError, Outcome};
 use crate::filter_args::FilterArgs;

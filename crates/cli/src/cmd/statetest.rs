@@ -7,7 +7,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use replay_evm_statetest::{Report, collect_test_files, run_path_with_progress};
+use replay_evm_conformance::{Report, collect_test_files, run_path_with_progress};
 
 use super::{CliError, Outcome};
 use crate::filter_args::FilterArgs;

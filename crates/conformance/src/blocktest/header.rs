@@ -1,6 +1,6 @@
 //! The header-validity rules the engine does not check, applied by the runner before a block
-//! is executed: each header against its parent, and a block's ommers (uncles) against its
-//! ancestors. These are the consensus rules of the execution layer:
+//! is executed: each header against its parent. These are the consensus rules of the
+//! execution layer:
 //!
 //! - the number is the parent's plus one, the timestamp is later than the parent's, the
 //!   extra data is at most 32 bytes (and `dao-hard-fork` in the ten blocks from the DAO
@@ -13,27 +13,26 @@
 //! - the base fee is EIP-1559's (alloy-eips), the initial one at the London block; the
 //!   excess blob gas is EIP-4844's (alloy-eips, with the block's blob parameters), the blob
 //!   gas used a whole number of blobs within the block's maximum;
-//! - before the merge, the difficulty is the one its fork's formula gives (Frontier,
-//!   EIP-2, EIP-100 with the bomb and its delays); from the merge on (EIP-3675), difficulty
-//!   and nonce are zero and the block has no ommers;
-//! - at most two ommers, none already included within the last six generations or twice,
-//!   none an ancestor, each a child of an ancestor within seven generations other than the
-//!   parent, and each a valid header against its own parent.
+//! - before the merge, the difficulty is the one its fork's formula gives (`difficulty.rs`);
+//!   from the merge on (EIP-3675), difficulty and nonce are zero and the block has no
+//!   ommers.
 //!
-//! The PoW seal (mix hash and nonce against Ethash) is not checked: ethereum/tests blockchain
-//! tests declare `sealEngine: NoProof`, and the runner skips those that do not.
+//! A block's ommers are checked against its ancestors in `ommers.rs`, each ommer header
+//! with these rules. The PoW seal (mix hash and nonce against Ethash) is not checked:
+//! ethereum/tests blockchain tests declare `sealEngine: NoProof`, and the runner skips those
+//! that do not.
 
-use std::{collections::HashSet, fmt};
+use std::fmt;
 
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
 use alloy_eips::{
     eip1559::{BaseFeeParams, DEFAULT_ELASTICITY_MULTIPLIER, INITIAL_BASE_FEE},
     eip4844::DATA_GAS_PER_BLOB,
 };
-use alloy_primitives::{B64, B256, U256};
+use alloy_primitives::B64;
 use replay_evm::chain::Fork;
 
-use super::network::Network;
+use super::{difficulty::difficulty, network::Network};
 
 /// Largest extra data a header may carry.
 const MAX_EXTRA_DATA: usize = 32;
@@ -43,16 +42,10 @@ const MIN_GAS_LIMIT: u64 = 5000;
 const MAX_GAS_LIMIT: u64 = i64::MAX as u64;
 /// The gas limit may move by less than the parent's divided by this.
 const GAS_LIMIT_BOUND_DIVISOR: u64 = 1024;
-/// Smallest difficulty before the merge.
-const MIN_DIFFICULTY: u64 = 131_072;
-/// At most this many ommers per block.
-const MAX_OMMERS: usize = 2;
 /// The extra data of the first blocks of the DAO fork (the fork's pro-fork marker).
 const DAO_EXTRA_DATA: &[u8] = b"dao-hard-fork";
 /// How many blocks from the DAO fork on must carry it.
 const DAO_EXTRA_DATA_BLOCKS: u64 = 10;
-/// Ommers may be children of ancestors up to this many generations back.
-const OMMER_GENERATIONS: usize = 7;
 
 /// The header rule a header breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,37 +82,6 @@ pub(crate) struct HeaderError {
 }
 
 impl fmt::Display for HeaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// The ommer rule a block breaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OmmerRule {
-    /// More than two ommers.
-    TooMany,
-    /// An ommer already included in the last generations, or twice in the block.
-    Duplicate,
-    /// An ommer that is an ancestor of the block.
-    IsAncestor,
-    /// An ommer whose parent is not an ancestor within seven generations, or is the
-    /// block's own parent (a sibling).
-    Dangling,
-    /// An ommer header that breaks a header rule against its own parent.
-    Header(HeaderRule),
-}
-
-/// A block whose ommers break a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OmmerError {
-    /// The rule broken.
-    pub(crate) rule: OmmerRule,
-    /// What is wrong.
-    pub(crate) message: String,
-}
-
-impl fmt::Display for OmmerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
@@ -359,116 +321,10 @@ fn check_blob_gas(
     Ok(())
 }
 
-/// The difficulty `fork`'s formula gives a child of `parent` with `header`'s number and
-/// timestamp: Frontier's, Homestead's (EIP-2) or Byzantium's (EIP-100, counting the
-/// parent's ommers), at least 131072, plus the bomb `2^(fake / 100000 - 2)` with the fake
-/// number `number - delay`.
-pub(crate) fn difficulty(header: &Header, parent: &Header, fork: Fork, delay: u64) -> U256 {
-    let elapsed = header.timestamp.saturating_sub(parent.timestamp);
-    // The step is `parent / 2048` times a factor in [-99, 2].
-    let factor: i64 = if fork >= Fork::Byzantium {
-        let uncles = if parent.ommers_hash == EMPTY_OMMER_ROOT_HASH {
-            1
-        } else {
-            2
-        };
-        (uncles - (elapsed / 9).min(1000) as i64).max(-99)
-    } else if fork >= Fork::Homestead {
-        (1 - (elapsed / 10).min(1000) as i64).max(-99)
-    } else if elapsed < 13 {
-        1
-    } else {
-        -1
-    };
-    let step = parent.difficulty / U256::from(2048);
-    let magnitude = step * U256::from(factor.unsigned_abs());
-    let mut difficulty = if factor >= 0 {
-        parent.difficulty.saturating_add(magnitude)
-    } else {
-        parent.difficulty.saturating_sub(magnitude)
-    };
-    difficulty = difficulty.max(U256::from(MIN_DIFFICULTY));
-    let fake = header.number.saturating_sub(delay);
-    let period = fake / 100_000;
-    if period > 1 {
-        difficulty = difficulty.saturating_add(U256::from(1) << ((period - 2) as usize));
-    }
-    difficulty
-}
-
-/// One ancestor of a block, as the ommer rules need it.
-pub(crate) struct Ancestor<'a> {
-    /// Its hash.
-    pub(crate) hash: B256,
-    /// Its header.
-    pub(crate) header: &'a Header,
-    /// The hashes of its own ommers.
-    pub(crate) ommers: &'a [B256],
-}
-
-/// Checks the `ommers` of the block `hash` with `header` against its `ancestors` (parent
-/// first, up to seven generations).
-///
-/// # Errors
-/// The first rule broken.
-pub(crate) fn check_ommers(
-    hash: B256,
-    header: &Header,
-    ommers: &[Header],
-    ancestors: &[Ancestor<'_>],
-    network: &Network,
-) -> Result<(), OmmerError> {
-    let fail = |rule, message: String| Err(OmmerError { rule, message });
-    if ommers.len() > MAX_OMMERS {
-        return fail(
-            OmmerRule::TooMany,
-            format!("{} ommers, more than {MAX_OMMERS}", ommers.len()),
-        );
-    }
-    let ancestors = &ancestors[..ancestors.len().min(OMMER_GENERATIONS)];
-    let mut included: HashSet<B256> = ancestors
-        .iter()
-        .flat_map(|a| a.ommers.iter().copied())
-        .collect();
-    included.insert(hash);
-    for (index, ommer) in ommers.iter().enumerate() {
-        let ommer_hash = ommer.hash_slow();
-        if !included.insert(ommer_hash) {
-            return fail(
-                OmmerRule::Duplicate,
-                format!("ommer {index} ({ommer_hash}) is already included"),
-            );
-        }
-        if ommer_hash == hash || ancestors.iter().any(|a| a.hash == ommer_hash) {
-            return fail(
-                OmmerRule::IsAncestor,
-                format!("ommer {index} ({ommer_hash}) is an ancestor of the block"),
-            );
-        }
-        let parent = ancestors.iter().find(|a| a.hash == ommer.parent_hash);
-        let Some(parent) = parent.filter(|_| ommer.parent_hash != header.parent_hash) else {
-            return fail(
-                OmmerRule::Dangling,
-                format!(
-                    "ommer {index} ({ommer_hash}): its parent {} is not an ancestor other than \
-                     the block's parent within {OMMER_GENERATIONS} generations",
-                    ommer.parent_hash
-                ),
-            );
-        };
-        if let Err(error) = check_header(ommer, parent.header, network) {
-            return fail(
-                OmmerRule::Header(error.rule),
-                format!("ommer {index} ({ommer_hash}): {error}"),
-            );
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_primitives::{B256, U256};
 
     fn parent() -> Header {
         Header {
@@ -571,38 +427,5 @@ mod tests {
         );
         header.extra_data = DAO_EXTRA_DATA.into();
         assert_eq!(check_header(&header, &parent, &network), Ok(()));
-    }
-
-    #[test]
-    fn difficulty_formulas() {
-        let parent = parent();
-        let at = |elapsed: u64| Header {
-            number: 11,
-            timestamp: 1000 + elapsed,
-            ..Default::default()
-        };
-        let step = U256::from(1_000_000 / 2048);
-        let base = U256::from(1_000_000);
-        assert_eq!(difficulty(&at(5), &parent, Fork::Frontier, 0), base + step);
-        assert_eq!(difficulty(&at(13), &parent, Fork::Frontier, 0), base - step);
-        assert_eq!(
-            difficulty(&at(25), &parent, Fork::Homestead, 0),
-            base - step
-        );
-        assert_eq!(difficulty(&at(9), &parent, Fork::Byzantium, 0), base);
-        // The minimum, and the bomb: 2^(fake / 100000 - 2).
-        let small = Header {
-            difficulty: U256::from(MIN_DIFFICULTY),
-            ..parent.clone()
-        };
-        let late = Header {
-            number: 300_000,
-            timestamp: 2000,
-            ..Default::default()
-        };
-        assert_eq!(
-            difficulty(&late, &small, Fork::Homestead, 0),
-            U256::from(MIN_DIFFICULTY + 2)
-        );
     }
 }

@@ -10,7 +10,10 @@
 
 use std::fmt;
 
-use super::header::{HeaderError, HeaderRule, OmmerError, OmmerRule};
+use super::{
+    header::{HeaderError, HeaderRule},
+    ommers::{OmmerError, OmmerRule},
+};
 
 /// Why a block was not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]

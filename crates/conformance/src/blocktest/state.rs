@@ -16,7 +16,7 @@ use replay_evm::{
 };
 use revm::primitives::KECCAK_EMPTY;
 
-use crate::model;
+use crate::{json, roots};
 
 /// Every account of a chain at one block, sorted by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,19 +31,11 @@ impl WorldState {
     /// A message naming the account whose nonce does not fit in 64 bits or whose code the
     /// engine cannot analyse.
     pub(crate) fn from_fixture(
-        accounts: &BTreeMap<Address, model::PreAccount>,
+        accounts: &BTreeMap<Address, json::PreAccount>,
     ) -> Result<Self, String> {
         let mut state = Self::default();
         for (address, account) in accounts {
-            let storage: HashMap<U256, U256> = account
-                .storage
-                .iter()
-                .filter(|(_, value)| !value.0.is_zero())
-                .map(|(slot, value)| (slot.0, value.0))
-                .collect();
-            let nonce = account.nonce.to_u64(&format!("account {address} nonce"))?;
-            let account = PreAccount::new(account.balance.0, nonce, account.code.clone(), storage)
-                .map_err(|e| format!("account {address}: {e}"))?;
+            let account = account.to_engine(&format!("account {address}"))?;
             state.accounts.insert(*address, account);
         }
         Ok(state)
@@ -126,7 +118,7 @@ impl WorldState {
 
     /// The state root ([`crate::roots::root_of`]).
     pub(crate) fn root(&self) -> B256 {
-        crate::roots::root_of(self.accounts.iter().map(|(address, account)| {
+        roots::root_of(self.accounts.iter().map(|(address, account)| {
             let storage = account.storage.iter().map(|(slot, value)| (*slot, *value));
             (
                 *address,

@@ -1,5 +1,5 @@
 //! The parallel engine against the sequential oracle on every state-test case: each case
-//! becomes a one-transaction block (see `replay_evm_statetest::compare_parallel`), replayed
+//! becomes a one-transaction block (see `replay_evm_conformance::compare_parallel`), replayed
 //! sequentially and by Block-STM at 1, 2, 3, 4 and 8 threads. Receipts, per-transaction
 //! outcomes, gas used and state changes must be identical (or both replays must reject the
 //! transaction for the same reason): zero failures.
@@ -18,7 +18,7 @@ use std::{
 };
 
 use replay_evm::{fixtures::fixtures_dir, parallel::ParallelEngine};
-use replay_evm_statetest::{Exclusion, Filter, ParallelReport, compare_parallel_with_progress};
+use replay_evm_conformance::{Exclusion, Filter, ParallelReport, compare_parallel_with_progress};
 
 const THREADS: [usize; 5] = [1, 2, 3, 4, 8];
 

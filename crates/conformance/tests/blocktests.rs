@@ -15,7 +15,7 @@ use std::{
 };
 
 use replay_evm::parallel::ParallelEngine;
-use replay_evm_statetest::{BlockTestReport, Filter, StateTestError, run_blocktests};
+use replay_evm_conformance::{BlockTestReport, ConformanceError, Filter, run_blocktests};
 use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
@@ -302,7 +302,10 @@ fn bad_input_is_an_error_or_a_failure_naming_the_file() {
         &|_| {},
     )
     .unwrap_err();
-    assert!(matches!(error, StateTestError::NotFound { .. }), "{error}");
+    assert!(
+        matches!(error, ConformanceError::NotFound { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("/no/such/BlockchainTests"));
 
     let dir = TempDir::new("bad");
@@ -336,7 +339,7 @@ fn bad_input_is_an_error_or_a_failure_naming_the_file() {
         let error = run_blocktests(std::slice::from_ref(&broken), &none, &engine, bad, &|_| {})
             .unwrap_err();
         assert!(
-            matches!(error, StateTestError::Threads { .. }),
+            matches!(error, ConformanceError::Threads { .. }),
             "{bad:?}: {error}"
         );
     }

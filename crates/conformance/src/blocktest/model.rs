@@ -9,15 +9,24 @@
 //! (`blockHeader`, `transactions`, `genesisBlockHeader`...) are informational and ignored:
 //! everything is decoded from the RLP, as a client does.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::Path};
 
 use alloy_primitives::{Address, B256};
 use serde::Deserialize;
 
-use crate::model::{Num, PreAccount};
+use crate::{
+    files,
+    json::{Num, PreAccount},
+};
 
 /// A BlockchainTests file: test name -> test. A `BTreeMap` keeps the names sorted.
 pub(crate) type ChainSuite = BTreeMap<String, ChainTest>;
+
+/// Reads and parses one file; the error names what is wrong and where.
+pub(crate) fn load(path: &Path) -> Result<ChainSuite, String> {
+    let bytes = files::read(path).map_err(|error| error.detail())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("invalid blockchain-test JSON: {e}"))
+}
 
 /// One named test: a pre-state, a chain of blocks and the expected end.
 #[derive(Debug, Deserialize)]

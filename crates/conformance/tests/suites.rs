@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use replay_evm_statetest::{Filter, Report, run_path, run_path_with_progress};
+use replay_evm_conformance::{Filter, Report, run_path, run_path_with_progress};
 
 fn fixtures_dir() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -6,7 +6,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use replay_evm_statetest::{Filter, StateTestError, run_file, run_path};
+use replay_evm_conformance::{ConformanceError, Filter, run_file, run_path};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -106,7 +106,7 @@ fn a_missing_path_is_an_error_naming_it() {
     let path = dir.0.join("nowhere");
     let error = run_path(&path, &Filter::default()).unwrap_err();
     assert!(
-        matches!(error, StateTestError::NotFound { .. }),
+        matches!(error, ConformanceError::NotFound { .. }),
         "{error:?}"
     );
     assert_eq!(
@@ -130,7 +130,7 @@ fn a_folder_without_json_is_an_error() {
     dir.write("notes.txt", "not a test");
     let error = run_path(&dir.0, &Filter::default()).unwrap_err();
     assert!(
-        matches!(error, StateTestError::NoJsonFiles { .. }),
+        matches!(error, ConformanceError::NoJsonFiles { .. }),
         "{error:?}"
     );
     assert!(

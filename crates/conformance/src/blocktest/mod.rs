@@ -7,44 +7,52 @@
 //! and its ommers against its ancestors (`header.rs`), its body against its
 //! header (`ArchivedBlock::check`); it is then replayed by the sequential oracle on the
 //! parent's full state, and by the parallel engine in Block-STM, in-order and adaptive mode
-//! at each requested thread count, all of which must agree (`runner.rs`). The
+//! at each requested thread count, all of which must agree (`import.rs`). The
 //! replay is verified against the header (gas used, logs bloom, receipts root), its state
 //! changes are applied to the parent's state and the new state's root must be the header's
 //! `stateRoot` (`state.rs`). A block with `expectException` must be rejected,
 //! with a reason of the kind the exception names (`rejection.rs`). Finally
 //! `lastblockhash` must be the imported head and its state the expected post-state.
 //!
-//! Files and file formats: `model.rs` (the JSON), `network.rs`
-//! (the `network` names, transitions included), `report.rs` (what a run found).
+//! | file | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | [`run_blocktests`]: files on the worker threads, the tests of a file in order |
+//! | `model.rs` | the JSON shape of a blockchain-test file, and reading one |
+//! | `network.rs` | the `network` names, transitions included |
+//! | `runner.rs` | one test: the chain of imported blocks, the head and its post-state |
+//! | `import.rs` | one block: checks, sequential and parallel replays, verification |
+//! | `header.rs` | the header rules against the parent |
+//! | `difficulty.rs` | the difficulty formulas before the merge |
+//! | `ommers.rs` | the ommer rules against the ancestors |
+//! | `rejection.rs` | why a block is rejected, and the exception names each reason answers |
+//! | `state.rs` | the full state carried from block to block, and its root |
+//! | `report.rs` | [`BlockTestReport`]: what a run found |
 //!
 //! ```no_run
 //! use std::{num::NonZeroUsize, path::PathBuf};
 //! use replay_evm::parallel::ParallelEngine;
-//! use replay_evm_statetest::{Filter, run_blocktests};
+//! use replay_evm_conformance::{Filter, run_blocktests};
 //!
-//! let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap())?;
+//! let engine = ParallelEngine::new(NonZeroUsize::new(4).ok_or("no threads")?)?;
 //! let paths = [PathBuf::from("BlockchainTests/ValidBlocks")];
 //! let report = run_blocktests(&paths, &Filter::default(), &engine, &[1, 2, 4], &|_| {})?;
 //! println!("{}", report.summary());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod difficulty;
 mod header;
+mod import;
 mod model;
 mod network;
+mod ommers;
 mod rejection;
 mod report;
 mod runner;
 mod state;
 
 use std::{
-    num::NonZeroUsize,
-    panic::{AssertUnwindSafe, catch_unwind},
     path::{Path, PathBuf},
-    sync::{
-        Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
     time::Instant,
 };
 
@@ -52,14 +60,18 @@ use replay_evm::parallel::{Concurrency, ParallelEngine};
 
 pub use self::report::BlockTestReport;
 use self::{
-    model::ChainSuite,
+    model::load,
     network::Network,
-    runner::{Tally, TestOutcome, parallel_runs, run_test},
+    report::Tally,
+    runner::{TestOutcome, parallel_runs, run_test},
 };
 use crate::{
-    Failure, FileReport, Filter, Report, Skip, StateTestError, collect_test_files,
-    compare::{file_failure, thread_counts},
-    io_error,
+    error::ConformanceError,
+    files::collect_test_files,
+    filter::Filter,
+    parallel_check::thread_counts,
+    report::{Failure, FileReport, Report, Skip},
+    workers::{catch_panic, map_on_workers, worker_count},
 };
 
 /// Runs every blockchain test under `paths` (files, or folders searched recursively for
@@ -67,13 +79,12 @@ use crate::{
 /// `engine` in each parallel mode at each of `threads`; `progress` is called with each
 /// file's report when it is done.
 ///
-/// Files run on two plain threads per available core (not rayon tasks: a rayon worker
-/// waiting for the engine's pool would steal and nest other files on its stack). A
+/// Files run on two plain threads per available core (see `workers.rs`). A
 /// `filter.fork` selects the tests whose network ends at that fork.
 ///
 /// # Errors
-/// [`StateTestError::NotFound`], [`StateTestError::Io`] or [`StateTestError::NoJsonFiles`]
-/// for a path that cannot be run, and [`StateTestError::Threads`] when `threads` is empty,
+/// [`ConformanceError::NotFound`], [`ConformanceError::Io`] or [`ConformanceError::NoJsonFiles`]
+/// for a path that cannot be run, and [`ConformanceError::Threads`] when `threads` is empty,
 /// holds zero or asks for more threads than `engine` has. A file that cannot be read or
 /// parsed does not stop the run: it is a [`Failure`] naming the file, line and column.
 pub fn run_blocktests(
@@ -82,7 +93,7 @@ pub fn run_blocktests(
     engine: &ParallelEngine,
     threads: &[usize],
     progress: &(dyn Fn(&FileReport) + Sync),
-) -> Result<BlockTestReport, StateTestError> {
+) -> Result<BlockTestReport, ConformanceError> {
     let first = paths.first().map_or(Path::new(""), PathBuf::as_path);
     let counts = thread_counts(first, engine, threads)?;
     let mut files = Vec::new();
@@ -90,49 +101,24 @@ pub fn run_blocktests(
         files.extend(collect_test_files(path)?);
     }
     let runs = parallel_runs(&counts);
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::with_capacity(files.len()));
-    let workers = std::thread::available_parallelism()
-        .map_or(1, NonZeroUsize::get)
-        .saturating_mul(2)
-        .min(files.len())
-        .max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    let (report, tally) = run_file(file, filter, engine, &runs);
-                    progress(&report);
-                    results
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .push((report, tally));
-                }
-            });
-        }
+    let results = map_on_workers(&files, worker_count(files.len()).max(1), |file| {
+        let (report, tally) = run_file(file, filter, engine, &runs);
+        progress(&report);
+        (report, tally)
     });
-    let results = results
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut tally = Tally::default();
     let mut reports = Vec::with_capacity(results.len());
-    for (report, file_tally) in results {
+    for (file, result) in files.iter().zip(results) {
+        // A worker only dies of an abort (each test's panics are caught): its files are lost.
+        let (report, file_tally) = result.unwrap_or_else(|| {
+            let mut report = FileReport::new(file.clone());
+            let message = "its worker thread died".to_owned();
+            report.failed.push(Failure::of_file(file, message));
+            (report, Tally::default())
+        });
         tally.blocks += file_tally.blocks;
         tally.parallel_replays += file_tally.parallel_replays;
         reports.push(report);
-    }
-    // A worker only dies of an abort (each test's panics are caught): its files are lost.
-    if reports.len() != files.len() {
-        let done: Vec<PathBuf> = reports.iter().map(|r| r.file.clone()).collect();
-        for file in files.iter().filter(|f| !done.contains(f)) {
-            let mut report = FileReport::new(file.clone());
-            report
-                .failed
-                .push(file_failure(file, "its worker thread died".to_owned()));
-            reports.push(report);
-        }
     }
     Ok(BlockTestReport {
         report: Report::from_files(reports),
@@ -156,7 +142,7 @@ fn run_file(
     let suite = match load(path) {
         Ok(suite) => suite,
         Err(message) => {
-            report.failed.push(file_failure(path, message));
+            report.failed.push(Failure::of_file(path, message));
             report.elapsed = started.elapsed();
             return (report, tally);
         }
@@ -165,20 +151,13 @@ fn run_file(
         if !filter.matches_name(name) || !matches_fork(filter, &test.network) {
             continue;
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            run_test(test, engine, runs, &mut tally)
-        }))
-        .unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            TestOutcome::Fail {
-                block: None,
-                message: format!("panicked: {text}"),
-            }
-        });
+        let outcome =
+            catch_panic(|| run_test(test, engine, runs, &mut tally)).unwrap_or_else(|message| {
+                TestOutcome::Fail {
+                    block: None,
+                    message,
+                }
+            });
         match outcome {
             TestOutcome::Pass => report.passed += 1,
             TestOutcome::Fail { block, message } => report.failed.push(Failure {
@@ -207,10 +186,4 @@ fn matches_fork(filter: &Filter, network: &str) -> bool {
         return true;
     };
     Network::with_chain_id(network, 1).is_ok_and(|n| n.fork_at(u64::MAX, u64::MAX) == wanted)
-}
-
-/// Reads and parses one file; the error names what is wrong and where.
-fn load(path: &Path) -> Result<ChainSuite, String> {
-    let bytes = std::fs::read(path).map_err(|source| io_error(path, source).detail())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("invalid blockchain-test JSON: {e}"))
 }

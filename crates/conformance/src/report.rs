@@ -1,27 +1,7 @@
-//! What a run selects ([`Filter`]) and what it found ([`Report`], [`FileReport`]).
+//! What a run found: each file's [`FileReport`] and the whole run's [`Report`], made of
+//! passed cases, [`Failure`]s and [`Skip`]s. Both runners report this way.
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
-
-use replay_evm::chain::Fork;
-
-/// Which cases to run. The default runs everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Run only the expected results of this fork. Post entries under other fork names,
-    /// including names that do not parse, are left out entirely (neither run nor skipped).
-    pub fork: Option<Fork>,
-    /// Run only tests whose name contains this text.
-    pub name: Option<String>,
-}
-
-impl Filter {
-    /// Whether a test of this name is selected.
-    pub fn matches_name(&self, name: &str) -> bool {
-        self.name
-            .as_deref()
-            .is_none_or(|wanted| name.contains(wanted))
-    }
-}
 
 /// A case (or a whole file or test) that did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +76,21 @@ pub struct FileReport {
     pub elapsed: Duration,
 }
 
+impl Failure {
+    /// A failure of the file as a whole (unreadable, malformed, or not run at all).
+    pub(crate) fn of_file(file: &std::path::Path, message: String) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            name: None,
+            fork: None,
+            index: None,
+            message,
+        }
+    }
+}
+
 impl FileReport {
+    /// An empty report of `file`.
     pub(crate) fn new(file: PathBuf) -> Self {
         Self {
             file,

@@ -29,3 +29,12 @@ impl BlockTestReport {
         self.report.summary()
     }
 }
+
+/// What a file's run replayed, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// Blocks replayed sequentially.
+    pub(crate) blocks: usize,
+    /// Parallel replays compared with the sequential one.
+    pub(crate) parallel_replays: usize,
+}

@@ -30,29 +30,27 @@
 //! key. Those are [`Unexpressible::Skip`]s with the concrete reason.
 
 use alloy_consensus::{
-    Block, BlockBody, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, SignableTransaction, Signed,
-    Transaction, TxEip1559, TxEip2930, TxEip4844, TxEip7702, TxEnvelope, TxLegacy,
-    proofs::calculate_transaction_root,
+    Block, BlockBody, EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH, Header, Transaction, TxEip1559,
+    TxEip2930, TxEip4844, TxEip7702, TxEnvelope, TxLegacy, proofs::calculate_transaction_root,
 };
 use alloy_eips::{
     eip4895::Withdrawals,
     eip7685::EMPTY_REQUESTS_HASH,
     eip7702::{Authorization, SignedAuthorization},
 };
-use alloy_primitives::{
-    Address, B64, B256, Bytes, Signature, TxKind, U256, keccak256, map::HashMap,
-};
+use alloy_primitives::{Address, B64, B256, Bytes, TxKind, U256, keccak256};
 use k256::ecdsa::SigningKey;
 use replay_evm::{
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
-    pre_state::{PreAccount, PreState},
+    pre_state::PreState,
 };
 
-use crate::{
-    model::{Indexes, Quantity, TestUnit},
-    runner::{address_from_secret_key, chain_id, fits_u64, fits_u128, pick, tx_type},
+use super::{
+    model::{self, Indexes, TestUnit, pick},
+    signing::{sign, signer},
 };
+use crate::json::Quantity;
 
 /// How many ancestors BLOCKHASH can reach.
 const BLOCKHASH_WINDOW: u64 = 256;
@@ -88,21 +86,11 @@ impl<'a> BlockTest<'a> {
     /// A message when the fixture is inconsistent: a pre-state nonce wider than 64 bits,
     /// code the engine cannot analyse, a chain id or block number that does not fit.
     pub(crate) fn new(unit: &'a TestUnit) -> Result<Self, String> {
-        let chain_id = chain_id(unit)?;
+        let chain_id = unit.chain_id()?;
         let number = unit.env.current_number.to_u64("env.currentNumber")?;
         let mut pre_state = PreState::new();
         for (address, account) in &unit.pre {
-            let storage: HashMap<U256, U256> = account
-                .storage
-                .iter()
-                .filter(|(_, value)| !value.0.is_zero())
-                .map(|(slot, value)| (slot.0, value.0))
-                .collect();
-            let nonce = account
-                .nonce
-                .to_u64(&format!("pre-state account {address} nonce"))?;
-            let account = PreAccount::new(account.balance.0, nonce, account.code.clone(), storage)
-                .map_err(|e| format!("pre-state account {address}: {e}"))?;
+            let account = account.to_engine(&format!("pre-state account {address}"))?;
             pre_state.insert_account(*address, account);
         }
         for ancestor in number.saturating_sub(BLOCKHASH_WINDOW)..number {
@@ -250,32 +238,38 @@ impl<'a> BlockTest<'a> {
         let Quantity::Value(value) = value else {
             return skip("the value is wider than 256 bits");
         };
-        let Some(gas_limit) = fits_u64(gas_limit) else {
+        let Some(gas_limit) = gas_limit.to_u64() else {
             return skip("the gas limit is wider than 64 bits");
         };
-        let Some(nonce) = fits_u64(parts.nonce) else {
+        let Some(nonce) = parts.nonce.to_u64() else {
             return skip("the nonce is wider than 64 bits (EIP-2681)");
         };
         let access_list = parts
             .access_lists
             .get(indexes.data)
             .and_then(Option::as_ref);
-        let tx_type = tx_type(parts, access_list.is_some()).map_err(Unexpressible::Fail)?;
+        let tx_type = parts
+            .tx_type(access_list.is_some())
+            .map_err(Unexpressible::Fail)?;
         let max_fee = parts
             .gas_price
             .or(parts.max_fee_per_gas)
             .unwrap_or(Quantity::Value(U256::ZERO));
         let (Some(max_fee), Some(priority_fee), Some(blob_fee)) = (
-            fits_u128(max_fee),
-            parts.max_priority_fee_per_gas.map_or(Some(0), fits_u128),
-            parts.max_fee_per_blob_gas.map_or(Some(0), fits_u128),
+            max_fee.to_u128(),
+            parts
+                .max_priority_fee_per_gas
+                .map_or(Some(0), Quantity::to_u128),
+            parts
+                .max_fee_per_blob_gas
+                .map_or(Some(0), Quantity::to_u128),
         ) else {
             return skip(
                 "a fee is wider than 128 bits, and every transaction type holds its fees as \
                  u128 (revm 43 as well)",
             );
         };
-        let access_list = crate::model::access_list(access_list);
+        let access_list = model::access_list(access_list);
         let kind = parts.to.map_or(TxKind::Create, TxKind::Call);
         let chain_id = self.chain_id;
         let signed = match tx_type {
@@ -387,7 +381,7 @@ impl<'a> BlockTest<'a> {
             .enumerate()
         {
             let (Quantity::Value(chain_id), Some(nonce), Quantity::Value(r), Quantity::Value(s)) =
-                (auth.chain_id, fits_u64(auth.nonce), auth.r, auth.s)
+                (auth.chain_id, auth.nonce.to_u64(), auth.r, auth.s)
             else {
                 return Err(format!(
                     "authorization {i}: a field exceeds its bound (EIP-7702)"
@@ -417,41 +411,9 @@ impl<'a> BlockTest<'a> {
     }
 }
 
-/// The signing key of `secret` and its address, checked against the fixture's `sender`.
-fn signer(secret: &B256, sender: Option<Address>) -> Result<(SigningKey, Address), String> {
-    let key = SigningKey::from_slice(secret.as_slice())
-        .map_err(|e| format!("invalid transaction.secretKey: {e}"))?;
-    let address = address_from_secret_key(secret)?;
-    match sender {
-        Some(sender) if sender != address => Err(format!(
-            "transaction.secretKey signs for {address}, but transaction.sender is {sender}: no \
-             signed transaction comes from the fixture's sender"
-        )),
-        _ => Ok((key, address)),
-    }
-}
-
-/// Signs `tx` with `key` (a low-`s` ECDSA signature, valid at every fork).
-fn sign<T>(tx: T, key: &SigningKey) -> Result<TxEnvelope, String>
-where
-    T: SignableTransaction<Signature>,
-    TxEnvelope: From<Signed<T>>,
-{
-    let hash = tx.signature_hash();
-    let (signature, recovery) = key
-        .sign_prehash_recoverable(hash.as_slice())
-        .map_err(|e| format!("signing failed: {e}"))?;
-    let r = U256::from_be_slice(&signature.r().to_bytes());
-    let s = U256::from_be_slice(&signature.s().to_bytes());
-    let signature = Signature::new(r, s, recovery.is_y_odd());
-    Ok(TxEnvelope::from(tx.into_signed(signature)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_consensus::transaction::SignerRecoverable;
-    use alloy_primitives::{address, b256};
 
     #[test]
     fn blockhash_convention_is_revms_empty_db() {
@@ -462,29 +424,5 @@ mod tests {
                 EmptyDB::default().block_hash_ref(n).unwrap()
             );
         }
-    }
-
-    #[test]
-    fn signed_transactions_recover_the_test_sender() {
-        let secret = b256!("0x45a915e4d060149eb4365960e6a7a45f334393093061116b197e3240065ff2d8");
-        let sender = address!("0xa94f5374fce5edbc8e2a8697c15331677e6ebf0b");
-        let (key, address) = signer(&secret, Some(sender)).unwrap();
-        assert_eq!(address, sender);
-        let legacy = TxLegacy {
-            gas_limit: 21_000,
-            to: TxKind::Call(Address::ZERO),
-            ..Default::default()
-        };
-        let eip1559 = TxEip1559 {
-            chain_id: 1,
-            gas_limit: 21_000,
-            to: TxKind::Create,
-            ..Default::default()
-        };
-        for tx in [sign(legacy, &key).unwrap(), sign(eip1559, &key).unwrap()] {
-            // `recover_signer` rejects high-`s` signatures: these are valid from Homestead on.
-            assert_eq!(tx.recover_signer().unwrap(), sender);
-        }
-        assert!(signer(&secret, Some(Address::ZERO)).is_err());
     }
 }

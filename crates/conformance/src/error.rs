@@ -1,15 +1,16 @@
-//! Typed errors of the state-test runner. Each names the file or path it is about.
+//! Typed errors of the conformance runners. Each names the file or path it is about.
 
 use std::path::PathBuf;
 
-/// Why a path or a file could not be run at all.
+/// Why a path or a file could not be run at all, by the state-test runner, the parallel
+/// comparison or the blockchain-test runner.
 ///
-/// [`crate::run_path`] returns the path-level variants ([`StateTestError::NotFound`],
-/// [`StateTestError::Io`], [`StateTestError::NoJsonFiles`]); a file that cannot be read or
-/// parsed does not stop a run but becomes a [`crate::Failure`] whose message is this error's
-/// text.
+/// [`crate::run_path`] and [`crate::run_blocktests`] return the path-level variants
+/// ([`ConformanceError::NotFound`], [`ConformanceError::Io`],
+/// [`ConformanceError::NoJsonFiles`]); a file that cannot be read or parsed does not stop a
+/// run but becomes a [`crate::Failure`] whose message is this error's text.
 #[derive(Debug, thiserror::Error)]
-pub enum StateTestError {
+pub enum ConformanceError {
     /// The path does not exist.
     #[error("{}: no such file or directory", path.display())]
     NotFound {
@@ -56,7 +57,7 @@ pub enum StateTestError {
     },
 }
 
-impl StateTestError {
+impl ConformanceError {
     /// The path the error is about.
     pub fn path(&self) -> &std::path::Path {
         match self {

@@ -1,23 +1,37 @@
 //! The JSON shape of an ethereum/tests (and execution-spec-tests) state-test file.
 //!
-//! Numbers are parsed by hand ([`Num`], [`Quantity`]) rather than through `U256`'s serde
-//! support so that every accepted spelling is explicit: `0x`-prefixed hex (where `"0x"` alone
-//! is zero), plain decimal, JSON integers, and retesteth's `0x:bigint 0x…` marker, which the
-//! suite uses for transaction fields that deliberately do not fit their RLP type.
+//! Numbers and accounts are the shared [`Num`], [`Quantity`] and [`PreAccount`]
+//! (`crate::json`).
 //! Unknown fields are ignored: fixtures carry informational fields (`_info`, `txbytes`,
 //! EEST's per-entry `state`) that the runner does not need.
 
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, path::Path};
 
 use alloy_eips::eip2930::{AccessList, AccessListItem};
-use alloy_primitives::{Address, B256, Bytes, U256};
-use serde::{
-    Deserialize, Deserializer,
-    de::{self, Visitor},
+use alloy_primitives::{Address, B256, Bytes};
+use serde::{Deserialize, Deserializer, de};
+
+use crate::{
+    error::ConformanceError,
+    files,
+    json::{Num, PreAccount, Quantity},
 };
 
 /// A state-test file: test name -> test. A `BTreeMap` keeps the names sorted.
 pub(crate) type Suite = BTreeMap<String, TestUnit>;
+
+/// Reads and parses one state-test file.
+///
+/// # Errors
+/// [`ConformanceError::NotFound`] or [`ConformanceError::Io`] when it cannot be read,
+/// [`ConformanceError::Json`] when it is not a state-test file.
+pub(crate) fn load(path: &Path) -> Result<Suite, ConformanceError> {
+    let bytes = files::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|source| ConformanceError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
 
 /// One named test: a pre-state, a transaction template and the expected results per fork.
 #[derive(Debug, Deserialize)]
@@ -34,6 +48,19 @@ pub(crate) struct TestUnit {
     /// Chain configuration carried by execution-spec-tests fixtures.
     #[serde(default)]
     pub(crate) config: Option<Config>,
+}
+
+impl TestUnit {
+    /// The chain id a test runs under: EEST's `config.chainid`, else `env.currentChainID`, else 1.
+    pub(crate) fn chain_id(&self) -> Result<u64, String> {
+        match self.config.as_ref().and_then(|c| c.chainid) {
+            Some(id) => id.to_u64("config.chainid"),
+            None => match self.env.current_chain_id {
+                Some(id) => id.to_u64("env.currentChainID"),
+                None => Ok(1),
+            },
+        }
+    }
 }
 
 /// The block environment of a test.
@@ -55,17 +82,6 @@ pub(crate) struct Env {
     pub(crate) current_excess_blob_gas: Option<Num>,
     #[serde(default, rename = "currentChainID")]
     pub(crate) current_chain_id: Option<Num>,
-}
-
-/// An account of the pre-state.
-#[derive(Debug, Deserialize)]
-pub(crate) struct PreAccount {
-    pub(crate) balance: Num,
-    #[serde(default)]
-    pub(crate) code: Bytes,
-    pub(crate) nonce: Num,
-    #[serde(default)]
-    pub(crate) storage: BTreeMap<Num, Num>,
 }
 
 /// The transaction template of a test.
@@ -101,6 +117,33 @@ pub(crate) struct TxParts {
     /// Explicit transaction type, when the fixture states it.
     #[serde(default, rename = "type")]
     pub(crate) tx_type: Option<Num>,
+}
+
+impl TxParts {
+    /// The EIP-2718 type of the transaction: the fixture's explicit `type`, else the newest type
+    /// whose fields it carries.
+    pub(crate) fn tx_type(&self, has_access_list: bool) -> Result<u8, String> {
+        Ok(match self.tx_type {
+            Some(t) => {
+                u8::try_from(t.0).map_err(|_| format!("transaction type {} too large", t.0))?
+            }
+            None if self.authorization_list.is_some() => 4,
+            None if self.max_fee_per_blob_gas.is_some() => 3,
+            None if self.max_fee_per_gas.is_some() => 2,
+            None if has_access_list => 1,
+            None => 0,
+        })
+    }
+}
+
+/// The entry `index` of the template array `field`, or a message when it is out of range.
+pub(crate) fn pick<'t, T>(items: &'t [T], index: usize, field: &str) -> Result<&'t T, String> {
+    items.get(index).ok_or_else(|| {
+        format!(
+            "index {index} out of range for transaction.{field} (length {})",
+            items.len()
+        )
+    })
 }
 
 /// One EIP-2930 access-list item.
@@ -179,97 +222,6 @@ pub(crate) struct BlobScheduleEntry {
     pub(crate) base_fee_update_fraction: Num,
 }
 
-/// A number that must fit in 256 bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Num(pub(crate) U256);
-
-/// A transaction field that may deliberately exceed 256 bits (retesteth's `0x:bigint`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Quantity {
-    /// A value that fits in 256 bits.
-    Value(U256),
-    /// A value wider than 256 bits: no valid transaction can carry it.
-    Overflow,
-}
-
-/// Parses one textual number. `Ok(None)` means "well-formed but wider than 256 bits".
-fn parse_number(text: &str) -> Result<Option<U256>, String> {
-    let text = text.trim();
-    let text = text.strip_prefix("0x:bigint ").unwrap_or(text);
-    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => (hex, 16u64),
-        None => (text, 10u64),
-    };
-    if digits.is_empty() {
-        return if radix == 16 {
-            Ok(Some(U256::ZERO))
-        } else {
-            Err("empty number".to_owned())
-        };
-    }
-    let mut value = U256::ZERO;
-    let mut overflow = false;
-    for c in digits.chars() {
-        let digit = c.to_digit(radix as u32).ok_or_else(|| {
-            let kind = if radix == 16 { "hex" } else { "decimal" };
-            format!("invalid {kind} digit `{c}`")
-        })?;
-        if overflow {
-            continue;
-        }
-        match value
-            .checked_mul(U256::from(radix))
-            .and_then(|v| v.checked_add(U256::from(digit)))
-        {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-    }
-    Ok(if overflow { None } else { Some(value) })
-}
-
-struct NumberVisitor;
-
-impl Visitor<'_> for NumberVisitor {
-    type Value = Option<U256>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a hex (`0x..`) or decimal number")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse_number(v).map_err(|reason| E::custom(format!("invalid number `{v}`: {reason}")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(U256::from(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        u64::try_from(v)
-            .map(|v| Some(U256::from(v)))
-            .map_err(|_| E::custom(format!("invalid number `{v}`: negative")))
-    }
-}
-
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match deserializer.deserialize_any(NumberVisitor)? {
-            Some(value) => Ok(Self(value)),
-            None => Err(de::Error::custom("number wider than 256 bits")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match deserializer.deserialize_any(NumberVisitor)? {
-            Some(value) => Self::Value(value),
-            None => Self::Overflow,
-        })
-    }
-}
-
 fn maybe_empty_address<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Address>, D::Error> {
@@ -280,40 +232,5 @@ fn maybe_empty_address<'de, D: Deserializer<'de>>(
             .parse::<Address>()
             .map(Some)
             .map_err(|e| de::Error::custom(format!("invalid address `{s}`: {e}"))),
-    }
-}
-
-impl Num {
-    /// The value as a `u64`, or a message naming `field` when it does not fit.
-    pub(crate) fn to_u64(self, field: &str) -> Result<u64, String> {
-        u64::try_from(self.0).map_err(|_| format!("{field} {} does not fit in 64 bits", self.0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers() {
-        assert_eq!(parse_number("0x"), Ok(Some(U256::ZERO)));
-        assert_eq!(parse_number("0x0a"), Ok(Some(U256::from(10))));
-        assert_eq!(parse_number("12"), Ok(Some(U256::from(12))));
-        assert_eq!(parse_number("0x:bigint 0x10"), Ok(Some(U256::from(16))));
-        let wide = format!("0x:bigint 0x1{}", "0".repeat(64));
-        assert_eq!(parse_number(&wide), Ok(None));
-        assert!(
-            parse_number("0xzz")
-                .unwrap_err()
-                .contains("invalid hex digit `z`")
-        );
-        assert!(parse_number("").is_err());
-    }
-
-    #[test]
-    fn map_keys_parse_as_numbers() {
-        let m: BTreeMap<Num, Num> = serde_json::from_str(r#"{"0x01": "0x02", "3": 4}"#).unwrap();
-        assert_eq!(m.get(&Num(U256::from(1))), Some(&Num(U256::from(2))));
-        assert_eq!(m.get(&Num(U256::from(3))), Some(&Num(U256::from(4))));
     }
 }
