@@ -191,7 +191,10 @@ fn sort_key(table: &str) -> PyResult<Vec<String>> {
 /// The hive partition column of `table`, or `None` (the archive is not partitioned).
 #[pyfunction]
 fn partition_column(table: &str) -> PyResult<Option<String>> {
-    Ok(schema::table(table).map_err(py_err)?.partition_column.clone())
+    Ok(schema::table(table)
+        .map_err(py_err)?
+        .partition_column
+        .clone())
 }
 
 /// The `block_range` partition value of block `number` with partitions `partition_blocks`
