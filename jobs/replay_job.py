@@ -254,7 +254,7 @@ def run_job(
     """Runs the job on ``spark`` (see the module docs) and returns what it did."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
-    from pyspark.sql.functions import ArrowUDFType, arrow_udf
+    from pyspark.sql.functions import arrow_udf
 
     if partition_blocks < 1:
         raise JobError("--partition-blocks must be at least 1")
@@ -293,7 +293,7 @@ def run_job(
     if last is not None:
         rows = rows.where(F.col("number") <= last - last % partition_blocks + partition_blocks - 1)
     # As the CLI job names partitions (the engine's rule, through the extension module).
-    range_of = arrow_udf(block_ranges(partition_blocks), "string", ArrowUDFType.SCALAR)
+    range_of = arrow_udf(block_ranges(partition_blocks), "string")
     rows = rows.withColumn(schemas.PARTITION_COLUMN, range_of(F.col("number")))
     # The block ranges to replay: one aggregate without grouping (a single small shuffle).
     found = rows.agg(F.collect_set(schemas.PARTITION_COLUMN)).first()
