@@ -12,7 +12,8 @@ What it does, and why:
    block partitions that range touches, whole (a partition is always replayed and rewritten
    entirely, so a run never leaves half of one).
 2. **Partition by block range**: every archive row gets its ``block_range``
-   (``--partition-blocks`` wide, as the CLI job computes it), and the rows are
+   (``--partition-blocks`` wide, by the CLI job's rule: :func:`udf.replay.block_ranges`, an
+   Arrow UDF calling the extension module), and the rows are
    hash-partitioned on it into ``--tasks`` Spark partitions (default: four per core, at most
    one per block range), so each block range is replayed and written whole by exactly one
    task: one file per block range and table.
@@ -22,8 +23,8 @@ What it does, and why:
    an Arrow IPC stream: ``mapInArrow`` has one output schema and there are four tables. The
    payloads are persisted (memory and disk), so the blocks replay once for the four tables.
 4. **Write** each table with a second ``mapInArrow`` (:func:`udf.replay.decode_table`) that
-   decodes its payloads into the table's schema, built from ``schemas/<table>.json``
-   (:mod:`udf.schemas`), sorted within each block range by the table's sort key, with
+   decodes its payloads into the table's schema (``schemas/<table>.json``, as the
+   extension module reports it; :mod:`udf.schemas`), sorted within each block range by the table's sort key, with
    Spark's Parquet writer (zstd), ``partitionBy("block_range")``: the layout of the CLI job,
    ``RESULTS/<table>/block_range=S-E/part-*.parquet``.
 
@@ -60,7 +61,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from udf import schemas
-from udf.replay import PAYLOAD_SCHEMA, decode_table, replay_partition
+from udf.replay import PAYLOAD_SCHEMA, block_ranges, decode_table, replay_partition
 
 # pyspark 4.3 warns about pandas 3 whenever it plans a pandas or Arrow UDF; the job uses
 # Arrow only (mapInArrow), which pandas' version does not affect.
@@ -178,7 +179,8 @@ def _check_results_folder(fs: _Fs, partition_blocks: int, overwrite: bool) -> No
             start, _, end = value.partition("-")
             if not (start.isdigit() and end.isdigit()):
                 continue
-            if int(end) - int(start) + 1 != partition_blocks or int(start) % partition_blocks:
+            # A partition of this width is named as its first block's range.
+            if value != schemas.block_range(int(start), partition_blocks):
                 raise JobError(
                     f"{fs.root}/{table} holds partition {value}, not of --partition-blocks "
                     f"{partition_blocks}: pass the same width, or --overwrite to start again"
@@ -252,6 +254,7 @@ def run_job(
     """Runs the job on ``spark`` (see the module docs) and returns what it did."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
+    from pyspark.sql.functions import arrow_udf
 
     if partition_blocks < 1:
         raise JobError("--partition-blocks must be at least 1")
@@ -289,12 +292,9 @@ def run_job(
         rows = rows.where(F.col("number") >= first - first % partition_blocks)
     if last is not None:
         rows = rows.where(F.col("number") <= last - last % partition_blocks + partition_blocks - 1)
-    # As the CLI job names partitions: SSSSSSSSSSS-EEEEEEEEEEE, 11 zero-padded digits each.
-    start = F.col("number") - F.col("number") % F.lit(partition_blocks)
-    rows = rows.withColumn(
-        schemas.PARTITION_COLUMN,
-        F.format_string("%011d-%011d", start, start + F.lit(partition_blocks - 1)),
-    )
+    # As the CLI job names partitions (the engine's rule, through the extension module).
+    range_of = arrow_udf(block_ranges(partition_blocks), "string")
+    rows = rows.withColumn(schemas.PARTITION_COLUMN, range_of(F.col("number")))
     # The block ranges to replay: one aggregate without grouping (a single small shuffle).
     found = rows.agg(F.collect_set(schemas.PARTITION_COLUMN)).first()
     ranges = sorted(found[0] if found and found[0] else [])

@@ -29,7 +29,8 @@ python_dirs=(jobs udf notebooks tests crates/bench)
 .venv/bin/ruff check "${python_dirs[@]}"
 .venv/bin/ruff format --check "${python_dirs[@]}"
 echo "== pytest"
-# pytest.ini points at tests/; exit status 5 (no test collected) fails the run like any other.
+# pytest.ini points at tests/; no -m, so every group runs (unit, spark_local, spark_cluster,
+# notebook; pytest.ini says how to run one). Exit status 5 (no test collected) fails the run.
 status=0
 .venv/bin/python -m pytest || status=$?
 if [ "$status" -eq 5 ]; then

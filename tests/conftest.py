@@ -23,6 +23,25 @@ QUIET_CONF = {
 }
 
 
+#: The test groups of pytest.ini's ``markers``: every test carries exactly one.
+GROUPS = ("unit", "spark_local", "spark_cluster", "notebook")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fails the run when a test is in no group, or in two, so ``-m GROUP`` selections
+    together always cover the whole suite."""
+    wrong = [
+        f"{item.nodeid}: {groups or 'no group'}"
+        for item in items
+        if len(groups := [g for g in GROUPS if item.get_closest_marker(g)]) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one of the markers {', '.join(GROUPS)} "
+            "(pytest.ini):\n" + "\n".join(wrong)
+        )
+
+
 def fixtures_dir() -> Path:
     path = Path(os.environ.get("REPLAY_EVM_FIXTURES", REPO.parent / "shared" / "fixtures"))
     if not (path / "mainnet").is_dir():

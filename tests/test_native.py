@@ -16,6 +16,8 @@ from tests.datasets import filter_blocks, read_table
 from udf import schemas
 from udf.replay import decode_table, pack
 
+pytestmark = pytest.mark.unit
+
 #: Blocks of three forks, Byzantium to Cancun.
 NUMBERS = [5891667, 12244000, 19932703]
 

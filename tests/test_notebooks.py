@@ -10,6 +10,8 @@ import pytest
 
 from notebooks.run import execute, notebooks
 
+pytestmark = pytest.mark.notebook
+
 
 def test_there_are_notebooks_stored_without_outputs():
     assert len(notebooks()) >= 2

@@ -1,4 +1,5 @@
-"""udf/schemas.py builds the same schemas from schemas/*.json as the Rust writers."""
+"""udf/schemas.py reports the Rust writers' schemas (through the extension module), and
+they are the schemas of the files the command-line job writes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 import replay_evm_native
 
 from udf import schemas
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("table", schemas.RESULT_TABLES)
@@ -54,3 +57,34 @@ def test_block_range_names_as_the_cli_job(cli_results):
     assert f"block_range={schemas.block_range(19_932_703, 10_000)}" in names
     assert schemas.block_range(19_932_703, 10_000) == "00019930000-00019939999"
     assert schemas.block_range(5, 1) == "00000000005-00000000005"
+
+
+def test_sort_keys_and_partition_columns_come_from_the_definitions():
+    assert replay_evm_native.partition_column("archive") is None
+    for table in schemas.RESULT_TABLES:
+        assert replay_evm_native.partition_column(table) == schemas.PARTITION_COLUMN
+        assert schemas.arrow_schema(table, partition_column=False).names == [
+            c for c in schemas.column_names(table) if c != schemas.PARTITION_COLUMN
+        ]
+    for table in schemas.TABLES:
+        assert schemas.sort_key(table), table
+        assert set(schemas.sort_key(table)) <= set(schemas.column_names(table)), table
+    with pytest.raises(ValueError, match="no table"):
+        schemas.arrow_schema("nonexistent")
+
+
+def test_block_range_refuses_a_zero_width():
+    with pytest.raises(ValueError, match="at least 1"):
+        schemas.block_range(5, 0)
+
+
+def test_the_notebooks_forks_are_the_engines_in_activation_order():
+    from notebooks import common
+
+    assert common.FORKS == tuple(replay_evm_native.FORKS)
+    assert common.FORKS[0] == "Frontier"
+    assert (
+        common.FORKS.index("Byzantium")
+        < common.FORKS.index("London")
+        < common.FORKS.index("Cancun")
+    )

@@ -27,6 +27,7 @@ from udf import schemas
 SOME_BLOCKS = [46147, 2462997, 5891667, 12244000, 19932703]
 
 
+@pytest.mark.spark_local
 def test_spark_submit_local_equals_the_cli_job(spark_local_results, cli_results):
     out, stdout = spark_local_results
     assert "47 blocks: 47 verified, 0 failed" in stdout, stdout
@@ -41,6 +42,7 @@ def test_spark_submit_local_equals_the_cli_job(spark_local_results, cli_results)
     assert set(partition_files(out, "blocks")) == set(partition_files(cli_results, "blocks"))
 
 
+@pytest.mark.spark_cluster
 def test_spark_submit_standalone_equals_the_cli_job(tmp_path, mainnet_archive, cli_results):
     out = tmp_path / "results"
     result = spark_submit(
@@ -119,6 +121,7 @@ def standalone_cluster(tmp_path: Path, cores: int = 2):
             log.close()
 
 
+@pytest.mark.spark_cluster
 def test_spark_submit_to_a_cluster_url_ships_the_packed_environment(
     tmp_path, mainnet_archive, cli_results
 ):
@@ -147,6 +150,7 @@ def test_spark_submit_to_a_cluster_url_ships_the_packed_environment(
     assert read_table(out, "blocks")["block_number"].to_pylist() == in_range
 
 
+@pytest.mark.spark_local
 def test_failed_tasks_are_retried_without_duplicate_rows(spark, tmp_path, mainnet_archive):
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -188,6 +192,7 @@ def test_failed_tasks_are_retried_without_duplicate_rows(spark, tmp_path, mainne
         assert got.equals(want), table
 
 
+@pytest.mark.spark_local
 def test_rerun_replaces_its_block_ranges_and_keeps_the_others(spark, tmp_path, mainnet_archive):
     out = tmp_path / "results"
 
@@ -223,6 +228,7 @@ def test_rerun_replaces_its_block_ranges_and_keeps_the_others(spark, tmp_path, m
         run_job(spark, str(mainnet_archive), str(out), partition_blocks=10_000)
 
 
+@pytest.mark.spark_local
 def test_refuses_the_cli_jobs_results_folder_unless_overwrite(
     spark, tmp_path, cli_results, mainnet_archive
 ):
@@ -269,6 +275,7 @@ def corrupt_archive(archive: Path, out: Path) -> list[int]:
     return numbers
 
 
+@pytest.mark.spark_local
 def test_corrupt_archive_rows_become_failure_rows_as_in_the_cli_job(
     spark, tmp_path, cli, mainnet_archive
 ):
@@ -302,6 +309,7 @@ def test_corrupt_archive_rows_become_failure_rows_as_in_the_cli_job(
     assert "FAILED 930196 (decode)" in result.stdout
 
 
+@pytest.mark.spark_local
 @pytest.mark.parametrize("case", ["missing archive", "not an archive", "results is a file"])
 def test_inputs_the_job_cannot_use_are_one_clear_line_and_exit_2(tmp_path, mainnet_archive, case):
     archive, out = mainnet_archive, tmp_path / "results"

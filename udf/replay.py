@@ -9,6 +9,9 @@ tables, so the job runs in two steps (see ``jobs/replay_job.py``):
    Arrow IPC stream;
 2. :func:`decode_table` turns the payload rows of one table back into that table's rows.
 
+Before step 1, :func:`block_ranges` (a scalar Arrow UDF) gives every archive row its
+``block_range`` by the engine's rule.
+
 Arrow batches cross every boundary whole: Spark to Python (Arrow), Python to Rust (the Arrow
 C data interface), and back; the only Python objects are per batch and per payload, never
 per row.
@@ -126,6 +129,22 @@ def pack(results: dict[str, pa.RecordBatch]) -> pa.RecordBatch:
     )
     arrays = [pa.array(values, _PAYLOAD_ARROW.field(name).type) for name, values in columns.items()]
     return pa.RecordBatch.from_arrays([*arrays, payload], schema=_PAYLOAD_ARROW)
+
+
+def block_ranges(partition_blocks: int) -> Callable[[pa.Array], pa.Array]:
+    """For a scalar Arrow UDF (``arrow_udf(..., "string")``): the ``block_range`` of each block
+    number, by the engine's rule (:func:`udf.schemas.block_range`), so that the Spark job
+    names partitions exactly as the command-line job does."""
+
+    def ranges(numbers: pa.Array) -> pa.Array:
+        from udf.schemas import block_range
+
+        return pa.array(
+            [None if n is None else block_range(n, partition_blocks) for n in numbers.to_pylist()],
+            pa.string(),
+        )
+
+    return ranges
 
 
 def replay_partition(

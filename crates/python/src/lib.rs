@@ -13,6 +13,13 @@
 //!
 //! Each Python worker process keeps one [`ParallelEngine`] (a thread pool) per pool size
 //! and reuses it for every batch it is given, as the command-line job keeps one per worker.
+//!
+//! It is also the Python side's one source of the rules the Rust code defines, so that none
+//! is written twice: the tables' Arrow schemas, sort keys, partition column and measured
+//! columns ([`replay_evm_dataset::schema`], from `schemas/*.json`; `udf/schemas.py` derives
+//! the Spark schemas from these), the `block_range` partition value
+//! ([`replay_evm_dataset::BlockRange`]) and the engine's forks in activation order
+//! ([`replay_evm::chain::Fork`], for the notebooks).
 
 use std::{
     collections::BTreeMap,
@@ -30,9 +37,9 @@ use pyo3::{
     prelude::*,
     types::PyDict,
 };
-use replay_evm::parallel::ParallelEngine;
+use replay_evm::{chain::Fork, parallel::ParallelEngine};
 use replay_evm_dataset::{
-    DatasetError, ENGINE_VERSION, JobParams,
+    BlockRange, DatasetError, ENGINE_VERSION, JobParams,
     archive::archive_schema,
     results::replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
@@ -145,6 +152,25 @@ fn result_arrow_schema<'py>(py: Python<'py>, table: &str) -> PyResult<Bound<'py,
     definition.arrow_schema().as_ref().to_pyarrow(py)
 }
 
+/// The Arrow schema of any table (`archive` or a result table), as `pyarrow.Schema`: with
+/// its partition column (as `replay_batch` returns the rows and readers see the dataset) or,
+/// with `partition_column=False`, as its Parquet files store it.
+#[pyfunction]
+#[pyo3(signature = (table, partition_column = true))]
+fn arrow_schema<'py>(
+    py: Python<'py>,
+    table: &str,
+    partition_column: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let definition = schema::table(table).map_err(py_err)?;
+    let schema = if partition_column {
+        definition.arrow_schema()
+    } else {
+        definition.file_schema()
+    };
+    schema.as_ref().to_pyarrow(py)
+}
+
 /// The names of the columns of `table` that hold measurements (`"deterministic": false`).
 #[pyfunction]
 fn measured_columns(table: &str) -> PyResult<Vec<String>> {
@@ -156,15 +182,50 @@ fn measured_columns(table: &str) -> PyResult<Vec<String>> {
         .collect())
 }
 
-/// The native module: `replay_batch` and the schemas it works with.
+/// The columns the rows of `table` are sorted by, in order.
+#[pyfunction]
+fn sort_key(table: &str) -> PyResult<Vec<String>> {
+    Ok(schema::table(table).map_err(py_err)?.sort_key.clone())
+}
+
+/// The hive partition column of `table`, or `None` (the archive is not partitioned).
+#[pyfunction]
+fn partition_column(table: &str) -> PyResult<Option<String>> {
+    Ok(schema::table(table)
+        .map_err(py_err)?
+        .partition_column
+        .clone())
+}
+
+/// The `block_range` partition value of block `number` with partitions `partition_blocks`
+/// wide, `SSSSSSSSSSS-EEEEEEEEEEE`, as both jobs name partitions.
+#[pyfunction]
+fn block_range(number: u64, partition_blocks: u64) -> PyResult<String> {
+    if partition_blocks == 0 {
+        return Err(PyValueError::new_err("partition_blocks must be at least 1"));
+    }
+    Ok(BlockRange::containing(number, partition_blocks).name())
+}
+
+/// The native module: `replay_batch`, the schemas it works with, the partition rule and the
+/// engine's forks.
 #[pymodule]
 fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(replay_batch, m)?)?;
     m.add_function(wrap_pyfunction!(archive_arrow_schema, m)?)?;
     m.add_function(wrap_pyfunction!(result_arrow_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow_schema, m)?)?;
     m.add_function(wrap_pyfunction!(measured_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(sort_key, m)?)?;
+    m.add_function(wrap_pyfunction!(partition_column, m)?)?;
+    m.add_function(wrap_pyfunction!(block_range, m)?)?;
     m.add("ENGINE_VERSION", ENGINE_VERSION)?;
     m.add("SCHEMA_VERSION", SCHEMA_VERSION)?;
+    // Every table (archive first), then the result tables, in output order.
+    let tables: Vec<&str> = schema::tables().iter().map(|t| t.table.as_str()).collect();
+    m.add("TABLES", tables)?;
     m.add("RESULT_TABLES", RESULT_TABLES.to_vec())?;
+    // The forks the engine replays, oldest first, as the `fork` column names them.
+    m.add("FORKS", Fork::ALL.map(Fork::name).to_vec())?;
     Ok(())
 }
