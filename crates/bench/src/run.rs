@@ -1,4 +1,4 @@
-//! `replay-evm bench [--workload NAME|all] [--gas G] [--threads LIST] [--fixtures DIR]
+//! `replay-evm-bench [--workload NAME|all] [--gas G] [--threads LIST] [--fixtures DIR]
 //! [--json] [--plot FILE.svg]`: the parallel engine against plain sequential revm, on
 //! generated workloads and on mainnet blocks, in the same run.
 //!
@@ -24,6 +24,7 @@ use std::{
     io::{IsTerminal, Write},
     num::NonZeroUsize,
     path::{Path, PathBuf},
+    process::ExitCode,
     time::{Duration, Instant},
 };
 
@@ -32,120 +33,43 @@ use replay_evm::{
     block_dir::load_block_dir,
     chain::ChainSpec,
     fixtures::fixtures_dir,
-    parallel::{Concurrency, ParallelEngine},
+    parallel::{ParallelEngine, ParallelReplay},
     sequential::replay_sequential,
     verify::verify,
-    workload::{Workload, generate_gas},
 };
-use serde_json::{Value, json};
+use replay_evm_dataset::measure::RepeatPolicy;
+use replay_evm_workload::{Workload, generate_gas};
+use serde_json::Value;
 
-use super::{CliError, Outcome};
-use crate::chain_args::ChainArgs;
-use crate::output::{duration_us, json_line};
+use crate::{
+    alloc,
+    args::Args,
+    error::BenchError,
+    machine::{machine, machine_line},
+    measure::timed,
+    output::{duration_us, gas_text, json_line},
+    plot, report,
+    report::{BlockResult, ParallelRun, Source},
+    summary::Summary,
+};
 
-mod alloc;
-mod measure;
-mod plot;
-mod report;
-
-use measure::{Repeat, timed};
-use report::{BlockResult, ParallelRun, Source, Summary};
-
-/// Arguments of `bench`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Generated workloads, comma-separated, or `all`. Without --workload and --fixtures:
-    /// every workload and the shared mainnet fixtures.
-    #[arg(long, value_delimiter = ',', value_name = "NAME|all")]
-    workload: Vec<String>,
-    /// Gas of each generated block: `1000000000`, `1_000_000_000`, `1e9`, `1G`, `30M`.
-    #[arg(long, default_value = "1G", value_parser = parse_gas)]
-    gas: u64,
-    /// Thread counts of the parallel runs, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    threads: Vec<NonZeroUsize>,
-    /// How the parallel engine runs each block: `adaptive` (it picks Block-STM or in-order
-    /// execution with parallel sender recovery, as a client would run it), `block-stm`
-    /// (always Block-STM), `in-order` (always in-order execution).
-    #[arg(long, value_enum, default_value_t = BenchMode::Adaptive)]
-    mode: BenchMode,
-    /// Mainnet blocks: a block folder, a folder of block folders, or a fixtures folder
-    /// holding `mainnet/` (repeatable).
-    #[arg(long, value_name = "DIR")]
-    fixtures: Vec<PathBuf>,
-    /// The chain of the --fixtures blocks (generated workloads are mainnet Cancun blocks).
-    #[command(flatten)]
-    chain: ChainArgs,
-    /// Print one JSON object per block, then a summary object, instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Also write the JSON lines to this file (with the table on stdout).
-    #[arg(long, value_name = "FILE.jsonl")]
-    json_file: Option<PathBuf>,
-    /// Write an SVG bar chart of the speedups by block and thread count.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<PathBuf>,
-    /// Timed runs of each configuration, at least.
-    #[arg(long, default_value_t = 5)]
-    repeat: usize,
-    /// Keep repeating until each block's rounds add up to this many seconds (at most 1000
-    /// rounds).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    min_time: f64,
-    /// Seed of the generated workloads.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+/// How a run that reached its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every block was measured and every parallel result equalled the sequential one: exit 0.
+    Success,
+    /// Some block failed (it did not load, replay, verify, or its parallel result differed):
+    /// exit 1.
+    Failures,
 }
 
-/// `--mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum BenchMode {
-    /// `Concurrency::Adaptive`.
-    Adaptive,
-    /// `Concurrency::Threads`: Block-STM on every block.
-    BlockStm,
-    /// `Concurrency::InOrder`.
-    InOrder,
-}
-
-impl BenchMode {
-    fn concurrency(self, threads: NonZeroUsize) -> Concurrency {
+impl Outcome {
+    /// The process exit code.
+    pub fn exit_code(self) -> ExitCode {
         match self {
-            Self::Adaptive => Concurrency::Adaptive(threads),
-            Self::BlockStm => Concurrency::Threads(threads),
-            Self::InOrder => Concurrency::InOrder(threads),
+            Self::Success => ExitCode::SUCCESS,
+            Self::Failures => ExitCode::from(1),
         }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Adaptive => "adaptive",
-            Self::BlockStm => "block-stm",
-            Self::InOrder => "in-order",
-        }
-    }
-}
-
-/// Parses a gas amount: digits with optional `_`, a `k`/`M`/`G` suffix, or `XeY`.
-fn parse_gas(text: &str) -> Result<u64, String> {
-    let clean = text.trim().replace('_', "");
-    let bad = || format!("`{text}` is not a gas amount (e.g. 30000000, 30M, 1G, 1e9)");
-    let (digits, scale) = match clean.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&clean[..i], 1_000),
-        Some((i, 'm' | 'M')) => (&clean[..i], 1_000_000),
-        Some((i, 'g' | 'G')) => (&clean[..i], 1_000_000_000),
-        _ => (clean.as_str(), 1),
-    };
-    let value = if let Some((mantissa, exponent)) = digits.split_once(['e', 'E']) {
-        let m: u64 = mantissa.parse().map_err(|_| bad())?;
-        let e: u32 = exponent.parse().map_err(|_| bad())?;
-        10u64.checked_pow(e).and_then(|p| m.checked_mul(p))
-    } else {
-        digits.parse::<u64>().ok()
-    };
-    match value.and_then(|v| v.checked_mul(scale)) {
-        Some(0) | None => Err(bad()),
-        Some(gas) => Ok(gas),
     }
 }
 
@@ -161,7 +85,7 @@ fn has_block(dir: &Path) -> bool {
 
 /// The block folders `dir` names: itself, its `mainnet/` children, or its children; sorted
 /// by block number where the names are numbers.
-fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     if has_block(dir) {
         return Ok(vec![dir.to_path_buf()]);
     }
@@ -171,7 +95,7 @@ fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         dir.to_path_buf()
     };
     let entries = std::fs::read_dir(&root)
-        .map_err(|e| CliError::Usage(format!("--fixtures {}: {e}", root.display())))?;
+        .map_err(|e| BenchError::Usage(format!("--fixtures {}: {e}", root.display())))?;
     let mut dirs: Vec<(Option<u64>, PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -182,7 +106,7 @@ fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         })
         .collect();
     if dirs.is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(BenchError::Usage(format!(
             "--fixtures {}: no block folders (block.json) there",
             dir.display()
         )));
@@ -191,7 +115,7 @@ fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(dirs.into_iter().map(|(_, p)| p).collect())
 }
 
-fn jobs(args: &Args) -> Result<Vec<Job>, CliError> {
+fn jobs(args: &Args) -> Result<Vec<Job>, BenchError> {
     let mut jobs = Vec::new();
     let mut workloads = Vec::new();
     for name in &args.workload {
@@ -200,7 +124,7 @@ fn jobs(args: &Args) -> Result<Vec<Job>, CliError> {
         } else {
             workloads.push(
                 name.parse::<Workload>()
-                    .map_err(|e| CliError::Usage(e.to_string()))?,
+                    .map_err(|e| BenchError::Usage(e.to_string()))?,
             );
         }
     }
@@ -237,7 +161,7 @@ struct Bench<'a> {
     /// The rules of the --fixtures blocks.
     fixture_chain: ChainSpec,
     engine: ParallelEngine,
-    repeat: Repeat,
+    repeat: RepeatPolicy,
 }
 
 impl Bench<'_> {
@@ -274,7 +198,7 @@ impl Bench<'_> {
         block: &ArchivedBlock,
         chain: &ChainSpec,
         threads: NonZeroUsize,
-    ) -> Result<replay_evm::parallel::ParallelReplay, String> {
+    ) -> Result<ParallelReplay, String> {
         self.engine
             .replay(block, chain, self.args.mode.concurrency(threads))
             .map_err(|e| format!("parallel at {threads} threads: {e}"))
@@ -371,71 +295,13 @@ impl Bench<'_> {
     }
 }
 
-/// The machine the numbers come from.
-fn machine() -> Value {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let cpuinfo = read("/proc/cpuinfo");
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map(|(_, m)| m.trim().to_owned());
-    let meminfo = read("/proc/meminfo");
-    let mem_kib: Option<u64> = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-    let load: Vec<f64> = read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    json!({
-        "cpu": cpu,
-        "cores": std::thread::available_parallelism().map(NonZeroUsize::get).ok(),
-        "memory_bytes": mem_kib.map(|k| k * 1024),
-        "os": std::env::consts::OS,
-        "arch": std::env::consts::ARCH,
-        "load_average": load,
-    })
-}
-
-fn machine_line(machine: &Value) -> String {
-    let gib = machine["memory_bytes"].as_u64().unwrap_or_default() as f64 / 1_073_741_824.0;
-    let load = |key: &str| -> String {
-        machine[key]
-            .as_array()
-            .map(|a| a.iter().map(Value::to_string).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
-    let end = if machine["load_average_end"].is_array() {
-        format!(", at the end {}", load("load_average_end"))
-    } else {
-        String::new()
-    };
-    format!(
-        "machine: {}, {} cores, {gib:.1} GiB, load average {}{end}",
-        machine["cpu"].as_str().unwrap_or("unknown CPU"),
-        machine["cores"].as_u64().unwrap_or_default(),
-        load("load_average"),
-    )
-}
-
-/// Gas for humans: `1 Ggas`, `30 Mgas`, else the number.
-pub(crate) fn gas_text(gas: u64) -> String {
-    match gas {
-        g if g >= 1_000_000_000 && g % 1_000_000_000 == 0 => format!("{} Ggas", g / 1_000_000_000),
-        g if g >= 1_000_000 && g % 1_000_000 == 0 => format!("{} Mgas", g / 1_000_000),
-        g => format!("{g} gas"),
-    }
-}
-
 fn write_plot(
     path: &Path,
     machine: &Value,
     args: &Args,
     results: &[BlockResult],
     threads: &[usize],
-) -> Result<(), CliError> {
+) -> Result<(), BenchError> {
     let summary = Summary::new(results, threads, args.gas);
     let group = |r: &BlockResult| plot::Group {
         label: r.name.clone(),
@@ -488,12 +354,21 @@ fn write_plot(
         &panels,
     );
     std::fs::write(path, svg)
-        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| BenchError::Usage(format!("cannot write {}: {e}", path.display())))
 }
 
-pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
+/// Runs the benchmark `args` describe, printing the table (or JSON lines) as it goes.
+///
+/// Peak-heap figures are only measured where the binary's global allocator is
+/// [`PeakAlloc`](crate::PeakAlloc) (as in `replay-evm-bench`); elsewhere they read 0.
+///
+/// # Errors
+/// [`BenchError`] for arguments that cannot be used (a bad `--min-time`, an empty
+/// `--threads`, an unknown workload, a missing `--fixtures` folder, an unreadable chain spec)
+/// or output that cannot be written. A block that fails is a row, not an error.
+pub fn run(args: Args) -> Result<Outcome, BenchError> {
     if !args.min_time.is_finite() || args.min_time < 0.0 {
-        return Err(CliError::Usage(
+        return Err(BenchError::Usage(
             "--min-time must be a number of seconds >= 0".into(),
         ));
     }
@@ -504,18 +379,18 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         .iter()
         .copied()
         .max()
-        .ok_or(CliError::Usage("--threads is empty".into()))?;
+        .ok_or(BenchError::Usage("--threads is empty".into()))?;
     let jobs = jobs(&args)?;
     let bench = Bench {
         args: &args,
         threads: threads.clone(),
         workload_chain: ChainSpec::mainnet(),
         fixture_chain: args.chain.chain()?,
-        engine: ParallelEngine::new(max).map_err(|e| CliError::Usage(e.to_string()))?,
-        repeat: Repeat {
-            min_runs: args.repeat.max(1),
-            min_time: Duration::from_secs_f64(args.min_time),
-            max_runs: 1000,
+        engine: ParallelEngine::new(max).map_err(|e| BenchError::Usage(e.to_string()))?,
+        repeat: RepeatPolicy {
+            min_rounds: u32::try_from(args.repeat).unwrap_or(u32::MAX).max(1),
+            min_total: Duration::from_secs_f64(args.min_time),
+            max_rounds: 1000,
         },
     };
     let machine = machine();
@@ -524,7 +399,7 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         println!(
             "medians of at least {} runs; sequential = plain revm (alloy-evm block executor); \
              parallel = --mode {}; mem = peak heap growth during the replay",
-            bench.repeat.min_runs,
+            bench.repeat.min_rounds,
             args.mode.as_str()
         );
         println!("{}", report::header());
@@ -532,11 +407,11 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
     let mut json_file = match &args.json_file {
         Some(path) => Some(std::io::BufWriter::new(
             std::fs::File::create(path)
-                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?,
+                .map_err(|e| BenchError::Usage(format!("cannot write {}: {e}", path.display())))?,
         )),
         None => None,
     };
-    let mut save = |value: &Value| -> Result<(), CliError> {
+    let mut save = |value: &Value| -> Result<(), BenchError> {
         if let Some(file) = json_file.as_mut() {
             serde_json::to_writer(&mut *file, value).map_err(std::io::Error::from)?;
             file.write_all(b"\n")?;
@@ -563,7 +438,7 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
         results.push(result);
     }
     let mut machine = machine;
-    machine["load_average_end"] = self::machine()["load_average"].clone();
+    machine["load_average_end"] = crate::machine::machine()["load_average"].clone();
     let thread_counts: Vec<usize> = threads.iter().map(|t| t.get()).collect();
     let summary = Summary::new(&results, &thread_counts, args.gas);
     save(&summary.to_json(machine.clone()))?;
@@ -589,22 +464,4 @@ pub(crate) fn run(args: Args) -> Result<Outcome, CliError> {
     } else {
         Outcome::Failures
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_gas;
-
-    #[test]
-    fn gas_amounts() {
-        assert_eq!(parse_gas("1000000000"), Ok(1_000_000_000));
-        assert_eq!(parse_gas("1_000_000_000"), Ok(1_000_000_000));
-        assert_eq!(parse_gas("1e9"), Ok(1_000_000_000));
-        assert_eq!(parse_gas("1G"), Ok(1_000_000_000));
-        assert_eq!(parse_gas("30M"), Ok(30_000_000));
-        assert_eq!(parse_gas("2000k"), Ok(2_000_000));
-        assert!(parse_gas("0").is_err());
-        assert!(parse_gas("lots").is_err());
-        assert!(parse_gas("1e30").is_err());
-    }
 }

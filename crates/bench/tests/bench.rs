@@ -1,14 +1,33 @@
-//! `replay-evm bench` end to end, at tiny sizes: the JSON shape, every parallel result
+//! `replay-evm-bench` (also run as `replay-evm bench`) end to end, at tiny sizes: the JSON shape, every parallel result
 //! verified equal to the sequential one, the table, the SVG plot and bad arguments.
 //! Timings are not asserted: the machine is shared and the blocks are small.
 
-use std::process::Output;
-
-mod common;
-use common::{assert_no_panic, replay_evm, text};
+use std::process::{Command, Output};
 
 use replay_evm::fixtures::fixtures_dir;
 use serde_json::Value;
+
+/// Runs `replay-evm-bench` with `args` and waits for it.
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replay-evm-bench"))
+        .args(args)
+        .output()
+        .expect("run replay-evm-bench")
+}
+
+/// Output bytes as text.
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails when the process panicked: errors must be reported, never panics.
+fn assert_no_panic(output: &Output) {
+    let stderr = text(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
 
 /// The JSON lines of a successful run: the blocks, then the summary.
 fn json_lines(output: &Output) -> (Vec<Value>, Value) {
@@ -83,8 +102,7 @@ fn check_block(block: &Value, repeats: u64) {
 
 #[test]
 fn workload_json_every_parallel_run_verified() {
-    let output = replay_evm(&[
-        "bench",
+    let output = bench(&[
         "--workload",
         "raw-transfers",
         "--gas",
@@ -149,8 +167,7 @@ fn mainnet_fixtures_json_and_plot() {
         fixtures.join("mainnet/13217637").display().to_string(),
         fixtures.join("mainnet/19426587").display().to_string(),
     ];
-    let output = replay_evm(&[
-        "bench",
+    let output = bench(&[
         "--fixtures",
         &blocks[0],
         "--fixtures",
@@ -192,8 +209,7 @@ fn mainnet_fixtures_json_and_plot() {
 fn table_output_and_json_file() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("results.jsonl");
-    let output = replay_evm(&[
-        "bench",
+    let output = bench(&[
         "--json-file",
         &saved.display().to_string(),
         "--workload",
@@ -247,8 +263,7 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
         ("in-order", ["in-order", "in-order"]),
         ("adaptive", ["in-order", "in-order"]),
     ] {
-        let output = replay_evm(&[
-            "bench",
+        let output = bench(&[
             "--workload",
             "erc20-hot",
             "--gas",
@@ -279,23 +294,23 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
 #[test]
 fn bad_arguments_are_usage_errors() {
     for args in [
-        &["bench", "--workload", "no-such-workload"][..],
-        &["bench", "--workload", "raw-transfers", "--gas", "lots"],
-        &["bench", "--workload", "raw-transfers", "--threads", "0"],
-        &["bench", "--fixtures", "/no/such/folder"],
-        &["bench", "--workload", "raw-transfers", "--mode", "fastest"],
+        &["--workload", "no-such-workload"][..],
+        &["--workload", "raw-transfers", "--gas", "lots"],
+        &["--workload", "raw-transfers", "--threads", "0"],
+        &["--fixtures", "/no/such/folder"],
+        &["--workload", "raw-transfers", "--mode", "fastest"],
     ] {
-        let output = replay_evm(args);
+        let output = bench(args);
         assert_no_panic(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
-    let output = replay_evm(&["bench", "--workload", "nope"]);
+    let output = bench(&["--workload", "nope"]);
     assert!(
         text(&output.stderr).contains("unknown workload `nope`"),
         "{}",
         text(&output.stderr)
     );
-    let output = replay_evm(&["bench", "--fixtures", "/no/such/folder"]);
+    let output = bench(&["--fixtures", "/no/such/folder"]);
     assert!(
         text(&output.stderr).contains("/no/such/folder"),
         "{}",

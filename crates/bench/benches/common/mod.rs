@@ -1,9 +1,11 @@
 //! Helpers of the criterion benches (`cargo bench -p replay-evm-bench`): the blocks they
 //! measure, and the check that the parallel engine replays each one exactly as the
-//! sequential oracle before it is timed.
+//! sequential oracle before it is timed. Bench code, like test code: a bad setting or a
+//! failed replay panics, naming it.
 //!
-//! The one-command suite with a report, memory and CPU figures is `replay-evm bench`; these
-//! benches are the statistically careful view of the same comparison, for regressions.
+//! The one-command suite with a report, memory and CPU figures is `replay-evm-bench`
+//! (`replay-evm bench`); these benches are the statistically careful view of the same
+//! comparison, for regressions.
 
 use std::{num::NonZeroUsize, path::PathBuf};
 
@@ -13,23 +15,23 @@ use replay_evm::{
     chain::ChainSpec,
     fixtures::mainnet_block_dirs,
     parallel::{Concurrency, ParallelEngine},
-    sequential::{BlockReplay, replay_sequential},
-    workload::{Workload, generate_gas},
+    sequential::replay_sequential,
 };
+use replay_evm_workload::{Workload, generate_gas};
 
 /// Gas of each generated workload block unless `REPLAY_EVM_BENCH_GAS` says otherwise: a
 /// mainnet-sized block (criterion repeats every measurement many times).
-pub const DEFAULT_GAS: u64 = 30_000_000;
+pub(crate) const DEFAULT_GAS: u64 = 30_000_000;
 
 /// Seed of the generated blocks.
-pub const SEED: u64 = 1;
+pub(crate) const SEED: u64 = 1;
 
 /// The gas of each generated block: `REPLAY_EVM_BENCH_GAS` (an integer, `_` allowed), or
 /// [`DEFAULT_GAS`].
 ///
 /// # Panics
 /// When the variable is set but is not a number.
-pub fn bench_gas() -> u64 {
+pub(crate) fn bench_gas() -> u64 {
     match std::env::var("REPLAY_EVM_BENCH_GAS") {
         Ok(text) => text
             .replace('_', "")
@@ -44,7 +46,7 @@ pub fn bench_gas() -> u64 {
 ///
 /// # Panics
 /// When the variable is set but is not a list of positive integers.
-pub fn bench_threads() -> Vec<NonZeroUsize> {
+pub(crate) fn bench_threads() -> Vec<NonZeroUsize> {
     let text = std::env::var("REPLAY_EVM_BENCH_THREADS").unwrap_or_else(|_| "1,2".to_owned());
     text.split(',')
         .map(|t| {
@@ -59,7 +61,7 @@ pub fn bench_threads() -> Vec<NonZeroUsize> {
 ///
 /// # Panics
 /// When the generator fails (a bug).
-pub fn workload_block(workload: Workload) -> ArchivedBlock {
+pub(crate) fn workload_block(workload: Workload) -> ArchivedBlock {
     generate_gas(workload, SEED, bench_gas()).unwrap_or_else(|e| panic!("{workload}: {e}"))
 }
 
@@ -67,7 +69,7 @@ pub fn workload_block(workload: Workload) -> ArchivedBlock {
 ///
 /// # Panics
 /// When the fixtures are missing or a block does not load.
-pub fn mainnet_blocks() -> Vec<(u64, ArchivedBlock)> {
+pub(crate) fn mainnet_blocks() -> Vec<(u64, ArchivedBlock)> {
     let dirs: Vec<PathBuf> = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));
     dirs.iter()
         .map(|dir| {
@@ -77,20 +79,13 @@ pub fn mainnet_blocks() -> Vec<(u64, ArchivedBlock)> {
         .collect()
 }
 
-/// Whether two replays agree on everything the parallel engine must reproduce.
-pub fn same(a: &BlockReplay, b: &BlockReplay) -> bool {
-    a.receipts == b.receipts
-        && a.transactions == b.transactions
-        && a.state_changes == b.state_changes
-}
-
 /// Replays `block` sequentially and in parallel at every thread count and checks the
 /// results are equal. This is also the warm-up (the KZG trusted setup loads once, on the
 /// first block that needs it).
 ///
 /// # Panics
 /// When a replay fails or a parallel result differs from the sequential one.
-pub fn check_parallel_equals_sequential(
+pub(crate) fn check_parallel_equals_sequential(
     name: &str,
     block: &ArchivedBlock,
     chain: &ChainSpec,
@@ -103,10 +98,12 @@ pub fn check_parallel_equals_sequential(
             let par = engine
                 .replay(block, chain, concurrency)
                 .unwrap_or_else(|e| panic!("{name}, {concurrency:?}: {e}"));
-            assert!(
-                same(&seq, &par.replay),
-                "{name}: the parallel replay ({concurrency:?}) differs from the sequential one"
-            );
+            if let Some(difference) = seq.first_difference(&par.replay) {
+                panic!(
+                    "{name}: the parallel replay ({concurrency:?}) differs from the sequential \
+                     one: {difference}"
+                );
+            }
         }
     }
 }

@@ -1,0 +1,329 @@
+//! The summary of a run: geometric means of the speedups per thread count, the slowest
+//! mainnet block, and the project's performance targets, each measured and met or missed.
+
+use replay_evm_workload::Workload;
+use serde_json::{Value, json};
+
+use crate::{
+    measure::geomean,
+    output::gas_text,
+    report::{BlockResult, Source},
+};
+
+/// Independent workloads, expected to scale (target 1.9x at 2 threads); every other
+/// workload has a hot spot (target: never below 0.95x).
+pub(crate) fn is_independent(workload: Workload) -> bool {
+    use Workload::{AmmManyPools, Erc20Disjoint, RawTransfers};
+    matches!(workload, RawTransfers | Erc20Disjoint | AmmManyPools)
+}
+
+/// One of the targets, as measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    /// The measured value (a speedup, or a memory ratio).
+    pub(crate) measured: f64,
+    pub(crate) threshold: f64,
+    /// Whether the measured value must be at least (true) or at most (false) the threshold.
+    pub(crate) at_least: bool,
+    pub(crate) detail: String,
+}
+
+impl Target {
+    pub(crate) fn met(&self) -> bool {
+        if self.at_least {
+            self.measured >= self.threshold
+        } else {
+            self.measured <= self.threshold
+        }
+    }
+
+    /// How far from the threshold, as text (`by 0.31x (16%)`).
+    pub(crate) fn gap(&self) -> String {
+        let gap = (self.measured - self.threshold).abs();
+        format!(
+            "by {gap:.2}x ({:.0}% of the target)",
+            100.0 * gap / self.threshold
+        )
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "target": self.name,
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "at_least": self.at_least,
+            "met": self.met(),
+            "detail": self.detail,
+        })
+    }
+
+    pub(crate) fn line(&self) -> String {
+        let cmp = if self.at_least { ">=" } else { "<=" };
+        let verdict = if self.met() {
+            "MET   ".to_owned()
+        } else {
+            "MISSED".to_owned()
+        };
+        let gap = if self.met() {
+            String::new()
+        } else {
+            format!(", missed {}", self.gap())
+        };
+        format!(
+            "  [{verdict}] {}: {:.2}x {cmp} {:.2}x{gap}\n           {}",
+            self.name, self.measured, self.threshold, self.detail
+        )
+    }
+}
+
+fn listed(items: &[(String, f64)]) -> String {
+    items
+        .iter()
+        .map(|(name, v)| format!("{name} {v:.2}x"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn worst(items: &[(String, f64)], lowest: bool) -> Option<(String, f64)> {
+    items
+        .iter()
+        .cloned()
+        .reduce(|a, b| if (b.1 < a.1) == lowest { b } else { a })
+}
+
+/// The summary of a run: geometric means per thread count and the targets.
+pub(crate) struct Summary {
+    pub(crate) threads: Vec<usize>,
+    pub(crate) workload_geomean: Vec<Option<f64>>,
+    pub(crate) mainnet_geomean: Vec<Option<f64>>,
+    pub(crate) mainnet_slowest: Vec<Option<(String, f64)>>,
+    pub(crate) mainnet_blocks: usize,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) blocks: usize,
+    pub(crate) failed: usize,
+}
+
+/// At-least target on the worst of `items`.
+fn worst_target(name: &str, items: &[(String, f64)], threshold: f64) -> Option<Target> {
+    let (block, value) = worst(items, true)?;
+    Some(Target {
+        name: name.to_owned(),
+        measured: value,
+        threshold,
+        at_least: true,
+        detail: format!("worst {block}; {}", listed(items)),
+    })
+}
+
+/// At-least target on the geometric mean of `items`.
+fn geomean_target(name: &str, items: &[(String, f64)], threshold: f64) -> Option<Target> {
+    let values: Vec<f64> = items.iter().map(|(_, s)| *s).collect();
+    let measured = geomean(&values)?;
+    let slowest = worst(items, true)
+        .map(|(b, v)| format!("; slowest {b} {v:.2}x"))
+        .unwrap_or_default();
+    Some(Target {
+        name: format!("{name} ({} blocks)", items.len()),
+        measured,
+        threshold,
+        at_least: true,
+        detail: format!(
+            "{} of {} blocks at or above {threshold:.2}x{slowest}",
+            values.iter().filter(|s| **s >= threshold).count(),
+            items.len()
+        ),
+    })
+}
+
+fn speedups(
+    results: &[BlockResult],
+    threads: usize,
+    keep: impl Fn(&BlockResult) -> bool,
+) -> Vec<(String, f64)> {
+    results
+        .iter()
+        .filter(|r| keep(r))
+        .filter_map(|r| Some((r.name.clone(), r.speedup_at(threads)?)))
+        .collect()
+}
+
+fn is_mainnet(r: &BlockResult) -> bool {
+    r.source == Source::Mainnet
+}
+
+fn workload_where(r: &BlockResult, pick: impl Fn(Workload) -> bool) -> bool {
+    matches!(r.source, Source::Workload(w) if pick(w))
+}
+
+impl Summary {
+    pub(crate) fn new(results: &[BlockResult], threads: &[usize], gas: u64) -> Self {
+        let values = |v: &[(String, f64)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+        let workload_geomean = threads
+            .iter()
+            .map(|&t| {
+                geomean(&values(&speedups(results, t, |r| {
+                    matches!(r.source, Source::Workload(_))
+                })))
+            })
+            .collect();
+        let mainnet_geomean = threads
+            .iter()
+            .map(|&t| geomean(&values(&speedups(results, t, is_mainnet))))
+            .collect();
+        let mainnet_slowest = threads
+            .iter()
+            .map(|&t| worst(&speedups(results, t, is_mainnet), true))
+            .collect();
+        let mainnet_2 = speedups(results, 2, is_mainnet);
+        let mainnet_1 = speedups(results, 1, is_mainnet);
+        let memory: Vec<(String, f64)> = results
+            .iter()
+            .filter(|r| r.ok() && matches!(r.source, Source::Workload(_)))
+            .flat_map(|r| {
+                r.parallel
+                    .iter()
+                    .map(|run| (format!("{}@{}", r.name, run.threads), r.mem_ratio(run)))
+            })
+            .collect();
+        let within_5 = 1.0 / 1.05;
+        let targets = [
+            worst_target(
+                "independent workloads at 2 threads",
+                &speedups(results, 2, |r| workload_where(r, is_independent)),
+                1.9,
+            ),
+            worst_target(
+                "hot-spot workloads at 2 threads",
+                &speedups(results, 2, |r| workload_where(r, |w| !is_independent(w))),
+                0.95,
+            ),
+            geomean_target(
+                "mainnet fixtures at 2 threads, geometric mean",
+                &mainnet_2,
+                1.5,
+            ),
+            worst_target(
+                "mainnet fixtures at 2 threads, slowest block",
+                &mainnet_2,
+                0.97,
+            ),
+            worst_target(
+                "generated workloads at 1 thread, within 5% of sequential",
+                &speedups(results, 1, |r| matches!(r.source, Source::Workload(_))),
+                within_5,
+            ),
+            geomean_target(
+                "mainnet fixtures at 1 thread, within 5% of sequential (geometric mean)",
+                &mainnet_1,
+                within_5,
+            ),
+            worst(&memory, false).map(|(block, value)| Target {
+                name: format!(
+                    "peak heap of a {} block, parallel over sequential",
+                    gas_text(gas)
+                ),
+                measured: value,
+                threshold: 1.5,
+                at_least: false,
+                detail: format!("worst {block}; {}", listed(&memory)),
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Self {
+            threads: threads.to_vec(),
+            workload_geomean,
+            mainnet_geomean,
+            mainnet_slowest,
+            mainnet_blocks: results.iter().filter(|r| is_mainnet(r)).count(),
+            targets,
+            blocks: results.len(),
+            failed: results.iter().filter(|r| !r.ok()).count(),
+        }
+    }
+
+    pub(crate) fn to_json(&self, machine: Value) -> Value {
+        let by_threads = |values: &[Option<f64>]| -> Value {
+            self.threads
+                .iter()
+                .zip(values)
+                .filter_map(|(t, v)| Some((t.to_string(), json!((*v)?))))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        let slowest: serde_json::Map<String, Value> = self
+            .threads
+            .iter()
+            .zip(&self.mainnet_slowest)
+            .filter_map(|(t, s)| {
+                let (block, speedup) = s.as_ref()?;
+                Some((t.to_string(), json!({"block": block, "speedup": speedup})))
+            })
+            .collect();
+        json!({
+            "kind": "summary",
+            "threads": self.threads,
+            "blocks": self.blocks,
+            "failed": self.failed,
+            "workloads": {"geomean_speedup": by_threads(&self.workload_geomean)},
+            "mainnet": {
+                "blocks": self.mainnet_blocks,
+                "geomean_speedup": by_threads(&self.mainnet_geomean),
+                "slowest": slowest,
+            },
+            "targets": self.targets.iter().map(Target::to_json).collect::<Vec<_>>(),
+            "machine": machine,
+        })
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let cols: Vec<String> = self
+            .threads
+            .iter()
+            .map(|t| format!("{:>10}", format!("{t} thr")))
+            .collect();
+        out.push(format!(
+            "{:<34}{}",
+            "median speedup over sequential",
+            cols.join("")
+        ));
+        let fmt =
+            |v: &Option<f64>| v.map_or_else(|| format!("{:>10}", "-"), |s| format!("{:>9.2}x", s));
+        if self.workload_geomean.iter().any(Option::is_some) {
+            let v: Vec<String> = self.workload_geomean.iter().map(fmt).collect();
+            out.push(format!(
+                "{:<34}{}",
+                "  workloads, geometric mean",
+                v.join("")
+            ));
+        }
+        if self.mainnet_geomean.iter().any(Option::is_some) {
+            let v: Vec<String> = self.mainnet_geomean.iter().map(fmt).collect();
+            out.push(format!(
+                "{:<34}{}",
+                format!("  mainnet ({}), geometric mean", self.mainnet_blocks),
+                v.join("")
+            ));
+            let v: Vec<String> = self
+                .mainnet_slowest
+                .iter()
+                .map(|s| fmt(&s.as_ref().map(|(_, v)| *v)))
+                .collect();
+            out.push(format!("{:<34}{}", "  mainnet, slowest block", v.join("")));
+        }
+        if !self.targets.is_empty() {
+            out.push("targets".to_owned());
+            out.extend(self.targets.iter().map(Target::line));
+        }
+        out.push(format!(
+            "{} blocks: {} verified parallel == sequential, {} failed",
+            self.blocks,
+            self.blocks - self.failed,
+            self.failed
+        ));
+        out
+    }
+}
