@@ -70,7 +70,7 @@ pub(crate) enum BenchMode {
 }
 
 impl BenchMode {
-    fn concurrency(self, threads: NonZeroUsize) -> Concurrency {
+    pub(crate) fn concurrency(self, threads: NonZeroUsize) -> Concurrency {
         match self {
             Self::Adaptive => Concurrency::Adaptive(threads),
             Self::BlockStm => Concurrency::Threads(threads),

@@ -16,6 +16,13 @@ pub(crate) enum Source {
     Mainnet,
 }
 
+/// Independent workloads, expected to scale (target 1.9x at 2 threads); every other
+/// workload has a hot spot (target: never below 0.95x).
+pub(crate) fn is_independent(workload: Workload) -> bool {
+    use Workload::{AmmManyPools, Erc20Disjoint, RawTransfers};
+    matches!(workload, RawTransfers | Erc20Disjoint | AmmManyPools)
+}
+
 /// The parallel engine at one thread count.
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelRun {

@@ -7,15 +7,8 @@ use serde_json::{Value, json};
 use crate::{
     measure::geomean,
     output::gas_text,
-    report::{BlockResult, Source},
+    report::{BlockResult, Source, is_independent},
 };
-
-/// Independent workloads, expected to scale (target 1.9x at 2 threads); every other
-/// workload has a hot spot (target: never below 0.95x).
-pub(crate) fn is_independent(workload: Workload) -> bool {
-    use Workload::{AmmManyPools, Erc20Disjoint, RawTransfers};
-    matches!(workload, RawTransfers | Erc20Disjoint | AmmManyPools)
-}
 
 /// One of the targets, as measured.
 #[derive(Debug, Clone)]
