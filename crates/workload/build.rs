@@ -19,7 +19,7 @@ const CONTRACTS: [&str; 8] = [
 fn decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
