@@ -56,7 +56,8 @@ fi
 
 # The extension module: rebuilt (maturin runs cargo) only when a source it compiles changed.
 ext_stamp="$venv/.extension.stamp"
-ext_want="$(find Cargo.toml Cargo.lock crates/engine crates/dataset crates/python schemas contracts/out \
+ext_want="$(find Cargo.toml Cargo.lock crates/engine crates/workload/Cargo.toml crates/workload/build.rs crates/workload/src \
+    crates/workload/contracts/out crates/dataset crates/python schemas \
     -type f -not -path '*/target/*' -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 if [ "$(cat "$ext_stamp" 2>/dev/null)" != "$ext_want" ] ||
     ! "$vpy" -c 'import replay_evm_native' 2>/dev/null; then

@@ -3,7 +3,7 @@
 engine and of the sequential replay, as shares of on-CPU samples (see BENCHMARKS.md).
 
     perf record -F 1000 --call-graph dwarf,16384 -o bench.data -- \
-        target/release/replay-evm bench --workload mixed-defi --gas 100M --threads 2 \
+        target/release/replay-evm-bench --workload mixed-defi --gas 100M --threads 2 \
         --repeat 3 --min-time 0
     perf script -i bench.data -F comm,ip,sym | python3 crates/bench/perf_phases.py
 

@@ -18,11 +18,11 @@ use replay_evm::{
     chain::ChainSpec,
     parallel::{Concurrency, ParallelEngine},
     sequential::replay_sequential,
-    workload::Workload,
 };
-use replay_evm_bench::{
-    bench_threads, check_parallel_equals_sequential, mainnet_blocks, workload_block,
-};
+use replay_evm_workload::Workload;
+
+mod common;
+use common::{bench_threads, check_parallel_equals_sequential, mainnet_blocks, workload_block};
 
 fn engine(threads: &[NonZeroUsize]) -> ParallelEngine {
     let max = threads.iter().copied().max().unwrap_or(NonZeroUsize::MIN);

@@ -1,112 +1,47 @@
-//! Helpers of the criterion benches (`cargo bench -p replay-evm-bench`): the blocks they
-//! measure, and the check that the parallel engine replays each one exactly as the
-//! sequential oracle before it is timed.
+//! # ReplayEVM benchmark harness
 //!
-//! The one-command suite with a report, memory and CPU figures is `replay-evm bench`; these
-//! benches are the statistically careful view of the same comparison, for regressions.
+//! Measures the parallel engine against plain sequential revm (alloy-evm's block executor,
+//! [`replay_evm::sequential`]) on generated workloads ([`replay_evm_workload`]) and on
+//! mainnet block folders, in the same run: median wall time and speedup, Mgas/s, CPU time,
+//! re-executions, peak heap, checked against the project's performance targets. Every
+//! parallel result is compared with the sequential one before and while it is timed.
+//!
+//! The binary `replay-evm-bench` (`src/main.rs`, also run as `replay-evm bench`) parses the
+//! arguments, installs the counting allocator and calls [`run`]. `BENCHMARKS.md` at the
+//! repository root records the method, the machines and the results.
+//!
+//! ## Which file holds each part
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output) |
+//! | `chain_args.rs` | `--chain-id`, `--fork`, `--chain-spec` of the `--fixtures` blocks |
+//! | `run.rs` | [`run`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
+//! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians |
+//! | `alloc.rs` | [`PeakAlloc`]: the counting global allocator, and the peak-heap measurement |
+//! | `report.rs` | one block's results, its table rows and JSON line |
+//! | `summary.rs` | the summary of a run: geometric means, the slowest block, the targets |
+//! | `plot.rs` | the `--plot` SVG bar chart |
+//! | `machine.rs` | the machine the numbers come from |
+//! | `output.rs` | JSON lines, human durations and gas amounts |
+//! | `error.rs` | [`BenchError`] |
+//!
+//! The criterion benches (`cargo bench -p replay-evm-bench`, `benches/replay.rs`) are the
+//! statistically careful view of the same comparison, for regressions.
 
-use std::{num::NonZeroUsize, path::PathBuf};
+mod alloc;
+mod args;
+mod chain_args;
+mod error;
+mod machine;
+mod measure;
+mod output;
+mod plot;
+mod report;
+mod run;
+mod summary;
 
-use replay_evm::{
-    block::ArchivedBlock,
-    block_dir::load_block_dir,
-    chain::ChainSpec,
-    fixtures::mainnet_block_dirs,
-    parallel::{Concurrency, ParallelEngine},
-    sequential::{BlockReplay, replay_sequential},
-    workload::{Workload, generate_gas},
-};
-
-/// Gas of each generated workload block unless `REPLAY_EVM_BENCH_GAS` says otherwise: a
-/// mainnet-sized block (criterion repeats every measurement many times).
-pub const DEFAULT_GAS: u64 = 30_000_000;
-
-/// Seed of the generated blocks.
-pub const SEED: u64 = 1;
-
-/// The gas of each generated block: `REPLAY_EVM_BENCH_GAS` (an integer, `_` allowed), or
-/// [`DEFAULT_GAS`].
-///
-/// # Panics
-/// When the variable is set but is not a number.
-pub fn bench_gas() -> u64 {
-    match std::env::var("REPLAY_EVM_BENCH_GAS") {
-        Ok(text) => text
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("REPLAY_EVM_BENCH_GAS={text} is not a gas amount")),
-        Err(_) => DEFAULT_GAS,
-    }
-}
-
-/// Thread counts of the parallel runs: `REPLAY_EVM_BENCH_THREADS` (comma-separated), or 1
-/// and 2.
-///
-/// # Panics
-/// When the variable is set but is not a list of positive integers.
-pub fn bench_threads() -> Vec<NonZeroUsize> {
-    let text = std::env::var("REPLAY_EVM_BENCH_THREADS").unwrap_or_else(|_| "1,2".to_owned());
-    text.split(',')
-        .map(|t| {
-            t.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("REPLAY_EVM_BENCH_THREADS={text}: bad thread count"))
-        })
-        .collect()
-}
-
-/// The generated block of `workload` at [`bench_gas`].
-///
-/// # Panics
-/// When the generator fails (a bug).
-pub fn workload_block(workload: Workload) -> ArchivedBlock {
-    generate_gas(workload, SEED, bench_gas()).unwrap_or_else(|e| panic!("{workload}: {e}"))
-}
-
-/// The shared mainnet fixtures, as `(block number, block)`.
-///
-/// # Panics
-/// When the fixtures are missing or a block does not load.
-pub fn mainnet_blocks() -> Vec<(u64, ArchivedBlock)> {
-    let dirs: Vec<PathBuf> = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));
-    dirs.iter()
-        .map(|dir| {
-            let block = load_block_dir(dir, 1).unwrap_or_else(|e| panic!("{e}"));
-            (block.number(), block)
-        })
-        .collect()
-}
-
-/// Whether two replays agree on everything the parallel engine must reproduce.
-pub fn same(a: &BlockReplay, b: &BlockReplay) -> bool {
-    a.receipts == b.receipts
-        && a.transactions == b.transactions
-        && a.state_changes == b.state_changes
-}
-
-/// Replays `block` sequentially and in parallel at every thread count and checks the
-/// results are equal. This is also the warm-up (the KZG trusted setup loads once, on the
-/// first block that needs it).
-///
-/// # Panics
-/// When a replay fails or a parallel result differs from the sequential one.
-pub fn check_parallel_equals_sequential(
-    name: &str,
-    block: &ArchivedBlock,
-    chain: &ChainSpec,
-    engine: &ParallelEngine,
-    threads: &[NonZeroUsize],
-) {
-    let seq = replay_sequential(block, chain).unwrap_or_else(|e| panic!("{name}: {e}"));
-    for &t in threads {
-        for concurrency in [Concurrency::Threads(t), Concurrency::Adaptive(t)] {
-            let par = engine
-                .replay(block, chain, concurrency)
-                .unwrap_or_else(|e| panic!("{name}, {concurrency:?}: {e}"));
-            assert!(
-                same(&seq, &par.replay),
-                "{name}: the parallel replay ({concurrency:?}) differs from the sequential one"
-            );
-        }
-    }
-}
+pub use alloc::PeakAlloc;
+pub use args::Args;
+pub use error::BenchError;
+pub use run::{Outcome, run};

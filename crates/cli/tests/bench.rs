@@ -1,304 +1,115 @@
-//! `replay-evm bench` end to end, at tiny sizes: the JSON shape, every parallel result
-//! verified equal to the sequential one, the table, the SVG plot and bad arguments.
-//! Timings are not asserted: the machine is shared and the blocks are small.
+//! `replay-evm bench` runs the `replay-evm-bench` executable (the harness, tested in
+//! crates/bench/tests) found beside `replay-evm`, then on PATH: the arguments go through
+//! unchanged, its exit code comes back, and without it the error says what was looked for
+//! and how to build it. A stand-in script plays the harness, so this test needs no build
+//! order between the two crates.
+#![cfg(unix)]
 
-use std::process::Output;
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
 
 mod common;
 use common::{assert_no_panic, replay_evm, text};
 
-use replay_evm::fixtures::fixtures_dir;
-use serde_json::Value;
-
-/// The JSON lines of a successful run: the blocks, then the summary.
-fn json_lines(output: &Output) -> (Vec<Value>, Value) {
-    assert_no_panic(output);
-    assert!(
-        output.status.success(),
-        "{}{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    let mut lines: Vec<Value> = text(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
-    let summary = lines.pop().expect("a summary line");
-    assert_eq!(summary["kind"], "summary", "{summary}");
-    (lines, summary)
-}
-
-/// Checks one block line: measured at threads 1 and 2, every parallel run verified.
-fn check_block(block: &Value, repeats: u64) {
-    assert_eq!(block["kind"], "block");
-    assert_eq!(block["verified"], true, "{block}");
-    assert!(block["error"].is_null());
-    assert!(block["txs"].as_u64().unwrap() > 0);
-    assert!(block["gas_used"].as_u64().unwrap() > 0);
-    assert_eq!(block["repeats"], repeats);
-    let seq = &block["sequential"];
-    assert_eq!(
-        seq["wall_us_runs"].as_array().unwrap().len() as u64,
-        repeats
-    );
-    assert!(seq["wall_us"].as_u64().unwrap() > 0);
-    assert!(seq["peak_heap_bytes"].as_u64().unwrap() > 0);
-    let runs = block["parallel"].as_array().unwrap();
-    let threads: Vec<u64> = runs
-        .iter()
-        .map(|r| r["threads"].as_u64().unwrap())
-        .collect();
-    assert_eq!(threads, [1, 2]);
-    for run in runs {
-        assert_eq!(run["verified"], true, "{run}");
-        // The memory pass plus every timed run.
-        assert_eq!(run["verified_runs"].as_u64().unwrap(), repeats + 1, "{run}");
-        for key in [
-            "wall_us",
-            "cpu_us",
-            "peak_heap_bytes",
-            "executions",
-            "validations",
-            "aborts",
-            "suspensions",
-        ] {
-            assert!(run[key].is_u64(), "{key} in {run}");
-        }
-        for key in [
-            "speedup",
-            "mgas_per_s",
-            "cpu_ratio",
-            "mem_ratio",
-            "reexecutions_per_tx",
-        ] {
-            assert!(
-                run[key].as_f64().is_some_and(f64::is_finite),
-                "{key} in {run}"
-            );
-        }
-        assert!(run["speedup"].as_f64().unwrap() > 0.0);
-        assert!(run["executions"].as_u64().unwrap() >= block["txs"].as_u64().unwrap());
-    }
-}
-
-#[test]
-fn workload_json_every_parallel_run_verified() {
-    let output = replay_evm(&[
-        "bench",
-        "--workload",
-        "raw-transfers",
-        "--gas",
-        "2000000",
-        "--threads",
-        "1,2",
-        "--repeat",
-        "2",
-        "--min-time",
-        "0",
-        "--json",
-    ]);
-    let (blocks, summary) = json_lines(&output);
-    assert_eq!(blocks.len(), 1);
-    let block = &blocks[0];
-    check_block(block, 2);
-    assert_eq!(block["source"], "workload");
-    assert_eq!(block["name"], "raw-transfers");
-    assert_eq!(block["independent"], true);
-    assert_eq!(block["fork"], "Cancun");
-    // About 2 Mgas of 21,000-gas transfers.
-    let gas = block["gas_used"].as_u64().unwrap();
-    assert!((2_000_000..2_100_000).contains(&gas), "{gas}");
-    assert_eq!(block["txs"].as_u64().unwrap(), gas / 21_000);
-    // Plain transfers never conflict: one execution each.
-    for run in block["parallel"].as_array().unwrap() {
-        assert_eq!(run["reexecutions_per_tx"], 0.0, "{run}");
-    }
-
-    assert_eq!(summary["blocks"], 1);
-    assert_eq!(summary["failed"], 0);
-    assert_eq!(summary["threads"], serde_json::json!([1, 2]));
-    assert!(summary["workloads"]["geomean_speedup"]["2"].is_f64());
-    assert_eq!(
-        summary["machine"]["cores"].as_u64().map(|c| c > 0),
-        Some(true)
-    );
-    let targets = summary["targets"].as_array().unwrap();
-    let names: Vec<&str> = targets
-        .iter()
-        .filter_map(|t| t["target"].as_str())
-        .collect();
-    assert!(
-        names.iter().any(|n| n.starts_with("independent workloads")),
-        "{names:?}"
-    );
-    assert!(
-        names.iter().any(|n| n.starts_with("peak heap")),
-        "{names:?}"
-    );
-    for target in targets {
-        assert!(target["met"].is_boolean() && target["measured"].is_f64());
-    }
-}
-
-#[test]
-fn mainnet_fixtures_json_and_plot() {
-    let fixtures = fixtures_dir().unwrap_or_else(|e| panic!("{e}"));
+/// A folder holding a copy of `replay-evm`, and the copy's path.
+fn lone_replay_evm() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let plot = dir.path().join("speedup.svg");
-    let blocks = [
-        fixtures.join("mainnet/13217637").display().to_string(),
-        fixtures.join("mainnet/19426587").display().to_string(),
-    ];
-    let output = replay_evm(&[
-        "bench",
-        "--fixtures",
-        &blocks[0],
-        "--fixtures",
-        &blocks[1],
-        "--threads",
-        "1,2",
-        "--repeat",
-        "1",
-        "--min-time",
-        "0",
-        "--json",
-        "--plot",
-        &plot.display().to_string(),
-    ]);
-    let (lines, summary) = json_lines(&output);
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|b| b["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(numbers, [13_217_637, 19_426_587]);
-    for block in &lines {
-        check_block(block, 1);
-        assert_eq!(block["source"], "mainnet");
-        assert_eq!(block["name"], block["number"].to_string());
-    }
-    assert_eq!(summary["mainnet"]["blocks"], 2);
-    assert!(summary["mainnet"]["geomean_speedup"]["2"].is_f64());
-    assert!(summary["mainnet"]["slowest"]["2"]["block"].is_string());
+    let exe = dir.path().join("replay-evm");
+    std::fs::copy(env!("CARGO_BIN_EXE_replay-evm"), &exe).unwrap();
+    (dir, exe)
+}
 
-    let svg = std::fs::read_to_string(&plot).unwrap();
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(svg.contains("mainnet blocks (2)") && svg.contains("13217637"));
-    assert!(svg.contains("1.0 = sequential"));
-    // Two blocks plus the geometric mean, two thread counts each.
-    assert_eq!(svg.matches("<title>").count(), 6);
+/// Writes a stand-in `replay-evm-bench` into `dir` that prints its arguments and exits 1.
+fn stand_in(dir: &Path) {
+    let path = dir.join("replay-evm-bench");
+    std::fs::write(&path, "#!/bin/sh\necho \"stand-in: $*\"\nexit 1\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn run(exe: &Path, path_var: &str, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .env("PATH", path_var)
+        .output()
+        .expect("run replay-evm")
 }
 
 #[test]
-fn table_output_and_json_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let saved = dir.path().join("results.jsonl");
-    let output = replay_evm(&[
-        "bench",
-        "--json-file",
-        &saved.display().to_string(),
-        "--workload",
-        "erc20-hot",
-        "--gas",
-        "1M",
-        "--threads",
-        "2",
-        "--repeat",
-        "1",
-        "--min-time",
-        "0",
-    ]);
+fn without_the_harness_the_error_names_it_and_how_to_build_it() {
+    let (_dir, exe) = lone_replay_evm();
+    let output = run(&exe, "", &["bench", "--workload", "raw-transfers"]);
     assert_no_panic(&output);
-    assert!(output.status.success(), "{}", text(&output.stdout));
-    let stdout = text(&output.stdout);
-    assert!(stdout.starts_with("machine: "), "{stdout}");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("`replay-evm-bench`"), "{stderr}");
     assert!(
-        stdout.contains("speedup") && stdout.contains("reexec/tx"),
-        "{stdout}"
+        stderr.contains("cargo build --release -p replay-evm-bench"),
+        "{stderr}"
     );
-    assert!(stdout.contains("erc20-hot"), "{stdout}");
-    assert!(
-        stdout.contains("hot-spot workloads at 2 threads"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 blocks: 1 verified parallel == sequential, 0 failed"),
-        "{stdout}"
-    );
-    // The same run's JSON lines: the block, then the summary.
-    let saved = std::fs::read_to_string(&saved).unwrap();
-    let lines: Vec<Value> = saved
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2);
-    assert_eq!(lines[0]["name"], "erc20-hot");
-    assert_eq!(lines[0]["verified"], true);
-    assert_eq!(lines[1]["kind"], "summary");
-    assert!(lines[1]["machine"]["load_average_end"].is_array());
 }
 
-/// `--mode` picks how the engine runs; each run says which mode it used, and the adaptive
-/// engine runs this small block in order (at one thread always, and at two because
-/// recovery dominates its work).
 #[test]
-fn each_mode_runs_verified_and_reports_the_mode_used() {
-    for (mode, used) in [
-        ("block-stm", ["block-stm", "block-stm"]),
-        ("in-order", ["in-order", "in-order"]),
-        ("adaptive", ["in-order", "in-order"]),
-    ] {
-        let output = replay_evm(&[
+fn the_harness_beside_it_gets_the_arguments_and_gives_its_exit_code() {
+    let (dir, exe) = lone_replay_evm();
+    stand_in(dir.path());
+    let output = run(
+        &exe,
+        "",
+        &[
             "bench",
             "--workload",
-            "erc20-hot",
+            "raw-transfers",
             "--gas",
-            "3000000",
-            "--threads",
-            "1,2",
-            "--repeat",
-            "1",
-            "--min-time",
-            "0",
-            "--mode",
-            mode,
-            "--json",
-        ]);
-        let (blocks, summary) = json_lines(&output);
-        check_block(&blocks[0], 1);
-        let modes: Vec<&str> = blocks[0]["parallel"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|run| run["mode"].as_str().unwrap())
-            .collect();
-        assert_eq!(modes, used, "--mode {mode}");
-        assert_eq!(summary["failed"], 0);
-    }
+            "1M",
+            "--help",
+        ],
+    );
+    assert_no_panic(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "stand-in: --workload raw-transfers --gas 1M --help\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]
-fn bad_arguments_are_usage_errors() {
-    for args in [
-        &["bench", "--workload", "no-such-workload"][..],
-        &["bench", "--workload", "raw-transfers", "--gas", "lots"],
-        &["bench", "--workload", "raw-transfers", "--threads", "0"],
-        &["bench", "--fixtures", "/no/such/folder"],
-        &["bench", "--workload", "raw-transfers", "--mode", "fastest"],
-    ] {
-        let output = replay_evm(args);
-        assert_no_panic(&output);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
+fn the_harness_on_path_is_found_too() {
+    let (_dir, exe) = lone_replay_evm();
+    let bin = tempfile::tempdir().unwrap();
+    stand_in(bin.path());
+    let output = run(
+        &exe,
+        &bin.path().display().to_string(),
+        &["bench", "--json"],
+    );
+    assert_eq!(text(&output.stdout), "stand-in: --json\n");
+    assert_eq!(output.status.code(), Some(1));
+}
+
+/// The built `replay-evm`: where `cargo build --workspace` has put the real harness beside
+/// it, `bench --help` is the harness's help; where it has not, the error says how to build it.
+#[test]
+fn the_built_replay_evm_runs_the_built_harness_or_says_how_to_build_it() {
+    let output = replay_evm(&["bench", "--help"]);
+    assert_no_panic(&output);
+    let beside = Path::new(env!("CARGO_BIN_EXE_replay-evm")).with_file_name("replay-evm-bench");
+    if beside.is_file() {
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert!(
+            text(&output.stdout).contains("--workload"),
+            "{}",
+            text(&output.stdout)
+        );
+    } else {
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            text(&output.stderr).contains("cargo build --release -p replay-evm-bench"),
+            "{}",
+            text(&output.stderr)
+        );
     }
-    let output = replay_evm(&["bench", "--workload", "nope"]);
-    assert!(
-        text(&output.stderr).contains("unknown workload `nope`"),
-        "{}",
-        text(&output.stderr)
-    );
-    let output = replay_evm(&["bench", "--fixtures", "/no/such/folder"]);
-    assert!(
-        text(&output.stderr).contains("/no/such/folder"),
-        "{}",
-        text(&output.stderr)
-    );
 }

@@ -42,8 +42,8 @@ use replay_evm::{
     pre_state::{PreAccount, PreState},
     sequential::replay_sequential,
     verify::verify,
-    workload::{Workload, generate_gas},
 };
+use replay_evm_workload::{Workload, generate_gas};
 
 use crate::{
     DatasetError,

@@ -10,6 +10,9 @@
 //! of rounds, and the spreads `(max - min) / median` of the samples: how far a single timing
 //! could have been off.
 //!
+//! The same rule times the benchmark harness (`replay-evm-bench`), with its own minimum time
+//! and a minimum number of rounds (`--repeat`, `--min-time`).
+//!
 //! Interleaving keeps slow drifts of the machine (another process, frequency changes) from
 //! favouring one configuration; the median ignores the one-off outliers (a cold cache in the
 //! first round, a preempted run).
@@ -19,7 +22,9 @@ use std::time::Duration;
 /// When to stop repeating a block's rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepeatPolicy {
-    /// Repeat until the rounds together took at least this long...
+    /// Run at least this many rounds (at least 1), whatever they took...
+    pub min_rounds: u32,
+    /// ...then repeat until the rounds together took at least this long...
     pub min_total: Duration,
     /// ...or this many rounds ran (at least 1).
     pub max_rounds: u32,
@@ -28,13 +33,14 @@ pub struct RepeatPolicy {
 impl RepeatPolicy {
     /// The job's policy: 20 ms of measured wall time per block, at most 50 rounds.
     pub const JOB: Self = Self {
+        min_rounds: 1,
         min_total: Duration::from_millis(20),
         max_rounds: 50,
     };
 
     /// Whether another round is due after `rounds` rounds that took `spent` in all.
     pub fn more(&self, rounds: u32, spent: Duration) -> bool {
-        rounds == 0 || (spent < self.min_total && rounds < self.max_rounds)
+        rounds < self.min_rounds.max(1) || (spent < self.min_total && rounds < self.max_rounds)
     }
 }
 
@@ -61,14 +67,7 @@ impl Samples {
     /// The median (the mean of the two middle timings when their number is even); 0 when
     /// empty.
     pub fn median(&self) -> u64 {
-        let mut sorted = self.0.clone();
-        sorted.sort_unstable();
-        let n = sorted.len();
-        match n {
-            0 => 0,
-            _ if n % 2 == 1 => sorted[n / 2],
-            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
-        }
+        median(&self.0)
     }
 
     /// `(max - min) / median`: 0 for one timing or identical ones.
@@ -81,6 +80,19 @@ impl Samples {
 
     fn total(&self) -> u64 {
         self.0.iter().sum()
+    }
+}
+
+/// The median of `values` (the mean of the two middle values when their number is even); 0
+/// when empty.
+pub fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    match n {
+        0 => 0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
     }
 }
 
@@ -163,6 +175,7 @@ mod tests {
         let mut samples = first_round(&[900, 500]);
         let mut next = [(110, 50), (100, 55), (95, 45), (105, 60)].into_iter();
         let policy = RepeatPolicy {
+            min_rounds: 1,
             min_total: Duration::from_millis(10),
             max_rounds: 5,
         };
@@ -180,6 +193,28 @@ mod tests {
         }
         assert_eq!(even.median(), 2);
         assert_eq!(Samples::default().spread(), 0.0);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), 0);
+        assert_eq!(median(&[5, 1, 3]), 3);
+        assert_eq!(median(&[4, 1, 3, 2]), 2);
+    }
+
+    /// The benchmark harness's use: at least `min_rounds`, then until the minimum time, never
+    /// more than `max_rounds`.
+    #[test]
+    fn a_minimum_of_rounds_comes_first() {
+        let r = RepeatPolicy {
+            min_rounds: 3,
+            min_total: Duration::from_secs(1),
+            max_rounds: 10,
+        };
+        assert!(r.more(2, Duration::from_secs(5)));
+        assert!(!r.more(3, Duration::from_secs(1)));
+        assert!(r.more(3, Duration::from_millis(10)));
+        assert!(!r.more(10, Duration::from_millis(10)));
     }
 
     #[test]

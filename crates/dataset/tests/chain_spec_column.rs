@@ -5,14 +5,12 @@
 use std::sync::Arc;
 
 use arrow_schema::Schema;
-use replay_evm::{
-    chain::{ChainSpec, Fork},
-    workload::{Workload, generate},
-};
+use replay_evm::chain::{ChainSpec, Fork};
 use replay_evm_dataset::{
     archive::{Archive, ArchiveColumns, ArchiveRow, archive_schema, rows_to_batch},
     files,
 };
+use replay_evm_workload::{Workload, generate};
 
 fn rows() -> Vec<ArchiveRow> {
     (0..3)

@@ -4,16 +4,14 @@
 
 use std::{num::NonZeroUsize, path::PathBuf};
 
-use replay_evm::{
-    parallel::ParallelEngine,
-    workload::{Workload, generate},
-};
+use replay_evm::parallel::ParallelEngine;
 use replay_evm_dataset::{
     JobParams,
     archive::{ArchiveRow, archive_schema, rows_to_batch},
     replay_batch,
     schema::{self, ColumnType, RESULT_TABLES},
 };
+use replay_evm_workload::{Workload, generate};
 
 fn readme_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/README.md")

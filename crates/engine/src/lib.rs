@@ -9,7 +9,8 @@
 //!    transactions, the [`pre_state::PreState`] of every account it touches, and the
 //!    ancestor hashes BLOCKHASH may ask for. [`block_dir`] loads one from a block folder;
 //!    [`block::ArchivedBlock::check`] proves it was decoded exactly (header hash,
-//!    transactions, withdrawals and ommers roots). [`workload`] generates signed ones.
+//!    transactions, withdrawals and ommers roots). The `replay-evm-workload` crate generates
+//!    signed ones.
 //! 2. **Rules.** [`chain::ChainSpec`] is a chain as data: its id and the activation of each
 //!    hardfork. It picks the [`chain::Fork`] (revm `SpecId`) of a block and drives
 //!    alloy-evm's block rules: EIP-2935/4788 system calls before the transactions; EIP-6110,
@@ -68,7 +69,8 @@
 //!    replay with block n+1's archived pre-state: the replay checked against the node.
 //!
 //! Errors are typed ([`error`]) and name the block, the transaction and the file involved.
-//! Test fixtures are found through [`fixtures`].
+//! Test fixtures are found through `fixtures`, behind the `test-support` feature (the
+//! other crates' tests and the benchmark harness turn it on).
 
 pub mod access;
 pub mod analysis;
@@ -77,10 +79,10 @@ pub mod block_dir;
 pub mod chain;
 pub mod consistency;
 pub mod error;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod parallel;
 pub mod pre_state;
 pub mod sequential;
 pub mod state_changes;
 pub mod verify;
-pub mod workload;

@@ -15,8 +15,8 @@ use replay_evm::{
     parallel::{Concurrency, ParallelEngine},
     sequential::{BlockReplay, replay_sequential},
     verify::verify,
-    workload::random::{Kind, RandomBlock, build, child_code_hash},
 };
+use replay_evm_workload::random::{Kind, RandomBlock, build, child_code_hash};
 
 /// Every mode at 1, 2 and 4 threads.
 fn concurrencies() -> Vec<Concurrency> {

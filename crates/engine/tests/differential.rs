@@ -1,5 +1,5 @@
 //! The differential test: random blocks from the grammar of transaction kinds
-//! ([`replay_evm::workload::random`]) under every fork from Frontier to Osaka, each replayed
+//! ([`replay_evm_workload::random`]) under every fork from Frontier to Osaka, each replayed
 //! sequentially (the oracle) and in every mode (Block-STM, in-order, adaptive) at 1, 2, 3, 4
 //! and 8 threads, with the engine's write-set self-check on. Receipts, per-transaction
 //! results, gas and state changes must equal the oracle's, and every replay must verify
@@ -30,8 +30,8 @@ use replay_evm::{
     parallel::{Concurrency, Counters, Mode, ParallelEngine},
     sequential::replay_sequential,
     verify::verify,
-    workload::random::{Kind, RandomBlock, generate},
 };
+use replay_evm_workload::random::{Kind, RandomBlock, generate};
 
 /// Blocks per fork of the bounded run.
 const DEFAULT_BLOCKS_PER_FORK: u64 = 30;
@@ -351,7 +351,7 @@ fn regression_lines_parse() {
 /// sequential replay.
 #[test]
 fn blockhash_reads_racing_an_offset_change_equal_sequential() {
-    use replay_evm::workload::random::build;
+    use replay_evm_workload::random::build;
     let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
         .unwrap()
         .with_write_set_check(true);

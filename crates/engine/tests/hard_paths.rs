@@ -21,8 +21,8 @@ use replay_evm::{
     parallel::{Concurrency, Counters, Mode, ParallelEngine},
     sequential::{BlockReplay, replay_sequential},
     verify::verify,
-    workload::{Workload, dependency_chain, generate},
 };
+use replay_evm_workload::{Workload, dependency_chain, generate};
 
 /// Repeats of one block at one thread count, at least.
 const MIN_REPEATS: usize = 5;

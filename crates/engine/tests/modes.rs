@@ -14,9 +14,9 @@ use replay_evm::{
     parallel::{Concurrency, CostModel, Mode, ParallelEngine},
     sequential::replay_sequential,
     verify::verify,
-    workload::{
-        Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
-    },
+};
+use replay_evm_workload::{
+    Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
 };
 
 fn n(threads: usize) -> NonZeroUsize {

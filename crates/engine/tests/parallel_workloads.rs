@@ -10,9 +10,9 @@ use replay_evm::{
     parallel::{Concurrency, ParallelEngine},
     sequential::replay_sequential,
     verify::verify,
-    workload::{
-        Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
-    },
+};
+use replay_evm_workload::{
+    Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
 };
 
 fn assert_parallel_equals_sequential(name: &str, block: &ArchivedBlock, engine: &ParallelEngine) {

@@ -16,8 +16,8 @@ use replay_evm::{
     pre_state::PreState,
     sequential::replay_sequential,
     verify::verify,
-    workload::stale_blockhash,
 };
+use replay_evm_workload::stale_blockhash;
 
 fn n(threads: usize) -> NonZeroUsize {
     NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN)

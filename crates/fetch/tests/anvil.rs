@@ -333,14 +333,14 @@ fn prague_chain() {
     chain_round_trip("prague", true, true);
 }
 
-/// Every generated workload's block (`replay_evm::workload`), its pre-state installed on a
+/// Every generated workload's block (`replay_evm_workload`), its pre-state installed on a
 /// fresh anvil with `anvil_set*` (in a block of its own) and its signed transactions sent
 /// as they are: the fetched blocks verify, their pre-state is the node's, their changes
 /// equal the node's, and the job verifies them.
 #[test]
 fn generated_workloads() {
     use alloy_eips::eip2718::Encodable2718;
-    use replay_evm::workload::{Workload, generate};
+    use replay_evm_workload::{Workload, generate};
 
     for workload in Workload::ALL {
         let generated = generate(workload, 3, 12).expect("generates");

@@ -1,7 +1,8 @@
-//! Timing one replay: wall time, CPU time of the whole process (every thread), and the
-//! median of repeated measurements.
+//! Timing one replay: wall time and CPU time of the whole process (every thread); the
+//! geometric mean of speedups. How many rounds to run and the medians of their timings are
+//! the replay job's rule ([`replay_evm_dataset::measure`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// User plus system CPU time of the whole process so far, every thread included
 /// (`getrusage(RUSAGE_SELF)`), in microseconds.
@@ -45,33 +46,6 @@ pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, Sample) {
     )
 }
 
-/// How many times to repeat: at least `min_runs`, and until the runs so far add up to
-/// `min_time`, but never more than `max_runs`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Repeat {
-    pub(crate) min_runs: usize,
-    pub(crate) min_time: Duration,
-    pub(crate) max_runs: usize,
-}
-
-impl Repeat {
-    /// Whether another round is needed after `runs` rounds that took `spent`.
-    pub(crate) fn more(&self, runs: usize, spent: Duration) -> bool {
-        runs < self.max_runs.max(self.min_runs) && (runs < self.min_runs || spent < self.min_time)
-    }
-}
-
-/// Median of `values` (the mean of the middle two for an even count); 0 when empty.
-pub(crate) fn median(values: &[u64]) -> u64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    match sorted.len() {
-        0 => 0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
-    }
-}
-
 /// Geometric mean of positive `values`; `None` when empty.
 pub(crate) fn geomean(values: &[f64]) -> Option<f64> {
     if values.is_empty() {
@@ -83,36 +57,22 @@ pub(crate) fn geomean(values: &[f64]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
-    fn medians_and_geomeans() {
-        assert_eq!(median(&[]), 0);
-        assert_eq!(median(&[5, 1, 3]), 3);
-        assert_eq!(median(&[4, 1, 3, 2]), 2);
+    fn geomeans() {
         assert_eq!(geomean(&[]), None);
         let g = geomean(&[1.0, 4.0]).unwrap();
         assert!((g - 2.0).abs() < 1e-12);
     }
 
     #[test]
-    fn repeat_rules() {
-        let r = Repeat {
-            min_runs: 3,
-            min_time: Duration::from_secs(1),
-            max_runs: 10,
-        };
-        assert!(r.more(2, Duration::from_secs(5)));
-        assert!(!r.more(3, Duration::from_secs(1)));
-        assert!(r.more(3, Duration::from_millis(10)));
-        assert!(!r.more(10, Duration::from_millis(10)));
-    }
-
-    #[test]
     fn cpu_time_grows_with_work() {
         let before = process_cpu_us();
         let mut x = 0u64;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         while started.elapsed() < Duration::from_millis(30) {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }

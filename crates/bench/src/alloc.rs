@@ -1,5 +1,7 @@
-//! Peak heap memory of one measurement: the `replay-evm` binary's global allocator is the
-//! system allocator plus a byte counter that is armed only while a memory measurement runs.
+//! Peak heap memory of one measurement: the `replay-evm-bench` binary's global allocator
+//! (`src/main.rs`) is [`PeakAlloc`], the system allocator plus a byte counter that is armed
+//! only while a memory measurement runs. In a binary with another allocator [`measure`]
+//! counts nothing and reports 0.
 //!
 //! Disarmed (every timed run, every other subcommand) it costs one relaxed load of a flag
 //! that no thread writes, so timing is unaffected. Armed, every allocation, reallocation and
@@ -16,17 +18,16 @@ use std::{
     },
 };
 
-/// The system allocator, counting while armed.
-pub(crate) struct PeakAlloc;
+/// The system allocator, counting while armed: install it with `#[global_allocator]` in the
+/// binary that measures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeakAlloc;
 
 static ARMED: AtomicBool = AtomicBool::new(false);
 static CURRENT: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicIsize = AtomicIsize::new(0);
 /// One measurement at a time (tests may run several in one process).
 static WINDOW: Mutex<()> = Mutex::new(());
-
-#[global_allocator]
-static GLOBAL: PeakAlloc = PeakAlloc;
 
 #[inline]
 fn grow(bytes: usize) {

@@ -1,4 +1,4 @@
-//! Small hand-assembled contracts for the random blocks ([`super::random`]): they use only
+//! Small hand-assembled contracts for the random blocks ([`crate::random`]): they use only
 //! opcodes every fork from Frontier on knows (no PUSH0, SHL, CHAINID...), except CREATE2,
 //! which the generator uses only from Petersburg on. Failure is `REVERT(0, 0)`: from Byzantium
 //! on it reverts, before Byzantium 0xfd is an undefined opcode and halts, so a failing call
@@ -115,8 +115,13 @@ impl Asm {
 
     fn finish(&mut self) -> Bytes {
         for (at, label) in &self.fixups {
-            let target = self.labels[label.0].expect("every label is placed");
-            let target = u16::try_from(target).expect("contracts are small");
+            let target = self.labels[label.0].and_then(|t| u16::try_from(t).ok());
+            assert!(
+                target.is_some(),
+                "label {} not placed, or beyond 64 KiB",
+                label.0
+            );
+            let target = target.unwrap_or_default();
             self.code[*at..*at + 2].copy_from_slice(&target.to_be_bytes());
         }
         Bytes::from(std::mem::take(&mut self.code))
@@ -124,14 +129,14 @@ impl Asm {
 }
 
 /// The `Transfer(address,address,uint256)` event topic.
-pub(super) fn transfer_topic() -> B256 {
+pub(crate) fn transfer_topic() -> B256 {
     keccak256("Transfer(address,address,uint256)")
 }
 
 /// A token (one code for both of the pool's tokens): `balanceOf[holder]` is storage slot
 /// `holder`. Calldata `(from, to, amount)`: moves `amount` from `from` to `to` when the caller
 /// is `from` or `pool`, and logs a `Transfer`; fails when the balance is short.
-pub(super) fn token(pool: Address) -> Bytes {
+pub(crate) fn token(pool: Address) -> Bytes {
     let mut a = Asm::default();
     let (ok, fail) = (a.label(), a.label());
     a.push_u64(0).ops(&[CALLDATALOAD]); // [from]
@@ -159,7 +164,7 @@ pub(super) fn token(pool: Address) -> Bytes {
 /// slots 0 and 1, no fee. Calldata `(amount_in, direction, min_out)`: direction 0 sells
 /// token0, 1 sells token1; `out = reserve_out · in / (reserve_in + in)`; fails when `out` is
 /// below `min_out` or a token transfer fails.
-pub(super) fn pool(token0: Address) -> Bytes {
+pub(crate) fn pool(token0: Address) -> Bytes {
     let token1 =
         Address::from_word((U256::from_be_bytes(token0.into_word().0) + U256::from(1)).into());
     let mut a = Asm::default();
@@ -205,7 +210,7 @@ pub(super) fn pool(token0: Address) -> Bytes {
 /// - `(offset, spins)`: sets the offset after `spins` turns of an empty loop (about 40 gas
 ///   each), so that the write comes late and a parallel execution of the reads after it
 ///   likely reads the old offset.
-pub(super) fn hasher() -> Bytes {
+pub(crate) fn hasher() -> Bytes {
     let mut a = Asm::default();
     let (read, absolute, spin, set) = (a.label(), a.label(), a.label(), a.label());
     a.ops(&[CALLDATASIZE, ISZERO]).jump_if(read);
@@ -243,7 +248,7 @@ pub(super) fn hasher() -> Bytes {
 
 /// The child's runtime code: empty calldata increments slot 1 (it accepts ether); calldata
 /// `(beneficiary)` self-destructs to the beneficiary.
-pub(super) fn child_runtime() -> Bytes {
+pub(crate) fn child_runtime() -> Bytes {
     let mut a = Asm::default();
     let destroy = a.label();
     a.ops(&[CALLDATASIZE]).jump_if(destroy);
@@ -260,7 +265,7 @@ pub(super) fn child_runtime() -> Bytes {
 
 /// The child's init code: sets slot 0 to 1 (so that the child has storage to wipe), then
 /// returns [`child_runtime`]; or, `doomed`, self-destructs to its creator instead.
-pub(super) fn child_init(doomed: bool) -> Bytes {
+pub(crate) fn child_init(doomed: bool) -> Bytes {
     let runtime = child_runtime();
     let mut a = Asm::default();
     a.push_u64(1).push_u64(0).ops(&[SSTORE]);
@@ -280,21 +285,21 @@ pub(super) fn child_init(doomed: bool) -> Bytes {
 }
 
 /// Factory operations: the first calldata word.
-pub(super) mod factory_op {
+pub(crate) mod factory_op {
     /// CREATE a child (with the call's value); slot 1 = its address.
-    pub(in super::super) const CREATE: u64 = 1;
+    pub(crate) const CREATE: u64 = 1;
     /// CREATE2 a child with salt = the second word; slot 2 = its address.
-    pub(in super::super) const CREATE2: u64 = 2;
+    pub(crate) const CREATE2: u64 = 2;
     /// CREATE a child, then have it self-destruct to the caller, in the same call.
-    pub(in super::super) const CREATE_AND_DESTROY: u64 = 3;
+    pub(crate) const CREATE_AND_DESTROY: u64 = 3;
     /// CREATE2 (salt = the second word), then self-destruct, in the same call.
-    pub(in super::super) const CREATE2_AND_DESTROY: u64 = 4;
+    pub(crate) const CREATE2_AND_DESTROY: u64 = 4;
 }
 
 /// The child factory: slot 3 counts its calls (a shared counter); the operation is the first
 /// calldata word ([`factory_op`]). The child's init code ([`child_init`]`(false)`) is the
 /// code's tail, copied to memory before each creation.
-pub(super) fn factory() -> Bytes {
+pub(crate) fn factory() -> Bytes {
     let init = child_init(false);
     let len = init.len() as u64;
     let mut a = Asm::default();
@@ -370,7 +375,7 @@ pub(super) fn factory() -> Bytes {
 
 /// A contract that always fails after a write: slot 0 is incremented, then empty calldata
 /// loops until the gas runs out, other calldata reverts.
-pub(super) fn failer() -> Bytes {
+pub(crate) fn failer() -> Bytes {
     let mut a = Asm::default();
     let (spin, revert) = (a.label(), a.label());
     a.push_u64(1)
@@ -386,7 +391,7 @@ pub(super) fn failer() -> Bytes {
 
 /// A forwarder. Calldata `(target)`: calls `target` with the call's value and no data (the
 /// outcome is ignored). Calldata `(target, 0)`: storage slot `target` = BALANCE(target).
-pub(super) fn forwarder() -> Bytes {
+pub(crate) fn forwarder() -> Bytes {
     let mut a = Asm::default();
     let call = a.label();
     a.ops(&[CALLDATASIZE]).push_u64(32).ops(&[EQ]).jump_if(call);
@@ -407,7 +412,7 @@ pub(super) fn forwarder() -> Bytes {
 
 /// A key-value store. Calldata: `(slot, value)` pairs, stored in order (so one call can set a
 /// slot and clear it again).
-pub(super) fn kv_store() -> Bytes {
+pub(crate) fn kv_store() -> Bytes {
     let mut a = Asm::default();
     let (top, end) = (a.label(), a.label());
     a.push_u64(0);

@@ -3,7 +3,7 @@
 //! hand).
 //!
 //! A block is a seeded sequence of [`Kind`]s over a fixed cast of contracts, small
-//! hand-assembled programs (`workload/bytecode.rs`): a token pair and its pool, a BLOCKHASH
+//! hand-assembled programs (`bytecode.rs`): a token pair and its pool, a BLOCKHASH
 //! reader, a child factory, a contract that always fails, a forwarder and a key-value store;
 //! funded senders that often send more than one transaction, a hot recipient and a
 //! beneficiary that is sometimes a sender or the hot recipient. Transactions are legacy
@@ -26,15 +26,16 @@ use alloy_primitives::{
 };
 use revm::bytecode::Bytecode;
 
-use super::{
-    WorkloadError,
-    builder::{BLOCK_NUMBER, Builder, ETHER, Rng, TxSpec, TxType, seeded_hash},
-    bytecode::{self, factory_op},
-};
-use crate::{
+use replay_evm::{
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
     sequential::TxStatus,
+};
+
+use crate::{
+    builder::{BLOCK_NUMBER, Builder, ETHER, Rng, TxSpec, TxType, seeded_hash},
+    bytecode::{self, factory_op},
+    error::WorkloadError,
 };
 
 /// The first token of the random blocks (the second is the next address).
@@ -909,7 +910,7 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sequential::replay_sequential;
+    use replay_evm::sequential::replay_sequential;
 
     #[test]
     fn every_kind_does_what_it_says_under_every_fork() {

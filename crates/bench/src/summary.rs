@@ -1,283 +1,14 @@
-//! What one benchmarked block yields, its table rows and JSON line, and the summary with
-//! the targets.
+//! The summary of a run: geometric means of the speedups per thread count, the slowest
+//! mainnet block, and the project's performance targets, each measured and met or missed.
 
+use replay_evm_workload::Workload;
 use serde_json::{Value, json};
 
-use super::measure::{Sample, geomean, median};
-use crate::output::duration_us;
-
-/// Where a block came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// A generated workload.
-    Workload(replay_evm::workload::Workload),
-    /// A block folder (a mainnet fixture).
-    Mainnet,
-}
-
-/// Independent workloads, expected to scale (target 1.9x at 2 threads); every other
-/// workload has a hot spot (target: never below 0.95x).
-pub(crate) fn is_independent(workload: replay_evm::workload::Workload) -> bool {
-    use replay_evm::workload::Workload::{AmmManyPools, Erc20Disjoint, RawTransfers};
-    matches!(workload, RawTransfers | Erc20Disjoint | AmmManyPools)
-}
-
-/// The parallel engine at one thread count.
-#[derive(Debug, Clone)]
-pub(crate) struct ParallelRun {
-    /// Thread count asked for.
-    pub(crate) threads: usize,
-    /// Worker threads the engine used.
-    pub(crate) used_threads: usize,
-    /// How the engine ran the block (`block-stm` or `in-order`).
-    pub(crate) mode: &'static str,
-    pub(crate) samples: Vec<Sample>,
-    pub(crate) executions: Vec<u64>,
-    pub(crate) validations: Vec<u64>,
-    pub(crate) aborts: Vec<u64>,
-    pub(crate) suspensions: Vec<u64>,
-    /// Runs whose result was compared with the sequential one and found equal.
-    pub(crate) verified_runs: usize,
-    pub(crate) peak_heap: u64,
-}
-
-/// One benchmarked block.
-#[derive(Debug, Clone)]
-pub(crate) struct BlockResult {
-    pub(crate) source: Source,
-    /// Workload name, or block number.
-    pub(crate) name: String,
-    pub(crate) path: Option<String>,
-    pub(crate) number: Option<u64>,
-    pub(crate) fork: Option<String>,
-    pub(crate) txs: usize,
-    pub(crate) gas_used: u64,
-    /// Heap held by the loaded (or generated) block.
-    pub(crate) input_heap: i64,
-    /// Time to load or generate the block.
-    pub(crate) prepare_us: u64,
-    pub(crate) sequential: Vec<Sample>,
-    pub(crate) sequential_peak_heap: u64,
-    pub(crate) parallel: Vec<ParallelRun>,
-    pub(crate) error: Option<String>,
-}
-
-fn wall(samples: &[Sample]) -> u64 {
-    median(&samples.iter().map(|s| s.wall_us).collect::<Vec<_>>())
-}
-
-fn cpu(samples: &[Sample]) -> u64 {
-    median(&samples.iter().map(|s| s.cpu_us).collect::<Vec<_>>())
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-impl BlockResult {
-    pub(crate) fn new(source: Source, name: String) -> Self {
-        Self {
-            source,
-            name,
-            path: None,
-            number: None,
-            fork: None,
-            txs: 0,
-            gas_used: 0,
-            input_heap: 0,
-            prepare_us: 0,
-            sequential: Vec::new(),
-            sequential_peak_heap: 0,
-            parallel: Vec::new(),
-            error: None,
-        }
-    }
-
-    pub(crate) fn ok(&self) -> bool {
-        self.error.is_none() && !self.sequential.is_empty()
-    }
-
-    pub(crate) fn seq_wall_us(&self) -> u64 {
-        wall(&self.sequential)
-    }
-
-    fn mgas_per_s(&self, wall_us: u64) -> f64 {
-        if wall_us == 0 {
-            0.0
-        } else {
-            self.gas_used as f64 / wall_us as f64
-        }
-    }
-
-    /// Median speedup of `run` over sequential revm.
-    pub(crate) fn speedup(&self, run: &ParallelRun) -> f64 {
-        ratio(self.seq_wall_us(), wall(&run.samples))
-    }
-
-    /// Speedup at `threads`, when measured.
-    pub(crate) fn speedup_at(&self, threads: usize) -> Option<f64> {
-        if !self.ok() {
-            return None;
-        }
-        self.parallel
-            .iter()
-            .find(|r| r.threads == threads)
-            .map(|r| self.speedup(r))
-    }
-
-    fn reexecutions_per_tx(&self, run: &ParallelRun) -> f64 {
-        let executions = median(&run.executions);
-        if self.txs == 0 {
-            0.0
-        } else {
-            executions.saturating_sub(self.txs as u64) as f64 / self.txs as f64
-        }
-    }
-
-    pub(crate) fn mem_ratio(&self, run: &ParallelRun) -> f64 {
-        ratio(run.peak_heap, self.sequential_peak_heap)
-    }
-
-    /// The block's JSON line.
-    pub(crate) fn to_json(&self) -> Value {
-        let seq_wall = self.seq_wall_us();
-        let seq_cpu = cpu(&self.sequential);
-        let runs: Vec<Value> = self
-            .parallel
-            .iter()
-            .map(|run| {
-                let wall_us = wall(&run.samples);
-                json!({
-                    "threads": run.threads,
-                    "used_threads": run.used_threads,
-                    "mode": run.mode,
-                    "wall_us": wall_us,
-                    "wall_us_runs": run.samples.iter().map(|s| s.wall_us).collect::<Vec<_>>(),
-                    "cpu_us": cpu(&run.samples),
-                    "speedup": self.speedup(run),
-                    "mgas_per_s": self.mgas_per_s(wall_us),
-                    "cpu_ratio": ratio(cpu(&run.samples), seq_cpu),
-                    "peak_heap_bytes": run.peak_heap,
-                    "mem_ratio": self.mem_ratio(run),
-                    "executions": median(&run.executions),
-                    "validations": median(&run.validations),
-                    "aborts": median(&run.aborts),
-                    "suspensions": median(&run.suspensions),
-                    "reexecutions_per_tx": self.reexecutions_per_tx(run),
-                    "verified_runs": run.verified_runs,
-                    "verified": self.error.is_none() && run.verified_runs > 0,
-                })
-            })
-            .collect();
-        json!({
-            "kind": "block",
-            "source": match self.source {
-                Source::Workload(_) => "workload",
-                Source::Mainnet => "mainnet",
-            },
-            "name": self.name,
-            "independent": match self.source {
-                Source::Workload(w) => Some(is_independent(w)),
-                Source::Mainnet => None,
-            },
-            "path": self.path,
-            "number": self.number,
-            "fork": self.fork,
-            "txs": self.txs,
-            "gas_used": self.gas_used,
-            "input_heap_bytes": self.input_heap,
-            "prepare_us": self.prepare_us,
-            "repeats": self.sequential.len(),
-            "verified": self.ok(),
-            "error": self.error,
-            "sequential": {
-                "wall_us": seq_wall,
-                "wall_us_runs": self.sequential.iter().map(|s| s.wall_us).collect::<Vec<_>>(),
-                "cpu_us": seq_cpu,
-                "mgas_per_s": self.mgas_per_s(seq_wall),
-                "peak_heap_bytes": self.sequential_peak_heap,
-            },
-            "parallel": runs,
-        })
-    }
-
-    /// The block's table rows: one per thread count.
-    pub(crate) fn rows(&self) -> Vec<String> {
-        if !self.ok() {
-            return vec![format!(
-                "{:<22} FAILED: {}",
-                self.name,
-                self.error.as_deref().unwrap_or("no measurement")
-            )];
-        }
-        let seq_wall = self.seq_wall_us();
-        let seq_cpu = cpu(&self.sequential);
-        let head = format!(
-            "{:<22} {:>6} {:>11} {:>8} {:>7.1} {:>8}",
-            self.name,
-            self.txs,
-            self.gas_used,
-            duration_us(seq_wall),
-            self.mgas_per_s(seq_wall),
-            bytes(self.sequential_peak_heap),
-        );
-        let blank = " ".repeat(head.len());
-        self.parallel
-            .iter()
-            .enumerate()
-            .map(|(i, run)| {
-                let wall_us = wall(&run.samples);
-                format!(
-                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
-                    if i == 0 { &head } else { &blank },
-                    run.threads,
-                    run.mode,
-                    duration_us(wall_us),
-                    self.speedup(run),
-                    self.mgas_per_s(wall_us),
-                    self.reexecutions_per_tx(run),
-                    ratio(cpu(&run.samples), seq_cpu),
-                    bytes(run.peak_heap),
-                    self.mem_ratio(run),
-                    if run.verified_runs > 0 { "yes" } else { "no" },
-                )
-            })
-            .collect()
-    }
-}
-
-/// The table header, matching [`BlockResult::rows`].
-pub(crate) fn header() -> String {
-    format!(
-        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
-        "block",
-        "txs",
-        "gas",
-        "seq",
-        "Mgas/s",
-        "seq mem",
-        "thr",
-        "mode",
-        "parallel",
-        "speedup",
-        "Mgas/s",
-        "reexec/tx",
-        "cpu/seq",
-        "par mem",
-        "mem/seq",
-        "equal"
-    )
-}
-
-/// Bytes for humans (`812B`, `14.2KiB`, `3.1MiB`, `1.20GiB`).
-pub(crate) fn bytes(n: u64) -> String {
-    match n {
-        0..1024 => format!("{n}B"),
-        1024..1_048_576 => format!("{:.1}KiB", n as f64 / 1024.0),
-        1_048_576..1_073_741_824 => format!("{:.1}MiB", n as f64 / 1_048_576.0),
-        _ => format!("{:.2}GiB", n as f64 / 1_073_741_824.0),
-    }
-}
+use crate::{
+    measure::geomean,
+    output::gas_text,
+    report::{BlockResult, Source, is_independent},
+};
 
 /// One of the targets, as measured.
 #[derive(Debug, Clone)]
@@ -414,7 +145,7 @@ fn is_mainnet(r: &BlockResult) -> bool {
     r.source == Source::Mainnet
 }
 
-fn workload_where(r: &BlockResult, pick: impl Fn(replay_evm::workload::Workload) -> bool) -> bool {
+fn workload_where(r: &BlockResult, pick: impl Fn(Workload) -> bool) -> bool {
     matches!(r.source, Source::Workload(w) if pick(w))
 }
 
@@ -483,7 +214,7 @@ impl Summary {
             worst(&memory, false).map(|(block, value)| Target {
                 name: format!(
                     "peak heap of a {} block, parallel over sequential",
-                    super::gas_text(gas)
+                    gas_text(gas)
                 ),
                 measured: value,
                 threshold: 1.5,

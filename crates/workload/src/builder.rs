@@ -32,8 +32,7 @@ use alloy_trie::EMPTY_ROOT_HASH;
 use revm::{bytecode::Bytecode, primitives::KECCAK_EMPTY};
 use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
 
-use super::WorkloadError;
-use crate::{
+use replay_evm::{
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
     pre_state::{PreAccount, PreState},
@@ -41,22 +40,24 @@ use crate::{
     verify::receipts_root,
 };
 
+use crate::error::WorkloadError;
+
 /// Block number of every generated block: a Cancun-era mainnet number.
-pub(super) const BLOCK_NUMBER: u64 = 20_000_000;
+pub(crate) const BLOCK_NUMBER: u64 = 20_000_000;
 /// Timestamp of every generated block (mainnet block 20,000,000's): Cancun rules apply.
-pub(super) const TIMESTAMP: u64 = 1_717_281_407;
+pub(crate) const TIMESTAMP: u64 = 1_717_281_407;
 /// Base fee of every generated block: 10 gwei.
-pub(super) const BASE_FEE: u64 = 10_000_000_000;
+pub(crate) const BASE_FEE: u64 = 10_000_000_000;
 /// The least header gas limit, mainnet's of the time; larger blocks get the sum of their
 /// transactions' gas limits.
 const MIN_GAS_LIMIT: u64 = 30_000_000;
 /// One ether in wei.
-pub(super) const ETHER: u128 = 1_000_000_000_000_000_000;
+pub(crate) const ETHER: u128 = 1_000_000_000_000_000_000;
 
 /// SplitMix64: a tiny, fast, well-defined generator, so that a seed means the same block on
 /// every platform and with every dependency version.
 #[derive(Debug, Clone)]
-pub(super) struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// A generator for `seed`, separated from other streams by `stream`.
@@ -118,7 +119,7 @@ fn ancestor_hash(seed: u64, number: u64) -> B256 {
 }
 
 /// A deterministic hash of `(label, seed)`, for header fields and fixed seeded values.
-pub(super) fn seeded_hash(label: &str, seed: u64) -> B256 {
+pub(crate) fn seeded_hash(label: &str, seed: u64) -> B256 {
     let mut preimage = Vec::with_capacity(label.len() + 8);
     preimage.extend_from_slice(label.as_bytes());
     preimage.extend_from_slice(&seed.to_be_bytes());
@@ -226,7 +227,7 @@ struct Pending {
 
 /// The envelope of a generated transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TxType {
+pub(crate) enum TxType {
     /// Legacy, with an EIP-155 chain id (from Spurious Dragon on) or without.
     Legacy {
         /// Whether the signature commits to the chain id (EIP-155).
@@ -253,7 +254,7 @@ impl TxType {
 }
 
 /// One transaction to queue: everything but the sender, nonce and fees.
-pub(super) struct TxSpec {
+pub(crate) struct TxSpec {
     /// The envelope.
     pub(super) ty: TxType,
     /// Call target, or contract creation.
@@ -271,7 +272,7 @@ pub(super) struct TxSpec {
 }
 
 /// A block being generated.
-pub(super) struct Builder {
+pub(crate) struct Builder {
     seed: u64,
     /// The chain whose rules the block follows.
     chain: ChainSpec,
@@ -515,6 +516,10 @@ impl Builder {
             spec.ty,
             self.fork
         );
+        assert!(
+            spec.ty != TxType::Eip7702 || spec.to.is_call(),
+            "EIP-7702 transactions are calls"
+        );
         let tip = self.rng.between(10_000_000, 2_000_000_000);
         let nonce = self.next_nonce[sender];
         self.next_nonce[sender] += 1;
@@ -565,7 +570,8 @@ impl Builder {
                 gas_limit,
                 max_fee_per_gas: 2 * u128::from(BASE_FEE) + tip,
                 max_priority_fee_per_gas: tip,
-                to: to.to().copied().expect("EIP-7702 transactions are calls"),
+                // A call: checked on entry.
+                to: to.to().copied().unwrap_or_default(),
                 value,
                 access_list,
                 authorization_list: authorizations,

@@ -1,14 +1,14 @@
 //! The project's contracts as the generator sees them: compiled code (from `contracts/out/`,
-//! built by `contracts/build.sh`), calldata encoders and the storage slots of the layouts
+//! built by `contracts/build.sh`, embedded by `build.rs`), calldata encoders and the storage slots of the layouts
 //! documented in each Solidity source.
 
 use std::sync::LazyLock;
 
-use alloy_primitives::{Address, B256, Bytes, U256, hex, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::bytecode::Bytecode;
 
 /// One compiled contract: its deployed code (analysed once) and its init code.
-pub(super) struct Contract {
+pub(crate) struct Contract {
     /// Deployed (runtime) code, analysed.
     pub(super) runtime: Bytecode,
     /// Keccak-256 of the runtime code.
@@ -18,38 +18,28 @@ pub(super) struct Contract {
 }
 
 impl Contract {
-    fn load(name: &str, runtime_hex: &str, creation_hex: &str) -> Self {
-        let decode = |kind: &str, text: &str| -> Bytes {
-            hex::decode(text.trim())
-                .unwrap_or_else(|e| panic!("contracts/out/{name}.{kind}.hex is not hex: {e}"))
-                .into()
-        };
-        let runtime = decode("runtime", runtime_hex);
-        let creation = decode("creation", creation_hex);
-        assert!(
-            !runtime.is_empty(),
-            "contracts/out/{name}.runtime.hex is empty"
-        );
+    fn new(runtime: &'static [u8], creation: &'static [u8]) -> Self {
+        let runtime = Bytes::from_static(runtime);
         Self {
             runtime_hash: keccak256(&runtime),
             runtime: Bytecode::new_raw(runtime),
-            creation,
+            creation: Bytes::from_static(creation),
         }
     }
+}
+
+/// The code of `contracts/out/<name>.<kind>.hex`, decoded to bytes by `build.rs` (which
+/// also checks that the runtime code is not empty).
+macro_rules! compiled {
+    ($name:literal, $kind:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".", $kind, ".bin"))
+    };
 }
 
 macro_rules! contract {
     ($static:ident, $name:literal) => {
         pub(super) static $static: LazyLock<Contract> = LazyLock::new(|| {
-            Contract::load(
-                $name,
-                include_str!(concat!("../../../../contracts/out/", $name, ".runtime.hex")),
-                include_str!(concat!(
-                    "../../../../contracts/out/",
-                    $name,
-                    ".creation.hex"
-                )),
-            )
+            Contract::new(compiled!($name, "runtime"), compiled!($name, "creation"))
         });
     };
 }
@@ -99,7 +89,7 @@ static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| Selectors {
 });
 
 /// An ABI word: anything static that encodes to 32 bytes.
-pub(super) trait Word {
+pub(crate) trait Word {
     /// The 32-byte ABI encoding.
     fn word(&self) -> B256;
 }
@@ -145,17 +135,17 @@ fn calldata(selector: [u8; 4], args: &[&dyn Word]) -> Bytes {
 }
 
 /// `Token.transfer(to, value)`.
-pub(super) fn token_transfer(to: Address, value: U256) -> Bytes {
+pub(crate) fn token_transfer(to: Address, value: U256) -> Bytes {
     calldata(SELECTORS.transfer, &[&to, &value])
 }
 
 /// `Token.transferFrom(from, to, value)`.
-pub(super) fn token_transfer_from(from: Address, to: Address, value: U256) -> Bytes {
+pub(crate) fn token_transfer_from(from: Address, to: Address, value: U256) -> Bytes {
     calldata(SELECTORS.transfer_from, &[&from, &to, &value])
 }
 
 /// `Pair.swap(amountIn, minAmountOut, zeroForOne)`.
-pub(super) fn pair_swap(amount_in: U256, min_amount_out: U256, zero_for_one: bool) -> Bytes {
+pub(crate) fn pair_swap(amount_in: U256, min_amount_out: U256, zero_for_one: bool) -> Bytes {
     calldata(
         SELECTORS.swap,
         &[&amount_in, &min_amount_out, &zero_for_one],
@@ -163,54 +153,54 @@ pub(super) fn pair_swap(amount_in: U256, min_amount_out: U256, zero_for_one: boo
 }
 
 /// `GameItems.mint()`.
-pub(super) fn game_mint() -> Bytes {
+pub(crate) fn game_mint() -> Bytes {
     calldata(SELECTORS.mint, &[])
 }
 
 /// `Governor.vote(proposalId, support)`.
-pub(super) fn governor_vote(proposal: u64, support: bool) -> Bytes {
+pub(crate) fn governor_vote(proposal: u64, support: bool) -> Bytes {
     calldata(SELECTORS.vote, &[&proposal, &support])
 }
 
 /// `Registry.update(itemId, status, location)`.
-pub(super) fn registry_update(item: u64, status: u32, location: B256) -> Bytes {
+pub(crate) fn registry_update(item: u64, status: u32, location: B256) -> Bytes {
     calldata(SELECTORS.update, &[&item, &u64::from(status), &location])
 }
 
 /// `Counter.increment()`.
-pub(super) fn counter_increment() -> Bytes {
+pub(crate) fn counter_increment() -> Bytes {
     calldata(SELECTORS.increment, &[])
 }
 
 /// Init code deploying a Counter that starts at `start`.
-pub(super) fn counter_init(start: U256) -> Bytes {
+pub(crate) fn counter_init(start: U256) -> Bytes {
     let mut code = COUNTER.creation.to_vec();
     code.extend_from_slice(start.word().as_slice());
     code.into()
 }
 
 /// `Factory.deploy(salt)`.
-pub(super) fn factory_deploy(salt: B256) -> Bytes {
+pub(crate) fn factory_deploy(salt: B256) -> Bytes {
     calldata(SELECTORS.deploy, &[&salt])
 }
 
 /// `Factory.deployAndDestroy(salt)`.
-pub(super) fn factory_deploy_and_destroy(salt: B256) -> Bytes {
+pub(crate) fn factory_deploy_and_destroy(salt: B256) -> Bytes {
     calldata(SELECTORS.deploy_and_destroy, &[&salt])
 }
 
 /// `Factory.destroy(child)`.
-pub(super) fn factory_destroy(child: Address) -> Bytes {
+pub(crate) fn factory_destroy(child: Address) -> Bytes {
     calldata(SELECTORS.destroy, &[&child])
 }
 
 /// `Factory.tryDeploy(salt)`.
-pub(super) fn factory_try_deploy(salt: B256) -> Bytes {
+pub(crate) fn factory_try_deploy(salt: B256) -> Bytes {
     calldata(SELECTORS.try_deploy, &[&salt])
 }
 
 /// The slot of `mapping[key]` for a mapping declared at `slot`: keccak256(key . slot).
-pub(super) fn mapping_slot(key: &dyn Word, slot: U256) -> U256 {
+pub(crate) fn mapping_slot(key: &dyn Word, slot: U256) -> U256 {
     let mut preimage = [0u8; 64];
     preimage[..32].copy_from_slice(key.word().as_slice());
     preimage[32..].copy_from_slice(&slot.to_be_bytes::<32>());
@@ -218,91 +208,87 @@ pub(super) fn mapping_slot(key: &dyn Word, slot: U256) -> U256 {
 }
 
 /// Token storage.
-pub(super) mod token {
+pub(crate) mod token {
     use super::{Address, U256, mapping_slot};
 
     /// `balanceOf[holder]`.
-    pub(in crate::workload) fn balance_slot(holder: Address) -> U256 {
+    pub(crate) fn balance_slot(holder: Address) -> U256 {
         mapping_slot(&holder, U256::ZERO)
     }
 
     /// `allowance[owner][spender]`.
-    pub(in crate::workload) fn allowance_slot(owner: Address, spender: Address) -> U256 {
+    pub(crate) fn allowance_slot(owner: Address, spender: Address) -> U256 {
         mapping_slot(&spender, mapping_slot(&owner, U256::from(1)))
     }
 
     /// `totalSupply`.
-    pub(in crate::workload) const TOTAL_SUPPLY: U256 = U256::from_limbs([2, 0, 0, 0]);
+    pub(crate) const TOTAL_SUPPLY: U256 = U256::from_limbs([2, 0, 0, 0]);
 }
 
 /// Pair storage.
-pub(super) mod pair {
+pub(crate) mod pair {
     use super::U256;
 
     /// `token0`.
-    pub(in crate::workload) const TOKEN0: U256 = U256::ZERO;
+    pub(crate) const TOKEN0: U256 = U256::ZERO;
     /// `token1`.
-    pub(in crate::workload) const TOKEN1: U256 = U256::from_limbs([1, 0, 0, 0]);
+    pub(crate) const TOKEN1: U256 = U256::from_limbs([1, 0, 0, 0]);
     /// `reserve0`.
-    pub(in crate::workload) const RESERVE0: U256 = U256::from_limbs([2, 0, 0, 0]);
+    pub(crate) const RESERVE0: U256 = U256::from_limbs([2, 0, 0, 0]);
     /// `reserve1`.
-    pub(in crate::workload) const RESERVE1: U256 = U256::from_limbs([3, 0, 0, 0]);
+    pub(crate) const RESERVE1: U256 = U256::from_limbs([3, 0, 0, 0]);
 
     /// `getAmountOut`: the output of selling `amount_in` against the reserves, 0.3% fee.
-    pub(in crate::workload) fn amount_out(
-        amount_in: U256,
-        reserve_in: U256,
-        reserve_out: U256,
-    ) -> U256 {
+    pub(crate) fn amount_out(amount_in: U256, reserve_in: U256, reserve_out: U256) -> U256 {
         let with_fee = amount_in * U256::from(997);
         with_fee * reserve_out / (reserve_in * U256::from(1000) + with_fee)
     }
 }
 
 /// GameItems storage.
-pub(super) mod game {
+pub(crate) mod game {
     use super::{Address, U256, mapping_slot};
 
     /// `totalMinted`.
-    pub(in crate::workload) const TOTAL_MINTED: U256 = U256::ZERO;
+    pub(crate) const TOTAL_MINTED: U256 = U256::ZERO;
 
     /// `ownerOf[id]`.
-    pub(in crate::workload) fn owner_slot(id: u64) -> U256 {
+    pub(crate) fn owner_slot(id: u64) -> U256 {
         mapping_slot(&id, U256::from(1))
     }
 
     /// `balanceOf[holder]`.
-    pub(in crate::workload) fn balance_slot(holder: Address) -> U256 {
+    pub(crate) fn balance_slot(holder: Address) -> U256 {
         mapping_slot(&holder, U256::from(2))
     }
 }
 
 /// Governor storage.
-pub(super) mod governor {
+pub(crate) mod governor {
     use super::{Address, U256, mapping_slot};
 
     /// `votingPower[voter]`.
-    pub(in crate::workload) fn power_slot(voter: Address) -> U256 {
+    pub(crate) fn power_slot(voter: Address) -> U256 {
         mapping_slot(&voter, U256::ZERO)
     }
 
     /// First slot of `proposals[id]`: forVotes; +1 againstVotes; +2 deadline.
-    pub(in crate::workload) fn proposal_slot(id: u64) -> U256 {
+    pub(crate) fn proposal_slot(id: u64) -> U256 {
         mapping_slot(&id, U256::from(1))
     }
 }
 
 /// Registry storage.
-pub(super) mod registry {
+pub(crate) mod registry {
     use super::{Address, U256, mapping_slot};
 
     /// First slot of `items[id]` (packed owner, status, updatedAt); +1 is the location.
-    pub(in crate::workload) fn item_slot(id: u64) -> U256 {
+    pub(crate) fn item_slot(id: u64) -> U256 {
         mapping_slot(&id, U256::ZERO)
     }
 
     /// The packed first slot of an item: owner | status << 160 | updatedAt << 192.
-    pub(in crate::workload) fn pack(owner: Address, status: u32, updated_at: u64) -> U256 {
+    pub(crate) fn pack(owner: Address, status: u32, updated_at: u64) -> U256 {
         U256::from_be_slice(owner.as_slice())
             | (U256::from(status) << 160)
             | (U256::from(updated_at) << 192)

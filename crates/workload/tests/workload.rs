@@ -9,8 +9,8 @@ use replay_evm::{
     chain::{ChainSpec, Fork},
     sequential::{BlockReplay, TxStatus, replay_sequential},
     verify::verify,
-    workload::{self, Workload},
 };
+use replay_evm_workload::{self as workload, Workload};
 
 /// Checks, replays and verifies `block`, asserting every transaction succeeded.
 fn replay_ok(block: &ArchivedBlock) -> BlockReplay {

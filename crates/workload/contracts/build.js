@@ -2,7 +2,7 @@
 // Compiles contracts/src/*.sol with the solc pinned in package.json and writes, for every
 // contract, out/<Name>.runtime.hex (deployed code), out/<Name>.creation.hex (init code),
 // out/<Name>.abi.json and out/<Name>.storage.json (the storage layout the Rust generator
-// relies on). The Rust workload generator embeds the .hex files with include_str!.
+// relies on). The Rust workload generator (crates/workload/build.rs) embeds the .hex files.
 //
 // Usage: cd contracts && npm ci && npm run build   (or ./build.sh)
 "use strict";

@@ -1,0 +1,13 @@
+//! What stops a benchmark run before it can report (exit 2).
+
+/// An error that stops `replay-evm-bench` before its report; a block that fails is a row of
+/// the report, not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Bad arguments that clap could not catch, or a file that cannot be read or written.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing the report failed (e.g. a closed pipe).
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
