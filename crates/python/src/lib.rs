@@ -34,7 +34,7 @@ use replay_evm::parallel::ParallelEngine;
 use replay_evm_dataset::{
     DatasetError, ENGINE_VERSION, JobParams,
     archive::archive_schema,
-    results::replay_batch_with as replay,
+    replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
 };
 
@@ -63,7 +63,7 @@ fn engine(threads: NonZeroUsize) -> Result<Arc<ParallelEngine>, DatasetError> {
 /// values are cast to the archive's types, and a null where the archive allows none is an
 /// error naming the column (the command-line job refuses such an archive too).
 fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
-    let schema = archive_schema();
+    let schema = archive_schema()?;
     if batch.schema().fields() == schema.fields() {
         return Ok(batch.clone());
     }
@@ -134,7 +134,7 @@ fn replay_batch<'py>(
 /// The Arrow schema of the archive (`schemas/archive.json`), as `pyarrow.Schema`.
 #[pyfunction]
 fn archive_arrow_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    archive_schema().as_ref().to_pyarrow(py)
+    archive_schema().map_err(py_err)?.as_ref().to_pyarrow(py)
 }
 
 /// The Arrow schema of result table `table`, partition column included, as the Rust writers
