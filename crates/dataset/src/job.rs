@@ -1,5 +1,5 @@
 //! The replay job on one machine: read the archive, split it into partitions by block range,
-//! run [`replay_batch`] on each with K worker threads, write the four tables as Parquet and
+//! run [`crate::replay_batch`] on each with K worker threads, write the four tables as Parquet and
 //! commit each partition in a checkpoint manifest, so that a killed job resumes where it was.
 //!
 //! # Commit protocol
@@ -13,7 +13,6 @@
 //! and every `block_range=` directory the manifest does not list). Files are written with
 //! fixed settings from rows in a fixed order, so a redone partition is identical to the one
 //! an uninterrupted run writes (see [`JobParams::reproducible`] for the measured columns).
-//!
 //!
 //! What must match to resume, and which entries of the results folder the job owns, is
 //! [`crate::checkpoint`]'s; the summary is [`crate::summary`]'s.

@@ -22,7 +22,6 @@ use std::{
 
 use arrow::{
     array::RecordBatch,
-    compute::cast,
     pyarrow::{PyArrowType, ToPyArrow},
 };
 use pyo3::{
@@ -33,7 +32,7 @@ use pyo3::{
 use replay_evm::parallel::ParallelEngine;
 use replay_evm_dataset::{
     DatasetError, ENGINE_VERSION, JobParams,
-    archive::archive_schema,
+    archive::{archive_schema, conform},
     replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
 };
@@ -56,37 +55,6 @@ fn engine(threads: NonZeroUsize) -> Result<Arc<ParallelEngine>, DatasetError> {
         Arc::new(ParallelEngine::new(threads).map_err(|e| DatasetError::Engine(e.to_string()))?);
     engines.insert(threads.get(), engine.clone());
     Ok(engine)
-}
-
-/// `batch` with exactly the archive schema. Spark hands over every column as nullable, list
-/// items named `element` and, depending on its settings, large string and binary types; the
-/// values are cast to the archive's types, and a null where the archive allows none is an
-/// error naming the column (the command-line job refuses such an archive too).
-fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
-    let schema = archive_schema()?;
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch.clone());
-    }
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let column = batch.column_by_name(field.name()).ok_or_else(|| {
-            DatasetError::Schema(format!(
-                "not an archive batch: no column `{}` (it has {:?})",
-                field.name(),
-                batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-            ))
-        })?;
-        let cast = cast(column, field.data_type())
-            .map_err(|e| DatasetError::Schema(format!("archive column `{}`: {e}", field.name())))?;
-        columns.push(cast);
-    }
-    RecordBatch::try_new(schema, columns)
-        .map_err(|e| DatasetError::Schema(format!("not an archive batch: {e}")))
 }
 
 /// Replays every archive row of `batch` (a `pyarrow.RecordBatch`, or anything exporting

@@ -1,5 +1,5 @@
 //! The four result tables (`schemas/{blocks,transactions,conflicts,hotspots}.json`): built
-//! from the per-block rows of a batch ([`rows`]), one encoder a table, and read back from a
+//! from the per-block rows of a batch (`rows.rs`), one encoder a table, and read back from a
 //! results folder ([`read_table`]).
 //!
 //! | file | what it holds |
