@@ -90,7 +90,7 @@ pub struct Checkpoint {
     pub format: u32,
     /// [`ENGINE_VERSION`] of the job that wrote the results.
     pub engine_version: String,
-    /// [`SCHEMA_VERSION`] of the tables.
+    /// [`SCHEMA_VERSION`](crate::schema::SCHEMA_VERSION) of the tables.
     pub schema_version: u32,
     /// The job's parameters.
     pub params: JobParams,

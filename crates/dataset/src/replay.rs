@@ -6,7 +6,7 @@
 //! partition, and what the Spark job runs inside `mapInArrow`: same code, same rows.
 //!
 //! For each row, in order, stopping at the first failure (which becomes the block's `error`):
-//! 1. **decode** the row ([`ArchiveColumns::row`], [`ArchiveRow::to_block`]), resolve the
+//! 1. **decode** the row ([`ArchiveColumns::row`], [`ArchiveRow::to_block`](crate::ArchiveRow::to_block)), resolve the
 //!    chain and check the stored fork;
 //! 2. **check** the block against its own header roots ([`ArchivedBlock::check`]);
 //! 3. **replay** it sequentially (the oracle) and **verify** the replay against the header;
