@@ -13,7 +13,8 @@ use arrow_array::{Array, BooleanArray, Int64Array, StringArray};
 use replay_evm::fixtures::fixtures_dir;
 use replay_evm_dataset::{
     archive::{ArchiveRow, import_block_dirs, write_archive},
-    job::{CHECKPOINT_FILE, Checkpoint, TEMP_DIR, read_table},
+    checkpoint::{CHECKPOINT_FILE, Checkpoint, TEMP_DIR},
+    tables::read_table,
 };
 
 fn bin() -> Command {

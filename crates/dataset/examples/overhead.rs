@@ -14,7 +14,7 @@ use std::{num::NonZeroUsize, path::PathBuf, time::Instant};
 
 use replay_evm::parallel::ParallelEngine;
 use replay_evm_dataset::{
-    DatasetError, JobParams, archive::Archive, files, results::replay_batch_with, schema,
+    DatasetError, JobParams, archive::Archive, parquet, replay_batch_with, schema,
 };
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..JobParams::default()
     };
     let dir = std::env::temp_dir().join(format!("replay-evm-overhead-{}", std::process::id()));
-    files::create_dir(&dir)?;
+    parquet::create_dir(&dir)?;
 
     let mut results = Vec::new();
     for round in 0..=rounds {
@@ -60,11 +60,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         r.arrow = started.elapsed().as_secs_f64() - r.blocks;
         let started = Instant::now();
         for (name, batch) in batches.tables() {
-            files::write_parquet(
+            parquet::write_parquet(
                 &dir.join(format!("{name}.parquet")),
                 &schema::table(name)?.file_schema(),
                 std::slice::from_ref(batch),
-                files::result_properties(),
+                parquet::result_properties(),
             )?;
         }
         r.write = started.elapsed().as_secs_f64();

@@ -169,3 +169,15 @@ pub(crate) fn list_structs(list: &ListArray) -> Result<&StructArray, DatasetErro
         .downcast_ref::<StructArray>()
         .ok_or_else(|| DatasetError::Schema("list items are not structs".into()))
 }
+
+/// The field `name` of `schema`.
+///
+/// # Errors
+/// [`DatasetError::Schema`] when `schema` has no such column.
+pub(crate) fn field(schema: &SchemaRef, name: &str) -> Result<FieldRef, DatasetError> {
+    schema
+        .fields()
+        .find(name)
+        .map(|(_, f)| f.clone())
+        .ok_or_else(|| DatasetError::Schema(format!("schema has no column `{name}`")))
+}

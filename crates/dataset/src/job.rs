@@ -1,5 +1,5 @@
 //! The replay job on one machine: read the archive, split it into partitions by block range,
-//! run [`replay_batch`] on each with K worker threads, write the four tables as Parquet and
+//! run [`crate::replay_batch`] on each with K worker threads, write the four tables as Parquet and
 //! commit each partition in a checkpoint manifest, so that a killed job resumes where it was.
 //!
 //! # Commit protocol
@@ -14,11 +14,8 @@
 //! fixed settings from rows in a fixed order, so a redone partition is identical to the one
 //! an uninterrupted run writes (see [`JobParams::reproducible`] for the measured columns).
 //!
-//! # What must match to resume
-//! The manifest records the engine version, the schema version, the [`JobParams`] and the
-//! archive's identity (block count and the digest of its numbers and hashes). A run whose
-//! values differ is refused unless `overwrite` is set, which removes the previous results.
-//! The number of workers is not a parameter: it changes how fast, not what, the job writes.
+//! What must match to resume, and which entries of the results folder the job owns, is
+//! [`crate::checkpoint`]'s; the summary is [`crate::summary`]'s.
 
 use std::{
     collections::BTreeMap,
@@ -32,32 +29,22 @@ use std::{
     time::Instant,
 };
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
-    StringArray, StructArray,
-};
 use replay_evm::parallel::ParallelEngine;
-use serde::{Deserialize, Serialize};
 
 use crate::{
-    DatasetError, ENGINE_VERSION,
+    DatasetError,
     archive::{Archive, rows_to_batch, sample_rows},
-    files,
-    results::{BlockRange, BlockTally, JobParams, replay_batch_with},
+    checkpoint::{
+        ArchiveInfo, CHECKPOINT_FORMAT, Checkpoint, ENGINE_VERSION, FileRecord, PART_FILE,
+        PartitionRecord, TEMP_DIR, part_path, partition_dir, prepare, remove,
+    },
+    params::JobParams,
+    parquet,
+    partition::BlockRange,
+    replay::{BlockTally, replay_batch_with},
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
+    summary::{SummaryRow, summarise},
 };
-
-/// The manifest's file name under the results folder.
-pub const CHECKPOINT_FILE: &str = "_checkpoint.json";
-
-/// Where partitions are written before they are published.
-pub const TEMP_DIR: &str = "_tmp";
-
-/// The file name of a partition's data in each table.
-pub const PART_FILE: &str = "part-00000.parquet";
-
-/// The format version of the manifest itself.
-pub const CHECKPOINT_FORMAT: u32 = 1;
 
 /// Where the job's blocks come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,158 +69,6 @@ pub struct JobOptions {
     /// Discard existing results whose parameters or versions differ (or any existing
     /// results) instead of refusing.
     pub overwrite: bool,
-}
-
-/// The archive's identity, as recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArchiveInfo {
-    /// Number of blocks.
-    pub blocks: u64,
-    /// Keccak-256 of every (number, hash), in number order.
-    pub digest: String,
-}
-
-/// One committed file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRecord {
-    /// Path relative to the results folder.
-    pub path: String,
-    /// Rows in the file.
-    pub rows: u64,
-}
-
-/// One committed partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionRecord {
-    /// Blocks in the partition.
-    pub blocks: u64,
-    /// Blocks that failed (decode, check, replay, verify or parallel).
-    pub failed: u64,
-    /// Transactions of the blocks.
-    pub txs: u64,
-    /// Gas used by the replayed blocks.
-    pub gas_used: u64,
-    /// The partition's file in each table.
-    pub files: BTreeMap<String, FileRecord>,
-}
-
-/// The checkpoint manifest, `RESULTS/_checkpoint.json`. It holds no time or path, so an
-/// interrupted and resumed job ends with the same manifest as an uninterrupted one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Checkpoint {
-    /// [`CHECKPOINT_FORMAT`].
-    pub format: u32,
-    /// [`ENGINE_VERSION`] of the job that wrote the results.
-    pub engine_version: String,
-    /// [`SCHEMA_VERSION`] of the tables.
-    pub schema_version: u32,
-    /// The job's parameters.
-    pub params: JobParams,
-    /// The archive replayed.
-    pub archive: ArchiveInfo,
-    /// Committed partitions, by range name.
-    pub partitions: BTreeMap<String, PartitionRecord>,
-}
-
-impl Checkpoint {
-    /// Reads the manifest of `out`, if there is one.
-    ///
-    /// # Errors
-    /// [`DatasetError::Usage`] for a manifest that does not parse.
-    pub fn load(out: &Path) -> Result<Option<Self>, DatasetError> {
-        let path = out.join(CHECKPOINT_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-                DatasetError::Usage(format!(
-                    "{}: not a checkpoint manifest ({e}); use --overwrite to start again",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(DatasetError::io(&path, e)),
-        }
-    }
-
-    /// Writes the manifest atomically.
-    ///
-    /// # Errors
-    /// [`DatasetError::Io`].
-    pub fn store(&self, out: &Path) -> Result<(), DatasetError> {
-        let mut text = serde_json::to_string_pretty(self)
-            .map_err(|e| DatasetError::Schema(format!("checkpoint: {e}")))?;
-        text.push('\n');
-        files::write_atomic(&out.join(CHECKPOINT_FILE), text.as_bytes())
-    }
-
-    /// How `self` (existing results) differs from `other` (this run), in words.
-    fn differences(&self, other: &Self) -> Vec<String> {
-        let (a, b) = (&self.params, &other.params);
-        let archive = |c: &Self| {
-            format!(
-                "{} blocks with digest {}",
-                c.archive.blocks, c.archive.digest
-            )
-        };
-        // (what, existing, this run's, how this run's is introduced)
-        let fields = [
-            (
-                "manifest format",
-                self.format.to_string(),
-                other.format.to_string(),
-                "this build writes",
-            ),
-            (
-                "engine version",
-                self.engine_version.clone(),
-                other.engine_version.clone(),
-                "this build is",
-            ),
-            (
-                "schema version",
-                self.schema_version.to_string(),
-                other.schema_version.to_string(),
-                "this build writes",
-            ),
-            ("--threads", join(&a.threads), join(&b.threads), "this run:"),
-            (
-                "--partition-blocks",
-                a.partition_blocks.to_string(),
-                b.partition_blocks.to_string(),
-                "this run:",
-            ),
-            (
-                "--reproducible",
-                a.reproducible.to_string(),
-                b.reproducible.to_string(),
-                "this run:",
-            ),
-            (
-                "an archive of",
-                archive(self),
-                archive(other),
-                "this run's:",
-            ),
-        ];
-        fields
-            .into_iter()
-            .filter(|(_, existing, current, _)| existing != current)
-            .map(|(what, existing, current, whose)| {
-                format!("{what} {existing} ({whose} {current})")
-            })
-            .collect()
-    }
-}
-
-fn join(values: &[usize]) -> String {
-    values
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// A snapshot of the job's progress, passed to the progress callback after every block.
@@ -288,32 +123,6 @@ pub struct Timings {
     pub write_us: u64,
 }
 
-/// One line of the summary table: the blocks of one fork, or all of them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SummaryRow {
-    /// The fork, or `all`.
-    pub label: String,
-    /// Blocks.
-    pub blocks: u64,
-    /// Failed blocks.
-    pub failed: u64,
-    /// Transactions of the verified blocks.
-    pub txs: u64,
-    /// Gas of the verified blocks.
-    pub gas: u64,
-    /// Mean lazy conflict rate of the verified blocks.
-    pub lazy_conflict_rate: f64,
-    /// Mean naive conflict rate.
-    pub naive_conflict_rate: f64,
-    /// Σ gas / Σ lazy critical-path gas: the speedup of unbounded workers over the blocks.
-    pub lazy_theoretical_speedup: f64,
-    /// Σ gas / Σ (gas / lazy 4-worker list-schedule speedup).
-    pub lazy_speedup_4: f64,
-    /// Measured speedup at each thread count: Σ sequential µs / Σ parallel µs (`None` when
-    /// the results hold no measurements).
-    pub measured_speedups: Vec<(i32, Option<f64>)>,
-}
-
 /// What a job did.
 #[derive(Debug, Clone)]
 pub struct JobReport {
@@ -361,59 +170,6 @@ fn open_archive(source: &ArchiveSource) -> Result<Archive, DatasetError> {
     }
 }
 
-/// Paths the job owns under the results folder (what `overwrite` removes).
-fn owned_entries(out: &Path) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = RESULT_TABLES.iter().map(|t| out.join(t)).collect();
-    entries.push(out.join(TEMP_DIR));
-    entries.push(out.join(CHECKPOINT_FILE));
-    entries.push(files::temp_path(&out.join(CHECKPOINT_FILE)));
-    entries
-}
-
-fn remove(path: &Path) -> Result<(), DatasetError> {
-    let result = if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(DatasetError::io(path, e)),
-    }
-}
-
-fn partition_dir(out: &Path, table: &str, range: &str) -> PathBuf {
-    out.join(table).join(format!("block_range={range}"))
-}
-
-/// Brings `out` to a state where exactly the manifest's partitions are published: removes
-/// `_tmp/` and every partition directory the manifest does not list, and forgets committed
-/// partitions whose files are gone.
-fn clean(out: &Path, checkpoint: &mut Checkpoint) -> Result<(), DatasetError> {
-    remove(&out.join(TEMP_DIR))?;
-    remove(&files::temp_path(&out.join(CHECKPOINT_FILE)))?;
-    checkpoint
-        .partitions
-        .retain(|_, record| record.files.values().all(|f| out.join(&f.path).is_file()));
-    for table in RESULT_TABLES {
-        let dir = out.join(table);
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let committed = name
-                .strip_prefix("block_range=")
-                .is_some_and(|range| checkpoint.partitions.contains_key(range));
-            if !committed {
-                remove(&entry.path())?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Runs (or resumes) a job. `progress` is called after every block, from the worker threads.
 ///
 /// # Errors
@@ -437,7 +193,7 @@ pub fn run_job(
         )));
     }
     let out = &options.out;
-    let mut checkpoint = Checkpoint {
+    let fresh = Checkpoint {
         format: CHECKPOINT_FORMAT,
         engine_version: ENGINE_VERSION.to_owned(),
         schema_version: SCHEMA_VERSION,
@@ -448,39 +204,7 @@ pub fn run_job(
         },
         partitions: BTreeMap::new(),
     };
-    let existing = Checkpoint::load(out)?;
-    match existing {
-        _ if options.overwrite => {
-            for entry in owned_entries(out) {
-                remove(&entry)?;
-            }
-        }
-        Some(existing) => {
-            let differences = existing.differences(&checkpoint);
-            if !differences.is_empty() {
-                return Err(DatasetError::Usage(format!(
-                    "{} holds results of another job: it was written with {}. Run with \
-                     --overwrite to replace them, or choose another --out",
-                    out.display(),
-                    differences.join("; ")
-                )));
-            }
-            checkpoint.partitions = existing.partitions;
-        }
-        None => {
-            if let Some(entry) = owned_entries(out).iter().find(|e| e.exists()) {
-                return Err(DatasetError::Usage(format!(
-                    "{} has no checkpoint manifest but holds {}: run with --overwrite to \
-                     replace it, or choose another --out",
-                    out.display(),
-                    entry.display()
-                )));
-            }
-        }
-    }
-    files::create_dir(out)?;
-    clean(out, &mut checkpoint)?;
-    checkpoint.store(out)?;
+    let mut checkpoint = prepare(out, fresh, options.overwrite)?;
 
     // Plan the partitions.
     let mut planned: BTreeMap<BlockRange, u64> = BTreeMap::new();
@@ -651,20 +375,20 @@ fn run_partition(
     let write_started = Instant::now();
     let name = range.name();
     let temp = out.join(TEMP_DIR).join(&name);
-    files::create_dir(&temp)?;
+    parquet::create_dir(&temp)?;
     for (table, batch) in results.tables() {
         let file_schema = schema::table(table)?.file_schema();
         let path = temp.join(format!("{table}.parquet"));
-        let rows = files::write_parquet(
+        let rows = parquet::write_parquet(
             &path,
             &file_schema,
             std::slice::from_ref(batch),
-            files::result_properties(),
+            parquet::result_properties(),
         )?;
         record.files.insert(
             table.to_owned(),
             FileRecord {
-                path: format!("{table}/block_range={name}/{PART_FILE}"),
+                path: part_path(table, &range),
                 rows: rows as u64,
             },
         );
@@ -682,213 +406,15 @@ fn publish(out: &Path, written: &Written) -> Result<(), DatasetError> {
     let name = written.range.name();
     let temp = out.join(TEMP_DIR).join(&name);
     for table in RESULT_TABLES {
-        let dir = partition_dir(out, table, &name);
+        let dir = partition_dir(out, table, &written.range);
         // A directory left by an interrupted publish of this partition.
         remove(&dir)?;
-        files::create_dir(&dir)?;
+        parquet::create_dir(&dir)?;
         let from = temp.join(format!("{table}.parquet"));
         let to = dir.join(PART_FILE);
         fs::rename(&from, &to).map_err(|e| DatasetError::io(&to, e))?;
-        files::sync_dir(&dir)?;
-        files::sync_dir(&out.join(table))?;
+        parquet::sync_dir(&dir)?;
+        parquet::sync_dir(&out.join(table))?;
     }
     remove(&temp)
-}
-
-/// The summary rows, the number of blocks, and the failures (number, stage, error).
-type Summary = (Vec<SummaryRow>, u64, Vec<(i64, String, String)>);
-
-/// Reads the committed `blocks` files back for the summary.
-fn summarise(out: &Path, checkpoint: &Checkpoint) -> Result<Summary, DatasetError> {
-    #[derive(Default)]
-    struct Acc {
-        blocks: u64,
-        failed: u64,
-        txs: u64,
-        gas: u64,
-        lazy_rate: f64,
-        naive_rate: f64,
-        cp_gas: f64,
-        makespan4: f64,
-        sequential_us: f64,
-        runs: BTreeMap<i32, (f64, f64)>,
-        measured: bool,
-    }
-    let mut by_fork: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut blocks = 0;
-    for record in checkpoint.partitions.values() {
-        let Some(file) = record.files.get("blocks") else {
-            continue;
-        };
-        let (_, batches) = files::read_parquet(&out.join(&file.path))?;
-        for batch in &batches {
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| DatasetError::Schema(format!("blocks has no `{name}`")))
-            };
-            let downcast =
-                |name: &str| -> Result<&dyn Array, DatasetError> { Ok(col(name)?.as_ref()) };
-            macro_rules! typed {
-                ($name:expr, $t:ty) => {
-                    downcast($name)?
-                        .as_any()
-                        .downcast_ref::<$t>()
-                        .ok_or_else(|| DatasetError::Schema(format!("blocks.{}", $name)))?
-                };
-            }
-            let number = typed!("block_number", Int64Array);
-            let fork = typed!("fork", StringArray);
-            let verified = typed!("verified", BooleanArray);
-            let stage = typed!("error_stage", StringArray);
-            let error = typed!("error", StringArray);
-            let txs = typed!("tx_count", Int32Array);
-            let gas = typed!("gas_used", Int64Array);
-            let lazy_rate = typed!("lazy_conflict_rate", Float64Array);
-            let naive_rate = typed!("naive_conflict_rate", Float64Array);
-            let cp = typed!("lazy_critical_path_gas", Int64Array);
-            let s4 = typed!("lazy_speedup_4", Float64Array);
-            let seq = typed!("measured_sequential_us", Int64Array);
-            let runs = typed!("measured_runs", ListArray);
-            for i in 0..batch.num_rows() {
-                blocks += 1;
-                let acc = by_fork.entry(fork.value(i).to_owned()).or_default();
-                acc.blocks += 1;
-                if !verified.value(i) {
-                    acc.failed += 1;
-                    failures.push((
-                        number.value(i),
-                        stage.value(i).to_owned(),
-                        error.value(i).to_owned(),
-                    ));
-                    continue;
-                }
-                let g = gas.value(i).max(0) as u64;
-                acc.txs += txs.value(i).max(0) as u64;
-                acc.gas += g;
-                acc.lazy_rate += lazy_rate.value(i);
-                acc.naive_rate += naive_rate.value(i);
-                acc.cp_gas += cp.value(i) as f64;
-                acc.makespan4 += g as f64 / s4.value(i).max(1e-12);
-                if runs.is_valid(i) && seq.is_valid(i) {
-                    acc.measured = true;
-                    acc.sequential_us += seq.value(i) as f64;
-                    let list = runs.value(i);
-                    if let Some(items) = list.as_any().downcast_ref::<StructArray>() {
-                        let threads = items.column(0).as_any().downcast_ref::<Int32Array>();
-                        let wall = items.column(1).as_any().downcast_ref::<Int64Array>();
-                        if let (Some(threads), Some(wall)) = (threads, wall) {
-                            for k in 0..items.len() {
-                                let entry = acc.runs.entry(threads.value(k)).or_default();
-                                entry.0 += seq.value(i) as f64;
-                                entry.1 += wall.value(k) as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let row = |label: String, acc: &Acc| {
-        let ok = (acc.blocks - acc.failed).max(1) as f64;
-        SummaryRow {
-            label,
-            blocks: acc.blocks,
-            failed: acc.failed,
-            txs: acc.txs,
-            gas: acc.gas,
-            lazy_conflict_rate: acc.lazy_rate / ok,
-            naive_conflict_rate: acc.naive_rate / ok,
-            lazy_theoretical_speedup: acc.gas as f64 / acc.cp_gas.max(1.0),
-            lazy_speedup_4: acc.gas as f64 / acc.makespan4.max(1.0),
-            measured_speedups: acc
-                .runs
-                .iter()
-                .map(|(t, (seq, par))| (*t, acc.measured.then(|| seq / par.max(1.0))))
-                .collect(),
-        }
-    };
-    let mut total = Acc::default();
-    let mut rows = Vec::new();
-    // Forks in activation order.
-    let mut forks: Vec<(&String, &Acc)> = by_fork.iter().collect();
-    forks.sort_by_key(|(name, _)| {
-        name.parse::<replay_evm::chain::Fork>()
-            .map_or(usize::MAX, |f| f as usize)
-    });
-    for (fork, acc) in forks {
-        rows.push(row(fork.clone(), acc));
-        total.blocks += acc.blocks;
-        total.failed += acc.failed;
-        total.txs += acc.txs;
-        total.gas += acc.gas;
-        total.lazy_rate += acc.lazy_rate;
-        total.naive_rate += acc.naive_rate;
-        total.cp_gas += acc.cp_gas;
-        total.makespan4 += acc.makespan4;
-        total.measured |= acc.measured;
-        for (t, (s, p)) in &acc.runs {
-            let entry = total.runs.entry(*t).or_default();
-            entry.0 += s;
-            entry.1 += p;
-        }
-    }
-    rows.push(row("all".to_owned(), &total));
-    failures.sort();
-    Ok((rows, blocks, failures))
-}
-
-/// Reads result table `table` of the results folder `out` back: one batch per committed
-/// partition, in block-range order, with the partition column restored from the directory
-/// name (so each batch has the table's full schema).
-///
-/// # Errors
-/// [`DatasetError::Usage`] when `out` has no manifest; I/O and Parquet errors.
-pub fn read_table(out: &Path, table: &str) -> Result<Vec<RecordBatch>, DatasetError> {
-    let definition = schema::table(table)?;
-    let full = definition.arrow_schema();
-    let checkpoint = Checkpoint::load(out)?
-        .ok_or_else(|| DatasetError::Usage(format!("{}: no checkpoint manifest", out.display())))?;
-    let mut out_batches = Vec::new();
-    for (range, record) in &checkpoint.partitions {
-        let Some(file) = record.files.get(table) else {
-            continue;
-        };
-        let (_, batches) = files::read_parquet(&out.join(&file.path))?;
-        for batch in batches {
-            let mut columns = Vec::with_capacity(full.fields().len());
-            for field in full.fields() {
-                if Some(field.name()) == definition.partition_column.as_ref() {
-                    let values = vec![range.as_str(); batch.num_rows()];
-                    columns.push(std::sync::Arc::new(StringArray::from(values)) as ArrayRef);
-                } else {
-                    let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                        DatasetError::Schema(format!("{}: no column `{}`", file.path, field.name()))
-                    })?;
-                    columns.push(column.clone());
-                }
-            }
-            out_batches.push(RecordBatch::try_new(full.clone(), columns)?);
-        }
-    }
-    Ok(out_batches)
-}
-
-/// `batch` without the `measured_*` columns of `table`: what must be identical between two
-/// runs of the same job.
-///
-/// # Errors
-/// [`DatasetError::Schema`] for an unknown table.
-pub fn without_measured(batch: &RecordBatch, table: &str) -> Result<RecordBatch, DatasetError> {
-    let measured = schema::table(table)?.measured_columns();
-    let keep: Vec<usize> = batch
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !measured.contains(&f.name().as_str()))
-        .map(|(i, _)| i)
-        .collect();
-    Ok(batch.project(&keep)?)
 }

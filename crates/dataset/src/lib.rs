@@ -3,14 +3,26 @@
 //! The Parquet side of ReplayEVM: the block archive the job reads, the four result tables it
 //! writes, and the job itself as it runs on one machine. The Spark job reuses all of it.
 //!
+//! The pipeline, one stage a module: the **archive** is read by block range; each
+//! **partition** of blocks is **replayed** (sequential oracle, parallel runs, analysis);
+//! the per-block rows are encoded as the four result **tables**; the **job** writes them as
+//! Parquet and commits each partition in the **checkpoint**; the **summary** is read back from
+//! the committed `blocks` files.
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`schema`] | the table definitions, loaded from `schemas/*.json` (the single source of truth; `schemas/README.md` is generated from them) |
-//! | [`archive`] | [`archive::ArchiveRow`] ⇄ `ArchivedBlock`, archive record batches and folders, `archive import` and `archive sample` |
-//! | [`results`] | [`results::replay_batch`]: a batch of archive rows in, the four result tables out; the pure per-partition work |
+//! | [`archive`] | the block archive: [`archive::Archive`] (the folder, read by block range) in `archive/mod.rs`; `row.rs` [`ArchiveRow`] ⇄ `ArchivedBlock`; `write.rs` rows to record batches and folders; `read.rs` [`archive::ArchiveColumns`], typed views of a batch; `conform.rs` archives from other writers; `import.rs` block folders; `sample.rs` the generated sample |
+//! | [`partition`] | [`BlockRange`]: which partition a block is in, and the `block_range` value and folder name |
+//! | [`replay`] | [`replay_batch`]: a batch of archive rows in, the four result tables out (decode, check, replay, verify, parallel runs, analysis) |
+//! | [`params`] | [`JobParams`]: thread counts, partition width, reproducibility |
 //! | [`measure`] | how a block's replays are timed: interleaved rounds, repeated on small blocks, medians and spreads |
-//! | [`job`] | partitions, workers, progress, the checkpoint manifest, resume, the summary |
-//! | [`files`] | fixed Parquet writer settings, atomic writes and renames |
+//! | [`tables`] | [`ResultBatches`] and one encoder per result table (`blocks.rs`, `transactions.rs`, `conflicts.rs`, `hotspots.rs`); `read.rs` reads a results folder's tables back |
+//! | [`checkpoint`] | the manifest `_checkpoint.json`, what must match to resume, and which entries of a results folder the job owns ([`checkpoint::owned_entries`], [`checkpoint::clean`]) |
+//! | [`job`] | the run loop: partitions, workers, progress, the commit of each partition |
+//! | [`summary`] | the summary table of a job, read back from the committed `blocks` files |
+//! | [`parquet`] | fixed Parquet writer settings, atomic writes and renames, reading a file back |
+//! | [`error`] | [`DatasetError`] |
 //!
 //! The layout of a results folder:
 //!
@@ -23,59 +35,24 @@
 //! RESULTS/_tmp/                            partitions being written (removed on resume)
 //! ```
 
-use std::path::{Path, PathBuf};
-
 pub mod archive;
+pub mod checkpoint;
 mod columns;
-pub mod files;
+pub mod error;
 pub mod job;
 pub mod measure;
-pub mod results;
+pub mod params;
+pub mod parquet;
+pub mod partition;
+pub mod replay;
 pub mod schema;
+pub mod summary;
+pub mod tables;
 
-pub use results::{BlockRange, JobParams, ResultBatches, replay_batch};
-
-/// The engine version recorded in every checkpoint: this crate's version, which the whole
-/// workspace (engine included) shares.
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Everything that can stop a dataset operation. A bad block never does: it becomes a row.
-#[derive(Debug, thiserror::Error)]
-pub enum DatasetError {
-    /// Bad arguments, or a request the existing data refuses (exit code 2).
-    #[error("{0}")]
-    Usage(String),
-    /// A table definition, or a batch that does not match one.
-    #[error("schema: {0}")]
-    Schema(String),
-    /// An archive that cannot be opened or written.
-    #[error("archive: {0}")]
-    Archive(String),
-    /// A file-system error, naming the path.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// An Arrow error.
-    #[error("arrow: {0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
-    /// A Parquet error.
-    #[error("parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    /// The parallel engine could not start.
-    #[error("engine: {0}")]
-    Engine(String),
-}
-
-impl DatasetError {
-    /// An I/O error at `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
+pub use archive::{Archive, ArchiveRow};
+pub use checkpoint::ENGINE_VERSION;
+pub use error::DatasetError;
+pub use params::JobParams;
+pub use partition::BlockRange;
+pub use replay::{replay_batch, replay_batch_with};
+pub use tables::ResultBatches;

@@ -231,36 +231,55 @@ fn load() -> Result<Vec<Table>, DatasetError> {
         .collect()
 }
 
-/// Every table definition (archive first, then the result tables).
+/// Every table definition (archive first, then the result tables), loaded once.
 ///
-/// # Panics
-/// Never at run time for a build that passed its tests: the JSON is compiled in, and the
-/// `schema` tests load it.
-pub fn tables() -> &'static [Table] {
-    static TABLES: OnceLock<Vec<Table>> = OnceLock::new();
-    TABLES.get_or_init(|| match load() {
-        Ok(tables) => tables,
-        Err(e) => panic!("invalid compiled-in schema: {e}"),
-    })
+/// # Errors
+/// [`DatasetError::Schema`] when the compiled-in JSON is not a valid set of definitions
+/// (never, for a build that passed its tests: the `schema` tests load it).
+pub fn tables() -> Result<&'static [Table], DatasetError> {
+    static TABLES: OnceLock<Result<Vec<Table>, String>> = OnceLock::new();
+    TABLES
+        .get_or_init(|| load().map_err(|e| format!("invalid compiled-in schema: {e}")))
+        .as_deref()
+        .map_err(|e| DatasetError::Schema(e.clone()))
 }
 
 /// The definition of table `name` (`archive`, `blocks`, `transactions`, `conflicts`,
 /// `hotspots`).
 ///
 /// # Errors
-/// [`DatasetError::Schema`] for an unknown name.
+/// [`DatasetError::Schema`] for an unknown name (or invalid compiled-in definitions).
 pub fn table(name: &str) -> Result<&'static Table, DatasetError> {
-    tables()
+    tables()?
         .iter()
         .find(|t| t.table == name)
         .ok_or_else(|| DatasetError::Schema(format!("no table `{name}`")))
 }
 
+/// The archive's Arrow schema (`schemas/archive.json`).
+///
+/// # Errors
+/// As [`table`] (never, for a build that passed its tests).
+pub fn archive_schema() -> Result<SchemaRef, DatasetError> {
+    Ok(table("archive")?.arrow_schema())
+}
+
+/// The schema of result table `name` (partition column included).
+///
+/// # Errors
+/// [`DatasetError::Schema`] for an unknown table.
+pub fn result_schema(name: &str) -> Result<SchemaRef, DatasetError> {
+    Ok(table(name)?.arrow_schema())
+}
+
 /// The text of `schemas/README.md`: a fixed preamble (see `schemas/README.head.md`) followed
 /// by one section per table, generated from the JSON.
-pub fn readme() -> String {
+///
+/// # Errors
+/// As [`tables`].
+pub fn readme() -> Result<String, DatasetError> {
     let mut out = String::from(include_str!("../../../schemas/README.head.md"));
-    for table in tables() {
+    for table in tables()? {
         let _ = write!(
             out,
             "\n## `{}`\n\n{}\n\nOne row: {}. Sorted by {}.",
@@ -290,7 +309,7 @@ pub fn readme() -> String {
             write_column(&mut out, "", column);
         }
     }
-    out
+    Ok(out)
 }
 
 fn write_column(out: &mut String, prefix: &str, column: &Column) {

@@ -8,7 +8,7 @@ use arrow_schema::Schema;
 use replay_evm::chain::{ChainSpec, Fork};
 use replay_evm_dataset::{
     archive::{Archive, ArchiveColumns, ArchiveRow, archive_schema, rows_to_batch},
-    files,
+    parquet,
 };
 use replay_evm_workload::{Workload, generate};
 
@@ -39,7 +39,7 @@ fn read_all(dir: &std::path::Path) -> Vec<ArchiveRow> {
 fn an_archive_without_the_column_reads_as_built_in_chains() {
     let rows = rows();
     assert!(rows.iter().all(|r| r.chain_spec.is_none()));
-    let schema = archive_schema();
+    let schema = archive_schema().unwrap();
     let old_fields: Vec<_> = schema
         .fields()
         .iter()
@@ -49,11 +49,11 @@ fn an_archive_without_the_column_reads_as_built_in_chains() {
     assert_eq!(schema.field(schema.fields().len() - 1).name(), "chain_spec");
     let old = Arc::new(Schema::new(old_fields));
     let dir = tempfile::tempdir().expect("tempdir");
-    files::write_parquet(
+    parquet::write_parquet(
         &dir.path().join("part-00000.parquet"),
         &old,
         &[rows_to_batch(&rows).expect("batch")],
-        files::archive_properties(),
+        parquet::archive_properties(),
     )
     .expect("writes");
     let read = read_all(dir.path());
@@ -68,11 +68,11 @@ fn a_chain_spec_travels_with_its_rows() {
     let row = ArchiveRow::from_block_in(&block, &devnet).expect("encodes");
     assert_eq!(row.chain().expect("its chain"), devnet);
     let dir = tempfile::tempdir().expect("tempdir");
-    files::write_parquet(
+    parquet::write_parquet(
         &dir.path().join("part-00000.parquet"),
-        &archive_schema(),
+        &archive_schema().unwrap(),
         &[rows_to_batch(std::slice::from_ref(&row)).expect("batch")],
-        files::archive_properties(),
+        parquet::archive_properties(),
     )
     .expect("writes");
     assert_eq!(read_all(dir.path()), vec![row.clone()]);

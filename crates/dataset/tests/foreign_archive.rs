@@ -9,7 +9,7 @@ use arrow_data::ArrayData;
 use arrow_schema::{DataType, Field, Fields, Schema};
 use parquet::arrow::ArrowWriter;
 use replay_evm::fixtures::fixtures_dir;
-use replay_evm_dataset::archive::{Archive, import_block_dirs, rows_to_batch};
+use replay_evm_dataset::archive::{Archive, conform, import_block_dirs, rows_to_batch};
 
 /// `data_type` with every list item named `element`.
 fn spark_type(data_type: &DataType) -> DataType {
@@ -111,4 +111,59 @@ fn an_archive_with_element_named_list_items_reads_back_the_same_blocks() {
         err.contains("part-00000.parquet") && err.contains("not an archive file"),
         "{err}"
     );
+}
+
+/// `data_type` as Spark may hand it to `mapInArrow`: list items named `element`, every field
+/// nullable, large strings and binaries.
+fn spark_batch_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::List(item) => DataType::List(Arc::new(Field::new(
+            "element",
+            spark_batch_type(item.data_type()),
+            true,
+        ))),
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| Field::new(f.name(), spark_batch_type(f.data_type()), true))
+                .collect(),
+        ),
+        DataType::Binary => DataType::LargeBinary,
+        DataType::Utf8 => DataType::LargeUtf8,
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn a_spark_shaped_batch_conforms_to_the_archive_schema() {
+    let rows: Vec<_> = (0..2)
+        .map(|seed| {
+            let mut block =
+                replay_evm_workload::generate(replay_evm_workload::Workload::ALL[0], seed, 4)
+                    .unwrap();
+            block.block.header.number += seed;
+            block.hash = block.block.header.hash_slow();
+            replay_evm_dataset::ArchiveRow::from_block(&block).unwrap()
+        })
+        .collect();
+    let batch = rows_to_batch(&rows).unwrap();
+    // Spark's shape, without the `chain_spec` column (an archive written before it).
+    let kept = batch.schema().fields().len() - 1;
+    let fields: Vec<Field> = batch.schema().fields()[..kept]
+        .iter()
+        .map(|f| Field::new(f.name(), spark_batch_type(f.data_type()), true))
+        .collect();
+    let columns = batch.columns()[..kept]
+        .iter()
+        .zip(&fields)
+        .map(|(c, f)| arrow_cast::cast(c, f.data_type()).unwrap())
+        .collect();
+    let spark = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    assert_eq!(conform(&spark).unwrap(), batch);
+
+    // A column missing is an error naming it.
+    let err = conform(&spark.project(&[0, 2]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no column `number`"), "{err}");
 }

@@ -26,8 +26,9 @@ use replay_evm::{
 use replay_evm_dataset::{
     JobParams,
     archive::{Archive, ArchiveColumns, import_block_dirs, write_archive},
-    job::{ArchiveSource, JobOptions, JobReport, read_table, run_job, without_measured},
+    job::{ArchiveSource, JobOptions, JobReport, run_job},
     schema::{self, RESULT_TABLES},
+    tables::{read_table, without_measured},
 };
 
 struct Fixture {

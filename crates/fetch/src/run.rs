@@ -25,7 +25,7 @@ use futures_util::{StreamExt, stream};
 use replay_evm::chain::{Activation, ChainSpec, Fork, ForkActivation};
 use replay_evm_dataset::{
     archive::{ARCHIVE_ROW_GROUP_BLOCKS, ArchiveRow, archive_schema, rows_to_batch},
-    files,
+    parquet,
 };
 use serde_json::{Value, json};
 
@@ -241,7 +241,7 @@ fn write_failures(path: &Path, failures: &BTreeMap<u64, BlockFailure>) -> Result
             .map_err(|e| FetchError::Io(format!("{}: {e}", path.display())))?;
         text.push(b'\n');
     }
-    files::write_atomic(path, &text)?;
+    parquet::write_atomic(path, &text)?;
     Ok(())
 }
 
@@ -251,11 +251,11 @@ fn write_chunk(path: &Path, mut rows: Vec<ArchiveRow>) -> Result<(), FetchError>
     for group in rows.chunks(ARCHIVE_ROW_GROUP_BLOCKS) {
         batches.push(rows_to_batch(group)?);
     }
-    files::write_parquet_atomic(
+    parquet::write_parquet_atomic(
         path,
-        &archive_schema(),
+        &archive_schema()?,
         &batches,
-        files::archive_properties(),
+        parquet::archive_properties(),
     )?;
     Ok(())
 }

@@ -116,7 +116,7 @@ fn job_blocks(archive: &Path) -> (replay_evm_dataset::job::JobReport, Vec<NextBl
         &|_| {},
     )
     .expect("job runs");
-    let tables = replay_evm_dataset::job::read_table(&out.path().join("results"), "blocks")
+    let tables = replay_evm_dataset::tables::read_table(&out.path().join("results"), "blocks")
         .expect("blocks table");
     let mut rows = Vec::new();
     for batch in &tables {
@@ -183,9 +183,8 @@ fn a_batch_checks_its_last_block_against_the_look_ahead(archive: &Path) {
     let engine =
         replay_evm::parallel::ParallelEngine::new(std::num::NonZeroUsize::MIN).expect("engine");
     for (next, expected) in [(None, false), (Some(&rest), true)] {
-        let results =
-            replay_evm_dataset::results::replay_batch_with(&first, next, &params, &engine, |_| {})
-                .expect("replays");
+        let results = replay_evm_dataset::replay_batch_with(&first, next, &params, &engine, |_| {})
+            .expect("replays");
         let flags = results
             .blocks
             .column_by_name("next_block_checked")

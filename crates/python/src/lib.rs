@@ -29,7 +29,6 @@ use std::{
 
 use arrow::{
     array::RecordBatch,
-    compute::cast,
     pyarrow::{PyArrowType, ToPyArrow},
 };
 use pyo3::{
@@ -40,8 +39,8 @@ use pyo3::{
 use replay_evm::{chain::Fork, parallel::ParallelEngine};
 use replay_evm_dataset::{
     BlockRange, DatasetError, ENGINE_VERSION, JobParams,
-    archive::archive_schema,
-    results::replay_batch_with as replay,
+    archive::{archive_schema, conform},
+    replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
 };
 
@@ -63,37 +62,6 @@ fn engine(threads: NonZeroUsize) -> Result<Arc<ParallelEngine>, DatasetError> {
         Arc::new(ParallelEngine::new(threads).map_err(|e| DatasetError::Engine(e.to_string()))?);
     engines.insert(threads.get(), engine.clone());
     Ok(engine)
-}
-
-/// `batch` with exactly the archive schema. Spark hands over every column as nullable, list
-/// items named `element` and, depending on its settings, large string and binary types; the
-/// values are cast to the archive's types, and a null where the archive allows none is an
-/// error naming the column (the command-line job refuses such an archive too).
-fn conform(batch: &RecordBatch) -> Result<RecordBatch, DatasetError> {
-    let schema = archive_schema();
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch.clone());
-    }
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let column = batch.column_by_name(field.name()).ok_or_else(|| {
-            DatasetError::Schema(format!(
-                "not an archive batch: no column `{}` (it has {:?})",
-                field.name(),
-                batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-            ))
-        })?;
-        let cast = cast(column, field.data_type())
-            .map_err(|e| DatasetError::Schema(format!("archive column `{}`: {e}", field.name())))?;
-        columns.push(cast);
-    }
-    RecordBatch::try_new(schema, columns)
-        .map_err(|e| DatasetError::Schema(format!("not an archive batch: {e}")))
 }
 
 /// Replays every archive row of `batch` (a `pyarrow.RecordBatch`, or anything exporting
@@ -141,7 +109,7 @@ fn replay_batch<'py>(
 /// The Arrow schema of the archive (`schemas/archive.json`), as `pyarrow.Schema`.
 #[pyfunction]
 fn archive_arrow_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    archive_schema().as_ref().to_pyarrow(py)
+    archive_schema().map_err(py_err)?.as_ref().to_pyarrow(py)
 }
 
 /// The Arrow schema of result table `table`, partition column included, as the Rust writers
@@ -222,7 +190,11 @@ fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ENGINE_VERSION", ENGINE_VERSION)?;
     m.add("SCHEMA_VERSION", SCHEMA_VERSION)?;
     // Every table (archive first), then the result tables, in output order.
-    let tables: Vec<&str> = schema::tables().iter().map(|t| t.table.as_str()).collect();
+    let tables: Vec<&str> = schema::tables()
+        .map_err(py_err)?
+        .iter()
+        .map(|t| t.table.as_str())
+        .collect();
     m.add("TABLES", tables)?;
     m.add("RESULT_TABLES", RESULT_TABLES.to_vec())?;
     // The forks the engine replays, oldest first, as the `fork` column names them.

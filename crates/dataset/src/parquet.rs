@@ -1,5 +1,6 @@
 //! Parquet files and the file-system steps of an atomic commit: fixed writer settings (so
-//! the same rows give the same bytes), write-aside-then-rename, fsync of files and folders.
+//! the same rows give the same bytes) for the archive and the result tables,
+//! write-aside-then-rename, fsync of files and folders, and reading a file back.
 
 use std::{
     fs,
@@ -20,6 +21,10 @@ use crate::DatasetError;
 
 /// Rows per row group of the result tables.
 pub const RESULT_ROW_GROUP_ROWS: usize = 131_072;
+
+/// Blocks per Parquet row group of the archive: small enough that a reader of one block range
+/// skips most of a file, large enough for the columnar encodings to work.
+pub const ARCHIVE_ROW_GROUP_BLOCKS: usize = 16;
 
 /// The `created_by` of every file: fixed, so that it never varies between runs.
 pub const CREATED_BY: &str = concat!(
@@ -55,7 +60,7 @@ pub fn result_properties() -> WriterProperties {
 pub fn archive_properties() -> WriterProperties {
     let path = |parts: &[&str]| ColumnPath::new(parts.iter().map(|p| (*p).to_owned()).collect());
     base_properties()
-        .set_max_row_group_row_count(Some(crate::archive::ARCHIVE_ROW_GROUP_BLOCKS))
+        .set_max_row_group_row_count(Some(ARCHIVE_ROW_GROUP_BLOCKS))
         .set_column_dictionary_enabled(path(&["block_rlp"]), false)
         .set_column_dictionary_enabled(path(&["hash"]), false)
         .set_column_dictionary_page_size_limit(
@@ -63,6 +68,21 @@ pub fn archive_properties() -> WriterProperties {
             8 << 20,
         )
         .build()
+}
+
+/// The `*.parquet` files directly in `dir`, sorted by name.
+///
+/// # Errors
+/// [`DatasetError::Io`] when `dir` cannot be listed.
+pub fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+    let entries = fs::read_dir(dir).map_err(|e| DatasetError::io(dir, e))?;
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Creates `dir` and its parents.
