@@ -3,8 +3,7 @@
 use std::{num::NonZeroUsize, path::PathBuf};
 
 use replay_evm::parallel::Concurrency;
-
-use crate::chain_args::ChainArgs;
+use replay_evm_args::ChainArgs;
 
 /// The arguments of `replay-evm-bench` (and of `replay-evm bench`, which passes them here).
 #[derive(Debug, clap::Parser)]

@@ -11,3 +11,11 @@ pub enum BenchError {
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
+
+/// The shared chain options' errors (`--chain-id`, `--fork`, `--chain-spec` of the
+/// `--fixtures` blocks) are usage errors.
+impl From<replay_evm_args::ArgsError> for BenchError {
+    fn from(error: replay_evm_args::ArgsError) -> Self {
+        Self::Usage(error.to_string())
+    }
+}

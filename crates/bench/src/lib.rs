@@ -14,8 +14,7 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output) |
-//! | `chain_args.rs` | `--chain-id`, `--fork`, `--chain-spec` of the `--fixtures` blocks |
+//! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output); the `--fixtures` blocks' `--chain-id`, `--fork`, `--chain-spec` are [`replay_evm_args::ChainArgs`], as in `replay-evm` |
 //! | `run.rs` | [`run`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
 //! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians |
 //! | `alloc.rs` | [`PeakAlloc`]: the counting global allocator, and the peak-heap measurement |
@@ -23,7 +22,7 @@
 //! | `summary.rs` | the summary of a run: geometric means, the slowest block, the targets |
 //! | `plot.rs` | the `--plot` SVG bar chart |
 //! | `machine.rs` | the machine the numbers come from |
-//! | `output.rs` | JSON lines, human durations and gas amounts |
+//! | `output.rs` | gas amounts for humans (JSON lines and durations: [`replay_evm_args::output`]) |
 //! | `error.rs` | [`BenchError`] |
 //!
 //! The criterion benches (`cargo bench -p replay-evm-bench`, `benches/replay.rs`) are the
@@ -31,7 +30,6 @@
 
 mod alloc;
 mod args;
-mod chain_args;
 mod error;
 mod machine;
 mod measure;

@@ -1,11 +1,12 @@
 //! What one benchmarked block yields: its measurements, table rows and JSON line (the
 //! summary of a run is `summary.rs`).
 
+use replay_evm_args::output::duration_us;
 use replay_evm_dataset::measure::median;
 use replay_evm_workload::Workload;
 use serde_json::{Value, json};
 
-use crate::{measure::Sample, output::duration_us};
+use crate::measure::Sample;
 
 /// Where a block came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,7 @@ use replay_evm::{
     sequential::replay_sequential,
     verify::verify,
 };
+use replay_evm_args::output::{duration_us, json_line};
 use replay_evm_dataset::measure::RepeatPolicy;
 use replay_evm_workload::{Workload, generate_gas};
 use serde_json::Value;
@@ -47,7 +48,7 @@ use crate::{
     error::BenchError,
     machine::{machine, machine_line},
     measure::timed,
-    output::{duration_us, gas_text, json_line},
+    output::gas_text,
     plot, report,
     report::{BlockResult, ParallelRun, Source},
     summary::Summary,

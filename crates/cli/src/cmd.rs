@@ -1,8 +1,9 @@
-//! The subcommands, one file each, and the error they share.
-
-use std::process::ExitCode;
+//! The command line: the subcommands, one file each, and which runs for each name. How a
+//! subcommand ends (its outcome or error) is in `exit.rs`.
 
 use clap::{Parser, Subcommand};
+
+use crate::exit::{CliError, Outcome};
 
 mod archive;
 mod bench;
@@ -54,40 +55,4 @@ impl Command {
             Self::Bench(args) => bench::run(args),
         }
     }
-}
-
-/// How a subcommand that ran to its end went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Everything checked out: exit 0.
-    Success,
-    /// The command ran, but some block or test failed: exit 1.
-    Failures,
-}
-
-impl Outcome {
-    pub(crate) fn exit_code(self) -> ExitCode {
-        match self {
-            Self::Success => ExitCode::SUCCESS,
-            Self::Failures => ExitCode::from(1),
-        }
-    }
-}
-
-/// An error that stops a subcommand before it can report (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
-    /// Bad arguments that clap could not catch.
-    #[error("{0}")]
-    Usage(String),
-    /// A state-test run that could not start.
-    #[error(transparent)]
-    StateTest(#[from] replay_evm_conformance::ConformanceError),
-    /// A dataset operation that could not start or continue (the job's own failures are
-    /// rows, not errors).
-    #[error(transparent)]
-    Dataset(#[from] replay_evm_dataset::DatasetError),
-    /// Writing the report failed (e.g. a closed pipe).
-    #[error("cannot write output: {0}")]
-    Output(#[from] std::io::Error),
 }

@@ -1,9 +1,10 @@
 //! The test selection the conformance commands (`statetest`, `blocktest`) share.
 
 use replay_evm::chain::Fork;
+use replay_evm_args::ArgsError;
 use replay_evm_conformance::Filter;
 
-use crate::cmd::CliError;
+use crate::exit::CliError;
 
 /// `--fork` and `--name`: which tests of the given files run.
 #[derive(Debug, Clone, clap::Args)]
@@ -28,7 +29,7 @@ impl FilterArgs {
             .as_deref()
             .map(str::parse::<Fork>)
             .transpose()
-            .map_err(|e| CliError::Usage(format!("--fork: {e}")))?;
+            .map_err(ArgsError::Fork)?;
         Ok(Filter {
             fork,
             name: self.name,

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-mod chain_args;
 mod cmd;
+mod exit;
 mod filter_args;
-mod output;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();

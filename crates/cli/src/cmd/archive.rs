@@ -10,7 +10,7 @@ use std::{
 
 use replay_evm_dataset::archive::{ArchiveRow, import_block_dirs, sample_rows, write_archive};
 
-use super::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 
 mod check;
 mod fetch;

@@ -8,7 +8,7 @@
 
 use std::{ffi::OsString, path::PathBuf, process::Command};
 
-use super::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 
 /// The harness's executable name.
 const BENCH: &str = "replay-evm-bench";

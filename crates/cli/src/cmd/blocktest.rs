@@ -14,7 +14,7 @@ use std::{
 use replay_evm::parallel::ParallelEngine;
 use replay_evm_conformance::run_blocktests;
 
-use super::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 use crate::filter_args::FilterArgs;
 
 /// Arguments of `blocktest`.

@@ -13,13 +13,13 @@ use std::{
     time::Instant,
 };
 
+use replay_evm_args::output::duration_us;
 use replay_evm_dataset::{
     JobParams,
     job::{ArchiveSource, JobOptions, JobReport, Progress, run_job},
 };
 
-use super::{CliError, Outcome};
-use crate::output::duration_us;
+use crate::exit::{CliError, Outcome};
 
 /// Arguments of `job`.
 #[derive(Debug, clap::Args)]

@@ -15,11 +15,13 @@ use replay_evm::{
     sequential::replay_sequential,
     verify::{receipts_root, verify},
 };
+use replay_evm_args::{
+    ChainArgs,
+    output::{duration_us, json_line},
+};
 use serde_json::{Value, json};
 
-use super::{CliError, Outcome};
-use crate::chain_args::ChainArgs;
-use crate::output::{duration_us, json_line};
+use crate::exit::{CliError, Outcome};
 
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]

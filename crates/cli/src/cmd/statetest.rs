@@ -9,7 +9,7 @@ use std::{
 
 use replay_evm_conformance::{Report, collect_test_files, run_path_with_progress};
 
-use super::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 use crate::filter_args::FilterArgs;
 
 /// Arguments of `statetest`.

@@ -13,11 +13,13 @@ use replay_evm::{
     sequential::replay_sequential,
     verify::verify,
 };
+use replay_evm_args::{
+    ChainArgs,
+    output::{duration_us, json_line},
+};
 use serde_json::json;
 
-use super::{CliError, Outcome};
-use crate::chain_args::ChainArgs;
-use crate::output::{duration_us, json_line};
+use crate::exit::{CliError, Outcome};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use replay_evm_fetch::check::{CheckReport, check_archive};
 
-use crate::cmd::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 
 /// Arguments of `archive check`.
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,7 @@ use replay_evm_fetch::{
     BlockSpec, ChainChoice, FetchOptions, Method, fetch, rpc::RpcConfig, run::FAILURES_FILE,
 };
 
-use crate::cmd::{CliError, Outcome};
+use crate::exit::{CliError, Outcome};
 
 /// Arguments of `archive fetch`.
 #[derive(Debug, clap::Args)]

@@ -1,16 +1,17 @@
-//! `--chain-id`, `--fork`, `--chain-spec`: which chain's rules the `--fixtures` block folders
-//! replay under (the same options as `replay-evm verify` and `replay`).
+//! The chain options every command that reads block folders shares: which chain's rules a
+//! block folder replays under (`replay-evm verify`, `replay-evm replay`, and the `--fixtures`
+//! blocks of `replay-evm-bench`).
 
 use std::path::PathBuf;
 
 use replay_evm::chain::{ChainSpec, Fork};
 
-use crate::error::BenchError;
+use crate::error::ArgsError;
 
 /// `--chain-id`, `--fork` and `--chain-spec`: a block folder does not say which chain it is
 /// from (an archive does; see `schemas/archive.json`).
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct ChainArgs {
+pub struct ChainArgs {
     /// Chain id of the blocks: a chain with a built-in fork table (mainnet 1, Sepolia
     /// 11155111, Holesky 17000, Hoodi 560048), or the id that --fork applies to.
     #[arg(long, default_value_t = 1)]
@@ -28,24 +29,26 @@ impl ChainArgs {
     /// The chain the options name.
     ///
     /// # Errors
-    /// [`BenchError::Usage`] for an unknown fork or chain id, or a chain-spec file that cannot
-    /// be read or parsed, naming the option.
-    pub(crate) fn chain(&self) -> Result<ChainSpec, BenchError> {
-        let usage = BenchError::Usage;
+    /// [`ArgsError`] for an unknown fork or chain id, or a chain-spec file that cannot be read
+    /// or parsed, naming the option.
+    pub fn chain(&self) -> Result<ChainSpec, ArgsError> {
         match (&self.fork, &self.chain_spec) {
             (Some(name), _) => {
-                let fork: Fork = name.parse().map_err(|e| usage(format!("--fork: {e}")))?;
+                let fork: Fork = name.parse().map_err(ArgsError::Fork)?;
                 Ok(ChainSpec::single_fork(self.chain_id, fork))
             }
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| usage(format!("--chain-spec {}: {e}", path.display())))?;
-                ChainSpec::from_json(&text)
-                    .map_err(|e| usage(format!("--chain-spec {}: {e}", path.display())))
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ArgsError::ChainSpecRead {
+                        path: path.clone(),
+                        source,
+                    })?;
+                ChainSpec::from_json(&text).map_err(|source| ArgsError::ChainSpecParse {
+                    path: path.clone(),
+                    source,
+                })
             }
-            (None, None) => {
-                ChainSpec::by_id(self.chain_id).map_err(|e| usage(format!("--chain-id: {e}")))
-            }
+            (None, None) => ChainSpec::by_id(self.chain_id).map_err(ArgsError::ChainId),
         }
     }
 }
