@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every Rust test in release mode (the
-# conformance suites are slow in debug builds), then the Python side: the pinned environment
-# (scripts/python-env.sh), ruff, and pytest (the Spark job locally and on a standalone
-# cluster, the extension module, the schemas, the notebooks). README.md and .ci/run both run
-# this.
+# The whole test suite: formatting, lints and docs; the pinned Python environment
+# (scripts/python-env.sh: pyspark, the extension module, cargo-nextest) and anvil; every Rust
+# test in release mode under cargo-nextest, the long suites and node tests included; then ruff
+# and pytest (the Spark job locally and on a standalone cluster, the extension module, the
+# schemas, the notebooks). README.md and .ci/run both run this. `cargo test` alone is the
+# quick loop: it skips the #[ignore]d long suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,15 +16,22 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+echo "== cargo clippy (unwrap, expect and panic denied outside tests)"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+echo "== python environment (scripts/python-env.sh): pyspark, the extension module, cargo-nextest"
+bash scripts/python-env.sh
 echo "== anvil (scripts/anvil.sh), the node of the archive-fetch tests"
 bash scripts/anvil.sh >/dev/null
-echo "== cargo test (release)"
-cargo test --release --workspace --locked
+echo "== cargo nextest (release; every test, the long suites and node tests included)"
+# Each test in its own process with a deadline (.config/nextest.toml): a hang is a failure.
+# `cargo test` alone skips the long suites (#[ignore]); --run-ignored all runs them here.
+PATH="$PWD/.venv/bin:$PATH" cargo nextest run --profile ci --release --workspace --locked \
+    --run-ignored all --no-tests fail
+echo "== doc tests"
+cargo test --doc --release --workspace --locked --quiet
 
-echo "== python environment (scripts/python-env.sh)"
-bash scripts/python-env.sh
 echo "== ruff check, ruff format --check (the Spark job, UDFs, notebooks, tests, bench tools)"
 python_dirs=(jobs udf notebooks tests crates/bench)
 .venv/bin/ruff check "${python_dirs[@]}"

@@ -8,6 +8,7 @@
 //! `cargo bench -p replay-evm-bench`; one group: `cargo bench -p replay-evm-bench -- mainnet`.
 //! Throughput is reported in gas (criterion prints it as elements/s: gas/s).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measurement tool, not library code
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::{hint::black_box, num::NonZeroUsize, time::Duration};

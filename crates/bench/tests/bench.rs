@@ -2,6 +2,8 @@
 //! verified equal to the sequential one, the table, the SVG plot and bad arguments.
 //! Timings are not asserted: the machine is shared and the blocks are small.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::process::{Command, Output};
 
 use replay_evm::fixtures::fixtures_dir;

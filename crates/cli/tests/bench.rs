@@ -3,6 +3,8 @@
 //! unchanged, its exit code comes back, and without it the error says what was looked for
 //! and how to build it. A stand-in script plays the harness, so this test needs no build
 //! order between the two crates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(unix)]
 
 use std::{

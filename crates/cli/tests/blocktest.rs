@@ -1,5 +1,7 @@
 //! `replay-evm blocktest` end to end: the closing line, exit codes and clear errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod common;
 use common::{assert_no_panic, replay_evm, text};
 

@@ -1,5 +1,7 @@
 //! The `replay-evm` binary end to end: exit codes, output shapes and clear errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod common;
 use common::{assert_no_panic, replay_evm, text};
 

@@ -2,6 +2,8 @@
 //! refusal of changed parameters, corrupt archive rows becoming failure rows, and a job
 //! killed with SIGKILL and resumed ending byte-identical to an uninterrupted one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},

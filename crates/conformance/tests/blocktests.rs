@@ -7,6 +7,8 @@
 //! broken variants of real fixtures (in a temporary folder) and check that each is reported
 //! as the failure or skip it is, by name.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::{
     num::NonZeroUsize,
     path::{Path, PathBuf},
@@ -114,11 +116,13 @@ fn run_suite(label: &str, relative: &str) {
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn valid_blocks() {
     run_suite("ValidBlocks", "ValidBlocks");
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn invalid_blocks() {
     run_suite("InvalidBlocks", "InvalidBlocks");
 }
@@ -173,6 +177,7 @@ const INVALID_FILE: &str = "InvalidBlocks/bcStateTests/transactionFromNotExistin
 const INVALID_NAME: &str = "transactionFromNotExistingAccount_Berlin";
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn the_unchanged_fixtures_pass() {
     let dir = TempDir::new("unchanged");
     for (file, name) in [(VALID_FILE, VALID_NAME), (INVALID_FILE, INVALID_NAME)] {

@@ -10,6 +10,8 @@
 //! job does per block (decode, check, sequential oracle, verification, hashes, comparison).
 //! Prints the median round.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measurement tool, not library code
+
 use std::{num::NonZeroUsize, path::PathBuf, time::Instant};
 
 use replay_evm::parallel::ParallelEngine;

@@ -2,6 +2,8 @@
 //! exactly the measured columns, a small block's timings are repeated medians, and a batch
 //! that is not an archive batch is an error, not a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::{num::NonZeroUsize, sync::Arc};
 
 use arrow_array::{

@@ -2,6 +2,8 @@
 //! batches must have exactly their schemas, and `schemas/README.md` must be generated from
 //! them. Set `UPDATE_SCHEMAS=1` to regenerate the README.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::{num::NonZeroUsize, path::PathBuf};
 
 use replay_evm::parallel::ParallelEngine;

@@ -7,6 +7,8 @@
 //! the block and does not exist after it is no change at all, however many times it was
 //! created and destroyed in between.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::num::NonZeroUsize;
 
 use alloy_primitives::Address;

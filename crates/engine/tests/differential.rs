@@ -16,6 +16,8 @@
 //! `tests/differential-regressions.txt` (committed; at most [`MAX_NEW_REGRESSIONS`] a run),
 //! which every run replays first; the test then fails, naming the case.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::{
     collections::BTreeMap,
     fs,
@@ -217,6 +219,7 @@ fn check(engine: &ParallelEngine, case: Case, tally: &mut Tally) -> Vec<String> 
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn random_blocks_equal_sequential_in_every_mode_under_every_fork() {
     let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())
         .unwrap()

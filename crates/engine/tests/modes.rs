@@ -2,6 +2,8 @@
 //! recovery, and the adaptive choice between them) gives the sequential oracle's result, and
 //! the sequential oracle's error when the block is bad.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::num::NonZeroUsize;
 
 use alloy_consensus::{Signed, TxEnvelope};
@@ -72,6 +74,7 @@ fn assert_every_mode_equals_sequential(engine: &ParallelEngine, block: &Archived
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn every_mode_equals_sequential_on_mainnet_blocks() {
     let engine = engine();
     let dirs = mainnet_block_dirs().unwrap_or_else(|e| panic!("{e}"));

@@ -2,6 +2,8 @@
 //! a dependency chain: the parallel engine equals the sequential oracle at several thread
 //! counts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use std::num::NonZeroUsize;
 
 use replay_evm::{

@@ -6,6 +6,8 @@
 //! to sequential; every account a block changed equals the node's after it; the
 //! state-getters path (the node refusing `debug_*`) gives the same rows.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 mod common;
 
 use std::path::Path;
@@ -318,16 +320,19 @@ fn chain_round_trip(hardfork: &str, cancun: bool, same_block_destroy: bool) {
 /// chain holds such a block; Block-STM once reported it as an extra changed account
 /// (`{info: None, storage_wiped: true}`) where the sequential replay had none.
 #[test]
+#[ignore = "needs anvil (bash scripts/anvil.sh): run by scripts/test.sh, or with --include-ignored"]
 fn shanghai_chain() {
     chain_round_trip("shanghai", false, true);
 }
 
 #[test]
+#[ignore = "needs anvil (bash scripts/anvil.sh): run by scripts/test.sh, or with --include-ignored"]
 fn cancun_chain() {
     chain_round_trip("cancun", true, true);
 }
 
 #[test]
+#[ignore = "needs anvil (bash scripts/anvil.sh): run by scripts/test.sh, or with --include-ignored"]
 fn prague_chain() {
     chain_round_trip("prague", true, true);
 }
@@ -337,6 +342,7 @@ fn prague_chain() {
 /// as they are: the fetched blocks verify, their pre-state is the node's, their changes
 /// equal the node's, and the job verifies them.
 #[test]
+#[ignore = "needs anvil (bash scripts/anvil.sh): run by scripts/test.sh, or with --include-ignored"]
 fn generated_workloads() {
     use alloy_eips::eip2718::Encodable2718;
     use replay_evm_workload::{Workload, generate};
@@ -405,6 +411,7 @@ fn hex_u256(value: alloy_primitives::U256) -> String {
 /// a CALL with value to the latter costs 25,000 gas more. The getters and the tracer answer
 /// zeros for both; the fetch tells them apart by the accounts' proofs.
 #[test]
+#[ignore = "needs anvil (bash scripts/anvil.sh): run by scripts/test.sh, or with --include-ignored"]
 fn homestead_empty_accounts_that_exist() {
     let anvil = Anvil::start("homestead");
     let url = anvil.url.as_str();

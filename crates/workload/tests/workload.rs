@@ -2,6 +2,8 @@
 //! succeeding, verifies against its own header, is deterministic in its seed, and does what
 //! its workload says (which also proves the pre-state storage layouts match the contracts).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, U256};
 use replay_evm::{
