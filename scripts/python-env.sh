@@ -91,7 +91,7 @@ if $pack; then
     build="$root/build"
     env_dir="$build/executor-venv"
     archive="$build/replay-evm-env.tar.gz"
-    pack_want="$(hash_of requirements.lock "$wheel" udf/*.py schemas/*.json)-$(echo "$pyversion ${REPLAY_EVM_CLUSTER_PYTHON_PREFIX:-}" | sha256sum | cut -c1-8)"
+    pack_want="$(hash_of requirements.lock "$wheel" udf/*.py)-$(echo "$pyversion ${REPLAY_EVM_CLUSTER_PYTHON_PREFIX:-}" | sha256sum | cut -c1-8)"
     if [ "$(cat "$build/.pack.stamp" 2>/dev/null)" != "$pack_want" ] || [ ! -f "$archive" ]; then
         echo "== packing the executors' environment into build/replay-evm-env.tar.gz"
         rm -rf "$env_dir" "$archive"
@@ -104,8 +104,6 @@ if $pack; then
         env_site="$("$env_dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
         cp -r udf "$env_site/udf"
         find "$env_site/udf" -name __pycache__ -prune -exec rm -rf {} +
-        mkdir -p "$env_site/udf/schemas_json"
-        cp schemas/*.json "$env_site/udf/schemas_json/"
         "$venv/bin/venv-pack" --quiet -p "$env_dir" -o "$archive" \
             ${REPLAY_EVM_CLUSTER_PYTHON_PREFIX:+--python-prefix "$REPLAY_EVM_CLUSTER_PYTHON_PREFIX"}
         echo "$pack_want" >"$build/.pack.stamp"

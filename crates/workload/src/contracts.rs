@@ -17,11 +17,11 @@ pub const GAME_ITEMS: Address = address!("0x00000000000000000000000000000000c0de
 pub const GOVERNOR: Address = address!("0x00000000000000000000000000000000c0de0005");
 /// The supply-chain registry of `supply-chain`.
 pub const REGISTRY: Address = address!("0x00000000000000000000000000000000c0de0006");
-/// The counter of [`dependency_chain`].
+/// The counter of [`dependency_chain`](crate::dependency_chain).
 pub const COUNTER: Address = address!("0x00000000000000000000000000000000c0de0007");
-/// The CREATE2 factory of [`selfdestruct_then_redeploy`].
+/// The CREATE2 factory of [`selfdestruct_then_redeploy`](crate::selfdestruct_then_redeploy).
 pub const FACTORY: Address = address!("0x00000000000000000000000000000000c0de0008");
-/// The contract of [`stale_blockhash`].
+/// The contract of [`stale_blockhash`](crate::stale_blockhash).
 pub const BLOCKHASH_READER: Address = address!("0x00000000000000000000000000000000c0de0009");
 /// The exchange hot wallet: the one recipient of `raw-transfers-to-one`, the hot holder of
 /// `erc20-hot`.

@@ -3,12 +3,12 @@
 //! A deterministic, seeded generator of blocks for the engine (`replay-evm`): synthetic blocks modelled on what users do on
 //! chain, for measuring how parallel a block is and testing the engines on known shapes.
 //!
-//! Every generated block is an ordinary [`ArchivedBlock`] of a Cancun-era mainnet height
+//! Every generated block is an ordinary [`ArchivedBlock`](replay_evm::block::ArchivedBlock) of a Cancun-era mainnet height
 //! ([`ChainSpec::mainnet`](replay_evm::chain::ChainSpec::mainnet) applies Cancun rules): EIP-1559
 //! transactions on chain id 1, really signed with secp256k1 keys derived from the seed (the
 //! engine recovers the senders from the signatures), the pre-state they need (funded senders,
 //! the project's contracts from `contracts/` (in this crate) with their storage written directly into the
-//! pre-state) and a header that passes [`ArchivedBlock::check`]. The header fields only
+//! pre-state) and a header that passes [`ArchivedBlock::check`](replay_evm::block::ArchivedBlock::check). The header fields only
 //! execution can tell (`gasUsed`, `receiptsRoot`, `logsBloom`) are filled by replaying the
 //! block once with [`replay_sequential`](replay_evm::sequential::replay_sequential), so a generated
 //! block [`verify`](replay_evm::verify::verify)s like a mainnet one. Every transaction succeeds.

@@ -37,7 +37,7 @@ pub struct Scenario {
 /// "succeeds" doing nothing), so it must detect the dependency.
 ///
 /// # Errors
-/// As [`generate`].
+/// As [`generate`](crate::generate).
 pub fn deploy_then_call(seed: u64) -> Result<Scenario, WorkloadError> {
     let mut b = Builder::new(seed, 101);
     b.reserve_senders(4);
@@ -76,7 +76,7 @@ pub fn deploy_then_call(seed: u64) -> Result<Scenario, WorkloadError> {
 ///    address, without reverting (`deployments` ends at 3).
 ///
 /// # Errors
-/// As [`generate`].
+/// As [`generate`](crate::generate).
 pub fn selfdestruct_then_redeploy(seed: u64) -> Result<Scenario, WorkloadError> {
     let mut b = Builder::new(seed, 102);
     b.reserve_senders(4);
@@ -110,7 +110,7 @@ pub fn selfdestruct_then_redeploy(seed: u64) -> Result<Scenario, WorkloadError> 
 /// counter (slot 0) ends at `txs`. `contract` is [`COUNTER`].
 ///
 /// # Errors
-/// As [`generate`].
+/// As [`generate`](crate::generate).
 pub fn dependency_chain(seed: u64, txs: usize) -> Result<Scenario, WorkloadError> {
     let mut b = Builder::new(seed, 103);
     b.reserve_senders(txs);
@@ -139,7 +139,7 @@ pub fn dependency_chain(seed: u64, txs: usize) -> Result<Scenario, WorkloadError
 /// `contract` is [`BLOCKHASH_READER`].
 ///
 /// # Errors
-/// As [`generate`].
+/// As [`generate`](crate::generate).
 pub fn stale_blockhash(seed: u64, readers: usize) -> Result<Scenario, WorkloadError> {
     // See the doc comment; labels: future 0x11, hash 0x16, setter 0x1b, loop 0x20.
     const CODE: [u8; 48] = alloy_primitives::hex!(
