@@ -105,6 +105,7 @@ fn committed(out: &Path) -> usize {
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn job_killed_with_sigkill_and_resumed_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
@@ -200,6 +201,7 @@ fn job_killed_with_sigkill_and_resumed_is_byte_identical() {
 }
 
 #[test]
+#[ignore = "slow: run by scripts/test.sh, or with --include-ignored"]
 fn job_with_no_arguments_runs_the_sample_and_resumes_and_refuses_other_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(&["job"], Some(dir.path()));
