@@ -5,19 +5,34 @@
 Each notebook is executed with nbclient on a fresh kernel, after a cell setting
 ``results = RESULTS`` is inserted below its ``parameters`` cell (as papermill does); the
 executed copies, with their plots, are written to DIR (default ``build/notebooks``). The
-notebooks in the repository are stored without outputs. Exit status 1 if a notebook fails.
+notebooks in the repository are stored without outputs. Exit status 1 if a notebook fails,
+with one line per failed notebook: the error of the cell that failed (its exception and
+message, without the traceback's colour codes).
+
+The kernel runs over IPC sockets rather than TCP on localhost (no "running over TCP without
+encryption" warning), with the debugger's frozen-modules check off
+(``PYDEVD_DISABLE_FILE_VALIDATION``): its warnings said nothing about the notebooks.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
+
+#: ANSI escape sequences (colours, cursor moves), as IPython's tracebacks carry them.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+#: What the kernel's environment adds to this process's.
+KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 def notebooks() -> list[Path]:
@@ -41,19 +56,36 @@ def execute(path: Path, results: str | Path, out_dir: Path, timeout: int = 600) 
     ``nbclient.exceptions.CellExecutionError`` when a cell fails."""
     notebook = nbformat.read(path, as_version=4)
     inject_parameters(notebook, str(Path(results).resolve()))
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    try:
-        client.execute()
-    finally:
-        nbformat.write(notebook, out)
+    # IPC sockets live in a folder of their own, gone with the kernel.
+    with tempfile.TemporaryDirectory(prefix="replay-evm-kernel-") as sockets:
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        client.km = client.create_kernel_manager()
+        client.km.transport = "ipc"
+        client.km.ip = str(Path(sockets) / "kernel")
+        try:
+            client.execute(env={**os.environ, **KERNEL_ENV})
+        finally:
+            nbformat.write(notebook, out)
     return out
+
+
+def failure(error: BaseException) -> str:
+    """One line saying why a notebook failed: the failing cell's exception and message (a
+    ``CellExecutionError`` carries them), else the error's last line; no ANSI escapes."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    if ename:
+        text = f"{ename}: {evalue}" if evalue else ename
+    else:
+        lines = str(error).strip().splitlines()
+        text = lines[-1] if lines else type(error).__name__
+    return " ".join(ANSI.sub("", text).split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ok      {path.name} -> {out}")
         except Exception as e:  # noqa: BLE001 - report every notebook, then fail
             failed += 1
-            print(f"FAILED  {path.name}: {str(e).strip().splitlines()[-1]}")
+            print(f"FAILED  {path.name}: {failure(e)}")
     return 1 if failed else 0
 
 
