@@ -123,20 +123,21 @@ def slot_hex(slot, digits: int = 16) -> str:
     return "0x" + h
 
 
-def conflict_rates(frame: pd.DataFrame, by) -> pd.DataFrame:
-    """Per group of ``frame`` (blocks rows, grouped by ``by``): ``blocks``, ``txs`` and the
-    transaction-weighted conflict rates ``lazy_conflict_rate`` and ``naive_conflict_rate``
-    (Σ conflicting transactions / Σ transactions; NaN for a group without transactions)."""
-    out = frame.groupby(by).agg(
-        blocks=("block_number", "size"),
-        txs=("tx_count", "sum"),
-        lazy=("lazy_conflicting_txs", "sum"),
-        naive=("naive_conflicting_txs", "sum"),
-    )
-    txs = out["txs"].where(out["txs"] > 0)
-    for mode in ("lazy", "naive"):
-        out[f"{mode}_conflict_rate"] = out.pop(mode) / txs
-    return out
+#: Each summary figure's definition, weighting included (``replay_evm_dataset::summary``).
+SUMMARY_FIGURES: dict[str, str] = dict(replay_evm_native.SUMMARY_FIGURES)
+
+
+def summary(results: str | Path, by: str = "fork") -> pd.DataFrame:
+    """The summary ``replay-evm job`` prints, from its one definition
+    (``replay_evm_native.summarise``): one row per fork in activation order (``by="year"``:
+    per calendar year), then ``all``, indexed by ``label``. Conflict rates are Σ conflicting
+    transactions / Σ transactions, theoretical speedups Σ gas / Σ (gas / speedup), measured
+    ones Σ sequential time / Σ Block-STM time (:data:`SUMMARY_FIGURES`)."""
+    path = Path(results) / "blocks"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no blocks table; run the job first")
+    table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+    return replay_evm_native.summarise(table, by=by).to_pandas().set_index("label")
 
 
 def count_labels(names: Iterable, counts: Iterable, unit: str = "blocks") -> list[str]:

@@ -133,3 +133,36 @@ def test_replay_batch_releases_the_gil(archive_batch):
         time.sleep(0.001)
     thread.join()
     assert ticks > 10, "the main thread did not run while the blocks replayed"
+
+
+def test_summarise_is_the_cli_jobs_summary_with_its_weightings(cli_results):
+    """One definition of each summary figure: ``summarise`` over the CLI job's ``blocks``
+    gives the rows the job prints, conflict rates weighted by transactions (not the mean of
+    the blocks' rates), theoretical speedups by gas and measured ones by time."""
+    blocks = read_table(cli_results, "blocks", measured=True)
+    summary = replay_evm_native.summarise(blocks).to_pandas().set_index("label")
+    assert list(summary.index)[-1] == "all"
+    frame = blocks.to_pandas()
+    ok = frame[frame["verified"]]
+    total = summary.loc["all"]
+    assert total["blocks"] == len(frame) and total["failed"] == len(frame) - len(ok)
+    assert total["txs"] == ok["tx_count"].sum() and total["gas"] == ok["gas_used"].sum()
+    weighted = ok["lazy_conflicting_txs"].sum() / ok["tx_count"].sum()
+    assert total["lazy_conflict_rate"] == pytest.approx(weighted)
+    assert total["naive_conflict_rate"] == pytest.approx(
+        ok["naive_conflicting_txs"].sum() / ok["tx_count"].sum()
+    )
+    assert total["lazy_theoretical_speedup"] == pytest.approx(
+        ok["gas_used"].sum() / ok["lazy_critical_path_gas"].sum()
+    )
+    for fork, part in ok.groupby("fork"):
+        assert summary.loc[fork, "txs"] == part["tx_count"].sum()
+    runs = ok.explode("measured_runs").dropna(subset=["measured_runs"])
+    for threads in (1, 2):
+        mine = runs[runs["measured_runs"].map(lambda r, t=threads: r["threads"] == t)]
+        walls = mine["measured_runs"].map(lambda r: r["wall_us"])
+        expected = mine["measured_sequential_us"].sum() / walls.sum()
+        assert total[f"measured_speedup_{threads}"] == pytest.approx(expected)
+    # Every figure is defined once, with its weighting, for headers and legends.
+    for figure in ("lazy_conflict_rate", "lazy_theoretical_speedup", "measured_speedup"):
+        assert "weighted by" in replay_evm_native.SUMMARY_FIGURES[figure]

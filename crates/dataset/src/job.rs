@@ -43,7 +43,7 @@ use crate::{
     partition::BlockRange,
     replay::{BlockTally, replay_batch_with},
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
-    summary::{SummaryRow, summarise},
+    summary::{Summary, SummaryRow, summarise},
 };
 
 /// Where the job's blocks come from.
@@ -86,6 +86,10 @@ pub struct Progress {
     pub partitions_total: u64,
     /// Seconds since this run started replaying.
     pub elapsed_secs: f64,
+    /// Seconds from the start to the first finished block (`None` before it): the first
+    /// block also pays the one-time costs (thread pools, the KZG setup, cold caches), so
+    /// rates for estimates are measured after it.
+    pub first_block_secs: Option<f64>,
 }
 
 impl Progress {
@@ -99,28 +103,99 @@ impl Progress {
         self.gas_done as f64 / 1e6 / self.elapsed_secs.max(1e-9)
     }
 
-    /// Estimated seconds left, at the rate so far (`None` before the first block).
+    /// Estimated seconds left: the blocks left at the rate since the first block finished
+    /// (its one-time costs would inflate the estimate several times over on a short job).
+    /// `None` until [`Self::ETA_AFTER_BLOCKS`] blocks are done, with time between them.
     pub fn eta_secs(&self) -> Option<f64> {
-        (self.blocks_done > 0).then(|| {
-            (self.blocks_total - self.blocks_done.min(self.blocks_total)) as f64
-                / self.blocks_per_sec()
-        })
+        let first = self.first_block_secs?;
+        let since_first = self.elapsed_secs - first;
+        if self.blocks_done < Self::ETA_AFTER_BLOCKS || since_first <= 0.0 {
+            return None;
+        }
+        let rate = (self.blocks_done - 1) as f64 / since_first;
+        Some((self.blocks_total - self.blocks_done.min(self.blocks_total)) as f64 / rate)
     }
+
+    /// Blocks done before [`Self::eta_secs`] estimates: the first, then two more to measure
+    /// a rate on.
+    pub const ETA_AFTER_BLOCKS: u64 = 3;
 }
 
-/// Where this run's time went, summed over its blocks (µs).
+/// Where this run's worker time went (µs, summed over the workers' partitions). The parts
+/// [`Timings::parts`] lists do not overlap; with the time the workers spent elsewhere
+/// they add up to the workers' total time, `workers` × the run's wall time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
     /// Reading the partitions' archive rows.
     pub archive_read_us: u64,
-    /// The first parallel run of every block (`ParallelEngine::replay`, traces included).
+    /// Decoding each block and checking its body against its header.
+    pub decode_us: u64,
+    /// The sequential replay (the oracle) and its verification against the header.
+    pub sequential_us: u64,
+    /// Every Block-STM run: one per thread count, compared with the sequential replay, then
+    /// the timing rounds (sequential and parallel, interleaved) on blocks too quick to time
+    /// once.
+    pub parallel_runs_us: u64,
+    /// Of `parallel_runs_us`: the median run at the first thread count, per block (what a
+    /// replay of the block costs, for the overhead figure).
     pub parallel_us: u64,
     /// Dependency analysis and building the blocks' rows.
     pub analysis_us: u64,
-    /// All per-block work (decode, check, sequential, every parallel run, analysis, rows).
+    /// All per-block work: decode, sequential, parallel runs, analysis and what falls
+    /// between them.
     pub blocks_us: u64,
+    /// The whole replay of the partitions' batches: the blocks, and the one-time set-up of
+    /// each batch (loading the KZG trusted setup, about 2.5 s once per process, before a
+    /// Cancun block is timed).
+    pub batch_us: u64,
     /// Turning rows into Arrow batches and Parquet files.
     pub write_us: u64,
+}
+
+impl Timings {
+    /// Adds another partition's timings.
+    pub fn add(&mut self, other: &Timings) {
+        self.archive_read_us += other.archive_read_us;
+        self.decode_us += other.decode_us;
+        self.sequential_us += other.sequential_us;
+        self.parallel_runs_us += other.parallel_runs_us;
+        self.parallel_us += other.parallel_us;
+        self.analysis_us += other.analysis_us;
+        self.blocks_us += other.blocks_us;
+        self.batch_us += other.batch_us;
+        self.write_us += other.write_us;
+    }
+
+    /// Where `worker_us` of worker time went, as named parts that add up to it exactly:
+    /// archive read; decode and checks, sequential replay, parallel runs, analysis and rows
+    /// (the blocks' stages); set-up and between stages (the KZG trusted-setup load, and the
+    /// rest of the batches' time outside the stages); Parquet write; and `other` (starting
+    /// the workers' thread pools, committing partitions, waiting for the last partition).
+    pub fn parts(&self, worker_us: u64) -> [(&'static str, u64); 8] {
+        let stages = self.decode_us + self.sequential_us + self.parallel_runs_us + self.analysis_us;
+        let batches = self.batch_us.max(stages);
+        let named = [
+            ("archive read", self.archive_read_us),
+            ("decode and checks", self.decode_us),
+            ("sequential replay", self.sequential_us),
+            ("parallel runs", self.parallel_runs_us),
+            ("analysis and rows", self.analysis_us),
+            ("set-up and between stages", batches - stages),
+            ("Parquet write", self.write_us),
+        ];
+        let sum: u64 = named.iter().map(|(_, us)| us).sum();
+        let [a, b, c, d, e, f, g] = named;
+        [
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            ("other", worker_us.saturating_sub(sum)),
+        ]
+    }
 }
 
 /// What a job did.
@@ -139,7 +214,9 @@ pub struct JobReport {
     /// Wall time of this run's replaying (seconds, from the first partition to the last
     /// commit).
     pub run_secs: f64,
-    /// Where this run's time went.
+    /// Worker threads this run used (each replays one partition at a time).
+    pub workers: usize,
+    /// Where this run's worker time went.
     pub timings: Timings,
     /// The summary over every committed block, by fork then in total.
     pub summary: Vec<SummaryRow>,
@@ -225,6 +302,7 @@ pub fn run_job(
     let started = Instant::now();
     let blocks_total: u64 = todo.iter().map(|p| p.blocks).sum();
     let counters = Counters {
+        first_block_us: AtomicU64::new(0),
         blocks: AtomicU64::new(0),
         gas: AtomicU64::new(0),
         partitions: AtomicU64::new(0),
@@ -236,6 +314,10 @@ pub fn run_job(
         partitions_done: counters.partitions.load(Relaxed),
         partitions_total: todo.len() as u64,
         elapsed_secs: started.elapsed().as_secs_f64(),
+        first_block_secs: match counters.first_block_us.load(Relaxed) {
+            0 => None,
+            us => Some(us as f64 / 1e6),
+        },
     };
     let mut timings = Timings::default();
     let next = AtomicUsize::new(0);
@@ -264,6 +346,10 @@ pub fn run_job(
                             &engine,
                             planned.range,
                             &|tally| {
+                                let us = (started.elapsed().as_micros() as u64).max(1);
+                                let _ = counters
+                                    .first_block_us
+                                    .compare_exchange(0, us, Relaxed, Relaxed);
                                 counters.blocks.fetch_add(1, Relaxed);
                                 counters.gas.fetch_add(tally.gas_used, Relaxed);
                                 progress(&snapshot(counters));
@@ -299,12 +385,7 @@ pub fn run_job(
                         slot.get_or_insert(e);
                         continue;
                     }
-                    let t = written.timings;
-                    timings.archive_read_us += t.archive_read_us;
-                    timings.parallel_us += t.parallel_us;
-                    timings.analysis_us += t.analysis_us;
-                    timings.blocks_us += t.blocks_us;
-                    timings.write_us += t.write_us;
+                    timings.add(&written.timings);
                     counters.partitions.fetch_add(1, Relaxed);
                     progress(&snapshot(&counters));
                 }
@@ -321,7 +402,11 @@ pub fn run_job(
     }
     remove(&out.join(TEMP_DIR))?;
     let run_secs = started.elapsed().as_secs_f64();
-    let (summary, blocks, failures) = summarise(out, &checkpoint)?;
+    let Summary {
+        rows: summary,
+        blocks,
+        failures,
+    } = summarise(out, &checkpoint)?;
     Ok(JobReport {
         out: out.clone(),
         partitions,
@@ -329,6 +414,7 @@ pub fn run_job(
         run_blocks: counters.blocks.load(Relaxed),
         run_gas: counters.gas.load(Relaxed),
         run_secs,
+        workers,
         timings,
         summary,
         blocks,
@@ -337,6 +423,8 @@ pub fn run_job(
 }
 
 struct Counters {
+    /// µs from the start to the first finished block (0 before it).
+    first_block_us: AtomicU64,
     blocks: AtomicU64,
     gas: AtomicU64,
     partitions: AtomicU64,
@@ -362,16 +450,21 @@ fn run_partition(
         gas_used: 0,
         files: BTreeMap::new(),
     };
+    let batch_started = Instant::now();
     let results = replay_batch_with(&batch, None, params, engine, |tally| {
         record.blocks += 1;
         record.failed += u64::from(!tally.verified);
         record.txs += tally.txs;
         record.gas_used += tally.gas_used;
+        timings.decode_us += tally.decode_us;
+        timings.sequential_us += tally.sequential_us;
+        timings.parallel_runs_us += tally.parallel_runs_us;
         timings.parallel_us += tally.parallel_us;
         timings.analysis_us += tally.analysis_us;
         timings.blocks_us += tally.total_us;
         on_block(tally);
     })?;
+    timings.batch_us = batch_started.elapsed().as_micros() as u64;
     let write_started = Instant::now();
     let name = range.name();
     let temp = out.join(TEMP_DIR).join(&name);
@@ -417,4 +510,54 @@ fn publish(out: &Path, written: &Written) -> Result<(), DatasetError> {
         parquet::sync_dir(&out.join(table))?;
     }
     remove(&temp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(blocks_done: u64, elapsed_secs: f64, first_block_secs: Option<f64>) -> Progress {
+        Progress {
+            blocks_done,
+            blocks_total: 20,
+            gas_done: 0,
+            partitions_done: 0,
+            partitions_total: 2,
+            elapsed_secs,
+            first_block_secs,
+        }
+    }
+
+    #[test]
+    fn the_estimate_leaves_out_the_first_blocks_one_time_costs() {
+        // The first block took 3.6 s (thread pools, KZG setup), then one every 0.25 s: the
+        // rate over the whole run would promise 15 × 1.1 s = 16.5 s for the 15 left.
+        assert_eq!(progress(0, 1.0, None).eta_secs(), None);
+        assert_eq!(progress(1, 3.6, Some(3.6)).eta_secs(), None);
+        assert_eq!(progress(2, 3.85, Some(3.6)).eta_secs(), None);
+        let eta = progress(5, 4.6, Some(3.6)).eta_secs().unwrap();
+        assert!((eta - 15.0 * 0.25).abs() < 1e-9, "{eta}");
+        assert_eq!(progress(20, 8.35, Some(3.6)).eta_secs(), Some(0.0));
+    }
+
+    #[test]
+    fn the_time_parts_add_up_to_the_worker_time() {
+        let t = Timings {
+            archive_read_us: 10,
+            decode_us: 20,
+            sequential_us: 100,
+            parallel_runs_us: 300,
+            parallel_us: 90,
+            analysis_us: 40,
+            blocks_us: 480,
+            batch_us: 500,
+            write_us: 30,
+        };
+        let parts = t.parts(2 * 300);
+        assert_eq!(parts.iter().map(|(_, us)| us).sum::<u64>(), 600);
+        assert_eq!(parts[5], ("set-up and between stages", 500 - 460));
+        assert_eq!(parts[7], ("other", 600 - 540));
+        // Parts measured above the worker time (clock granularity) leave `other` at zero.
+        assert_eq!(t.parts(400)[7], ("other", 0));
+    }
 }

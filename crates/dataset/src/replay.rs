@@ -57,7 +57,13 @@ pub struct BlockTally {
     pub gas_used: u64,
     /// Transactions.
     pub txs: u64,
-    /// Wall time of the first parallel run (µs; 0 when it did not run).
+    /// Decoding the row and checking the body against the header (µs).
+    pub decode_us: u64,
+    /// The sequential replay and its verification (µs; 0 when it did not run).
+    pub sequential_us: u64,
+    /// Every parallel run and timing round (µs; 0 when none ran).
+    pub parallel_runs_us: u64,
+    /// The median parallel run at the first thread count (µs; 0 when it did not run).
     pub parallel_us: u64,
     /// Wall time of analysis and rows (µs).
     pub analysis_us: u64,
@@ -268,8 +274,11 @@ fn run_block(
         )));
     }
     block.check().map_err(|e| ("check", e.to_string()))?;
-    out.block.measured.decode_us = Some(micros(started));
+    let decode_us = micros(started);
+    out.block.measured.decode_us = Some(decode_us);
+    tally.decode_us = u64::try_from(decode_us).unwrap_or_default();
 
+    let sequential_started = Instant::now();
     let seq = replay_sequential(&block, &chain).map_err(|e| ("replay", e.to_string()))?;
     tally.gas_used = seq.gas_used;
     out.block.replay = Some(ReplayRow {
@@ -283,9 +292,14 @@ fn run_block(
     });
     let verification = verify(block.header(), &seq).map_err(|e| ("verify", e.to_string()))?;
     out.block.receipts_root_checked = Some(verification.receipts_root_checked);
+    tally.sequential_us = u64::try_from(micros(sequential_started)).unwrap_or_default();
+    let parallel_started = Instant::now();
 
-    // Round 1: every parallel run is compared with the sequential replay; the first is
-    // analysed. Then more rounds while the block is too quick to time once (`measure`).
+    // The verification round: every parallel run is compared with the sequential replay; the
+    // first is analysed. It also warms the caches and the allocator (the first replay of a
+    // block pays page faults and cold code paths the next ones do not), so it is not timed:
+    // the timed rounds follow (`measure`), at least one, more while the block is too quick
+    // to time once.
     let parallel = |threads: usize| -> Result<ParallelReplay, StageError> {
         let concurrency =
             Concurrency::Threads(NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN));
@@ -305,12 +319,9 @@ fn run_block(
         }
     };
     let mut samples = vec![Samples::default(); params.threads.len() + 1];
-    samples[0].push(seq.wall_us);
     let mut first_runs = Vec::with_capacity(params.threads.len());
-    for (k, &threads) in params.threads.iter().enumerate() {
-        let par = parallel(threads)?;
-        samples[k + 1].push(par.replay.wall_us);
-        first_runs.push(par);
+    for &threads in &params.threads {
+        first_runs.push(parallel(threads)?);
     }
     let rounds = measure::repeat(&RepeatPolicy::JOB, &mut samples, || {
         let sequential = replay_sequential(&block, &chain)
@@ -344,6 +355,7 @@ fn run_block(
         return Err(("parallel", "no thread count".into()));
     };
     tally.parallel_us = samples[1].median();
+    tally.parallel_runs_us = u64::try_from(micros(parallel_started)).unwrap_or_default();
 
     let analysis_started = Instant::now();
     let analysis = analyse(&par.accesses());

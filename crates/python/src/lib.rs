@@ -42,6 +42,7 @@ use replay_evm_dataset::{
     archive::{archive_schema, conform},
     replay_batch_with as replay,
     schema::{self, RESULT_TABLES, SCHEMA_VERSION},
+    summary,
 };
 
 fn py_err(e: DatasetError) -> PyErr {
@@ -104,6 +105,41 @@ fn replay_batch<'py>(
         out.set_item(name, batch.to_pyarrow(py)?)?;
     }
     Ok(out)
+}
+
+/// The summary of a results folder's `blocks` rows, per fork (activation order, `by="fork"`)
+/// or per calendar year (`by="year"`), then `all`,
+/// as a `pyarrow.RecordBatch`: the same figures, with the same definitions and weightings,
+/// as the summary `replay-evm job` prints ([`SUMMARY_FIGURES`](summary::FIGURES) holds
+/// each definition). `blocks` is a `pyarrow.Table` or a list of `pyarrow.RecordBatch`es of
+/// the `blocks` table (extra columns such as `block_range` are ignored).
+#[pyfunction]
+#[pyo3(signature = (blocks, by = "fork"))]
+fn summarise<'py>(
+    py: Python<'py>,
+    blocks: &Bound<'py, PyAny>,
+    by: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let by = match by {
+        "fork" => summary::Grouping::Fork,
+        "year" => summary::Grouping::Year,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "summarise: by={other:?}: expected \"fork\" or \"year\""
+            )));
+        }
+    };
+    let batches = if blocks.hasattr("to_batches")? {
+        blocks.call_method0("to_batches")?
+    } else {
+        blocks.clone()
+    };
+    let batches: Vec<PyArrowType<RecordBatch>> = batches.extract()?;
+    let batches: Vec<RecordBatch> = batches.into_iter().map(|b| b.0).collect();
+    let summary = summary::summarise_batches(&batches, by).map_err(py_err)?;
+    summary::summary_batch(&summary)
+        .map_err(py_err)?
+        .to_pyarrow(py)
 }
 
 /// The Arrow schema of the archive (`schemas/archive.json`), as `pyarrow.Schema`.
@@ -187,6 +223,7 @@ fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sort_key, m)?)?;
     m.add_function(wrap_pyfunction!(partition_column, m)?)?;
     m.add_function(wrap_pyfunction!(block_range, m)?)?;
+    m.add_function(wrap_pyfunction!(summarise, m)?)?;
     m.add("ENGINE_VERSION", ENGINE_VERSION)?;
     m.add("SCHEMA_VERSION", SCHEMA_VERSION)?;
     // Every table (archive first), then the result tables, in output order.
@@ -199,5 +236,11 @@ fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RESULT_TABLES", RESULT_TABLES.to_vec())?;
     // The forks the engine replays, oldest first, as the `fork` column names them.
     m.add("FORKS", Fork::ALL.map(Fork::name).to_vec())?;
+    // Each summary figure's definition (weighting included), for headers and legends.
+    let figures = PyDict::new(m.py());
+    for (name, definition) in summary::FIGURES {
+        figures.set_item(name, definition)?;
+    }
+    m.add("SUMMARY_FIGURES", figures)?;
     Ok(())
 }

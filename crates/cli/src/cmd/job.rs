@@ -17,6 +17,7 @@ use replay_evm_args::output::duration_us;
 use replay_evm_dataset::{
     JobParams,
     job::{ArchiveSource, JobOptions, JobReport, Progress, run_job},
+    summary,
 };
 
 use crate::exit::{CliError, Outcome};
@@ -59,6 +60,42 @@ fn eta(progress: &Progress) -> String {
         .map_or_else(|| "-".to_owned(), |s| format!("{s:.0}s"))
 }
 
+/// Where the run's worker time went: parts that add up to `workers` × wall time, then
+/// what analysis, rows and Parquet writing add to one parallel replay of each block.
+fn time_line(report: &JobReport, params: &JobParams) -> String {
+    let t = report.timings;
+    let worker_us = (report.run_secs * 1e6) as u64 * report.workers as u64;
+    let parts: Vec<String> = t
+        .parts(worker_us)
+        .iter()
+        .map(|(name, us)| {
+            let share = 100.0 * *us as f64 / worker_us.max(1) as f64;
+            format!("{name} {} ({share:.0}%)", duration_us(*us))
+        })
+        .collect();
+    let first = params.threads.first().copied().unwrap_or(1);
+    format!(
+        "time: {} worker(s) x {} wall = {} of worker time: {}\n\
+         analysis, rows and Parquet write add {:.1}% to one parallel replay per block (the \
+         median run at {first} thread(s), {} in all)",
+        report.workers,
+        duration_us((report.run_secs * 1e6) as u64),
+        duration_us(worker_us),
+        parts.join(", "),
+        100.0 * (t.analysis_us + t.write_us) as f64 / t.parallel_us.max(1) as f64,
+        duration_us(t.parallel_us),
+    )
+}
+
+/// A conflict rate for the table: `-` where the blocks hold no transaction.
+fn rate(value: f64) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.3}")
+    }
+}
+
 fn print_report(report: &JobReport, params: &JobParams) {
     println!(
         "\n{:<15} {:>6} {:>6} {:>7} {:>9} {:>6} {:>6} {:>7} {:>6}  measured speedup",
@@ -77,24 +114,27 @@ fn print_report(report: &JobReport, params: &JobParams) {
             println!("{}", "-".repeat(96));
         }
         println!(
-            "{:<15} {:>6} {:>6} {:>7} {:>9.1} {:>6.3} {:>6.3} {:>7.2} {:>6.2}  {}",
+            "{:<15} {:>6} {:>6} {:>7} {:>9.1} {:>6} {:>6} {:>7.2} {:>6.2}  {}",
             row.label,
             row.blocks,
             row.failed,
             row.txs,
             row.gas as f64 / 1e6,
-            row.lazy_conflict_rate,
-            row.naive_conflict_rate,
+            rate(row.lazy_conflict_rate),
+            rate(row.naive_conflict_rate),
             row.lazy_theoretical_speedup,
             row.lazy_speedup_4,
             measured.join(" ")
         );
     }
-    println!(
-        "lazy/naive: mean conflict rate; theory: sum of gas / sum of lazy critical paths; \
-         list@4: lazy list schedule on 4 workers; measured: sequential / parallel wall time"
-    );
-    let t = report.timings;
+    for (column, figure) in [
+        ("lazy, naive", "lazy_conflict_rate"),
+        ("theory", "lazy_theoretical_speedup"),
+        ("list@4", "lazy_speedup_t"),
+        ("measured speedup", "measured_speedup"),
+    ] {
+        println!("  {column}: {}", summary::definition(figure));
+    }
     let secs = report.run_secs.max(1e-9);
     println!(
         "\nthis run: {} of {} partitions replayed ({} already committed), {} blocks, {:.1} Mgas \
@@ -109,18 +149,7 @@ fn print_report(report: &JobReport, params: &JobParams) {
         report.run_gas as f64 / 1e6 / secs,
     );
     if report.run_blocks > 0 {
-        let first = params.threads.first().copied().unwrap_or(1);
-        println!(
-            "time: archive read {}, block work {} (of which parallel replay at {first} \
-             thread(s) {}, analysis and rows {}), Parquet write {}: analysis, rows and \
-             Parquet write add {:.1}% to the parallel replay time",
-            duration_us(t.archive_read_us),
-            duration_us(t.blocks_us),
-            duration_us(t.parallel_us),
-            duration_us(t.analysis_us),
-            duration_us(t.write_us),
-            100.0 * (t.analysis_us + t.write_us) as f64 / t.parallel_us.max(1) as f64,
-        );
+        println!("{}", time_line(report, params));
     }
     for (number, stage, error) in report.failures.iter().take(20) {
         println!("FAILED {number} ({stage}): {error}");
