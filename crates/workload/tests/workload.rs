@@ -331,7 +331,7 @@ fn dependency_chain_counts_every_transaction() {
     assert_eq!(workload::dependency_chain(5, 64).unwrap(), scenario);
 }
 
-/// A benchmark-sized block: `cargo test --release -p replay-evm --test workload -- --ignored`.
+/// A benchmark-sized block: `cargo test --release -p replay-evm-workload --test workload -- --ignored`.
 #[test]
 #[ignore = "generates gigagas blocks (seconds each)"]
 fn gigagas_blocks_generate_quickly() {
