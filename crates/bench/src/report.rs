@@ -34,6 +34,12 @@ pub(crate) struct ParallelRun {
     /// How the engine ran the block (`block-stm` or `in-order`).
     pub(crate) mode: &'static str,
     pub(crate) samples: Vec<Sample>,
+    /// Execution-only samples: Block-STM with the senders recovered before the timer
+    /// (`--mode block-stm` only; empty otherwise).
+    pub(crate) exec_samples: Vec<Sample>,
+    /// The block's lazy list-scheduled speedup at this thread count (its dependency graph's
+    /// bound), when the run yielded read and write sets.
+    pub(crate) bound: Option<f64>,
     pub(crate) executions: Vec<u64>,
     pub(crate) validations: Vec<u64>,
     pub(crate) aborts: Vec<u64>,
@@ -59,6 +65,8 @@ pub(crate) struct BlockResult {
     /// Time to load or generate the block.
     pub(crate) prepare_us: u64,
     pub(crate) sequential: Vec<Sample>,
+    /// Execution-only sequential samples: senders recovered before the timer.
+    pub(crate) sequential_exec: Vec<Sample>,
     pub(crate) sequential_peak_heap: u64,
     pub(crate) parallel: Vec<ParallelRun>,
     pub(crate) error: Option<String>,
@@ -89,6 +97,7 @@ impl BlockResult {
             input_heap: 0,
             prepare_us: 0,
             sequential: Vec::new(),
+            sequential_exec: Vec::new(),
             sequential_peak_heap: 0,
             parallel: Vec::new(),
             error: None,
@@ -114,6 +123,13 @@ impl BlockResult {
     /// Median speedup of `run` over sequential revm.
     pub(crate) fn speedup(&self, run: &ParallelRun) -> f64 {
         ratio(self.seq_wall_us(), wall(&run.samples))
+    }
+
+    /// Median execution-only speedup of `run` (senders recovered before the timer on both
+    /// sides), when measured.
+    pub(crate) fn exec_speedup(&self, run: &ParallelRun) -> Option<f64> {
+        (!run.exec_samples.is_empty() && !self.sequential_exec.is_empty())
+            .then(|| ratio(wall(&self.sequential_exec), wall(&run.exec_samples)))
     }
 
     /// Speedup at `threads`, when measured.
@@ -157,6 +173,9 @@ impl BlockResult {
                     "wall_us_runs": run.samples.iter().map(|s| s.wall_us).collect::<Vec<_>>(),
                     "cpu_us": cpu(&run.samples),
                     "speedup": self.speedup(run),
+                    "exec_wall_us": (!run.exec_samples.is_empty()).then(|| wall(&run.exec_samples)),
+                    "exec_speedup": self.exec_speedup(run),
+                    "bound": run.bound,
                     "mgas_per_s": self.mgas_per_s(wall_us),
                     "cpu_ratio": ratio(cpu(&run.samples), seq_cpu),
                     "peak_heap_bytes": run.peak_heap,
@@ -195,6 +214,8 @@ impl BlockResult {
             "sequential": {
                 "wall_us": seq_wall,
                 "wall_us_runs": self.sequential.iter().map(|s| s.wall_us).collect::<Vec<_>>(),
+                "exec_wall_us": (!self.sequential_exec.is_empty())
+                    .then(|| wall(&self.sequential_exec)),
                 "cpu_us": seq_cpu,
                 "mgas_per_s": self.mgas_per_s(seq_wall),
                 "peak_heap_bytes": self.sequential_peak_heap,
@@ -230,12 +251,15 @@ impl BlockResult {
             .map(|(i, run)| {
                 let wall_us = wall(&run.samples);
                 format!(
-                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
+                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7} {:>6} {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
                     if i == 0 { &head } else { &blank },
                     run.threads,
                     run.mode,
                     duration_us(wall_us),
                     self.speedup(run),
+                    self.exec_speedup(run)
+                        .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}x")),
+                    run.bound.map_or_else(|| "-".to_owned(), |b| format!("{b:.2}x")),
                     self.mgas_per_s(wall_us),
                     self.reexecutions_per_tx(run),
                     ratio(cpu(&run.samples), seq_cpu),
@@ -251,7 +275,7 @@ impl BlockResult {
 /// The table header, matching [`BlockResult::rows`].
 pub(crate) fn header() -> String {
     format!(
-        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
+        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>6} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
         "block",
         "txs",
         "gas",
@@ -262,6 +286,8 @@ pub(crate) fn header() -> String {
         "mode",
         "parallel",
         "speedup",
+        "exec",
+        "bound",
         "Mgas/s",
         "reexec/tx",
         "cpu/seq",

@@ -29,12 +29,13 @@ use std::{
 };
 
 use replay_evm::{
+    analysis::analyse,
     block::ArchivedBlock,
     block_dir::load_block_dir,
     chain::ChainSpec,
     fixtures::fixtures_dir,
     parallel::{ParallelEngine, ParallelReplay},
-    sequential::replay_sequential,
+    sequential::{replay_sequential, replay_sequential_with_senders},
     verify::verify,
 };
 use replay_evm_args::output::{duration_us, json_line};
@@ -44,7 +45,7 @@ use serde_json::Value;
 
 use crate::{
     alloc,
-    args::Args,
+    args::{Args, BenchMode},
     error::BenchError,
     machine::{machine, machine_line},
     measure::timed,
@@ -230,11 +231,25 @@ impl Bench<'_> {
                      {difference}"
                 ));
             }
+            // The dependency graph's bound at this thread count, from the run's read and
+            // write sets (Block-STM only yields them).
+            let bound =
+                (!par.traces.is_empty() || block.transactions().is_empty()).then(|| {
+                    match t.get() {
+                        1 => 1.0,
+                        n => analyse(&par.accesses())
+                            .lazy
+                            .speedup_at(n)
+                            .unwrap_or(f64::NAN),
+                    }
+                });
             result.parallel.push(ParallelRun {
                 threads: t.get(),
                 used_threads: par.threads,
                 mode: par.mode.as_str(),
                 samples: Vec::new(),
+                exec_samples: Vec::new(),
+                bound: bound.filter(|b| b.is_finite()),
                 executions: Vec::new(),
                 validations: Vec::new(),
                 aborts: Vec::new(),
@@ -244,6 +259,16 @@ impl Bench<'_> {
             });
         }
 
+        // Execution-only timing (`--mode block-stm`): the senders recovered once, before any
+        // timer, on both sides, as pevm, Grevm and reth measure.
+        let senders = match self.args.mode {
+            BenchMode::BlockStm => Some(
+                block
+                    .recover_senders(block.fork(chain))
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
         let started = Instant::now();
         let mut rounds = 0;
         while self.repeat.more(rounds, started.elapsed()) {
@@ -251,6 +276,12 @@ impl Bench<'_> {
             let (replay, sample) = timed(|| replay_sequential(block, chain));
             drop(replay.map_err(|e| e.to_string())?);
             result.sequential.push(sample);
+            if let Some(senders) = &senders {
+                let (replay, exec) =
+                    timed(|| replay_sequential_with_senders(block, chain, senders));
+                drop(replay.map_err(|e| e.to_string())?);
+                result.sequential_exec.push(exec);
+            }
             for (run, &t) in result.parallel.iter_mut().zip(&self.threads) {
                 let (par, sample) = timed(|| self.parallel(block, chain, t));
                 let par = par?;
@@ -262,6 +293,18 @@ impl Bench<'_> {
                     ));
                 }
                 run.samples.push(sample);
+                if let Some(senders) = &senders {
+                    let (par, exec) =
+                        timed(|| self.engine.replay_with_senders(block, chain, t, senders));
+                    let par = par.map_err(|e| format!("execution-only at {t} threads: {e}"))?;
+                    if let Some(difference) = seq.first_difference(&par.replay) {
+                        return Err(format!(
+                            "the execution-only parallel replay at {t} threads differs from \
+                             the sequential one: {difference}"
+                        ));
+                    }
+                    run.exec_samples.push(exec);
+                }
                 run.executions.push(par.counters.executions);
                 run.validations.push(par.counters.validations);
                 run.aborts.push(par.counters.aborts);

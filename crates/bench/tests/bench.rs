@@ -290,6 +290,33 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
             .collect();
         assert_eq!(modes, used, "--mode {mode}");
         assert_eq!(summary["failed"], 0);
+        // Block-STM runs also report the execution-only speedup (senders recovered before
+        // the timer on both sides) and the dependency graph's bound at their thread count.
+        let block_stm = mode == "block-stm";
+        let seq_exec = &blocks[0]["sequential"]["exec_wall_us"];
+        assert_eq!(
+            seq_exec.as_u64().is_some_and(|us| us > 0),
+            block_stm,
+            "{seq_exec}"
+        );
+        for run in blocks[0]["parallel"].as_array().unwrap() {
+            let exec = run["exec_speedup"].as_f64();
+            let bound = run["bound"].as_f64();
+            if block_stm {
+                assert!(exec.is_some_and(|s| s.is_finite() && s > 0.0), "{run}");
+                let bound = bound.unwrap_or_else(|| panic!("no bound in {run}"));
+                if run["threads"] == 1 {
+                    assert_eq!(bound, 1.0);
+                } else {
+                    assert!((1.0..=2.0).contains(&bound), "{run}");
+                }
+            } else {
+                assert!(
+                    run["exec_speedup"].is_null() && run["bound"].is_null(),
+                    "{run}"
+                );
+            }
+        }
     }
 }
 

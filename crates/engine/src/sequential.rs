@@ -27,7 +27,7 @@ use revm::{
 use crate::{
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
-    error::ReplayError,
+    error::{EngineError, ReplayError},
     state_changes::StateChanges,
 };
 
@@ -221,6 +221,36 @@ pub fn replay_sequential(
     execute_in_order(block, chain, started, Diff::Bundle, |index| {
         Ok(senders[index])
     })
+}
+
+/// [`replay_sequential`] with the senders already recovered (`senders[i]` sent transaction
+/// `i`): the execution alone, as execution-only benchmarks time it (sender recovery is
+/// independent per transaction and most of a replay's work on mainnet blocks).
+///
+/// # Errors
+/// As [`replay_sequential`], and [`EngineError::Invariant`] when `senders` does not hold one
+/// sender per transaction.
+pub fn replay_sequential_with_senders(
+    block: &ArchivedBlock,
+    chain: &ChainSpec,
+    senders: &[Address],
+) -> Result<BlockReplay, ReplayError> {
+    check_senders(block, senders)?;
+    execute_in_order(block, chain, Instant::now(), Diff::Bundle, |index| {
+        Ok(senders[index])
+    })
+}
+
+/// That `senders` holds one sender per transaction of `block`.
+pub(crate) fn check_senders(block: &ArchivedBlock, senders: &[Address]) -> Result<(), ReplayError> {
+    let txs = block.transactions().len();
+    if senders.len() == txs {
+        return Ok(());
+    }
+    Err(ReplayError::Engine(EngineError::Invariant {
+        number: block.number(),
+        what: format!("{} senders given for {txs} transactions", senders.len()),
+    }))
 }
 
 /// How [`execute_in_order`] extracts the block's state changes.

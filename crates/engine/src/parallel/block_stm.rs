@@ -10,7 +10,7 @@
 //!    block executor; the write-set self-check (`write_set_check.rs`) compares the memory
 //!    with the committed state; the executor applies the post-block rules.
 
-use std::time::Instant;
+use std::{borrow::Cow, time::Instant};
 
 use alloy_consensus::TxEnvelope;
 use alloy_evm::{
@@ -51,7 +51,8 @@ pub(crate) struct Options {
     pub(crate) panic_at: Option<crate::access::TxIdx>,
 }
 
-/// Replays `block` with Block-STM on `threads` threads (the caller and threads of `pool`).
+/// Replays `block` with Block-STM on `threads` threads (the caller and threads of `pool`),
+/// recovering the senders first unless `known_senders` gives them.
 ///
 /// # Errors
 /// The same [`ReplayError`]s as the sequential replay, plus [`ReplayError::Engine`] when a
@@ -62,12 +63,20 @@ pub(crate) fn replay(
     block: &ArchivedBlock,
     chain: &ChainSpec,
     threads: usize,
+    known_senders: Option<&[Address]>,
 ) -> Result<ParallelReplay, ReplayError> {
     let started = Instant::now();
     let number = block.number();
     let fork = block.fork(chain);
     let txs = block.transactions();
-    let senders = recover_senders(pool, block, fork, threads)?;
+    // Known senders (execution-only timing) skip the recovery phase.
+    let senders: Cow<'_, [Address]> = match known_senders {
+        Some(senders) => {
+            crate::sequential::check_senders(block, senders)?;
+            Cow::Borrowed(senders)
+        }
+        None => Cow::Owned(recover_senders(pool, block, fork, threads)?),
+    };
 
     // No transitions: the commit phase is serial, and the state changes come from the
     // cache (`StateChanges::from_cache`, as in in-order mode).

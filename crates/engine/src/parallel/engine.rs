@@ -10,6 +10,8 @@
 
 use std::num::NonZeroUsize;
 
+use alloy_primitives::Address;
+
 use super::{
     block_stm,
     cost_model::CostModel,
@@ -117,10 +119,37 @@ impl ParallelEngine {
     ) -> Result<ParallelReplay, ReplayError> {
         match self.plan(concurrency, block) {
             (Mode::BlockStm, threads) => {
-                block_stm::replay(&self.pool, self.block_stm, block, chain, threads)
+                block_stm::replay(&self.pool, self.block_stm, block, chain, threads, None)
             }
             (Mode::InOrder, threads) => in_order::replay(&self.pool, block, chain, threads),
         }
+    }
+}
+
+impl ParallelEngine {
+    /// Block-STM on `threads` threads with the senders already recovered (`senders[i]` sent
+    /// transaction `i`): the execution alone, as execution-only benchmarks time it, to
+    /// compare with [`crate::sequential::replay_sequential_with_senders`].
+    ///
+    /// # Errors
+    /// As [`ParallelEngine::replay`], and [`EngineError::Invariant`] when `senders` does not
+    /// hold one sender per transaction.
+    pub fn replay_with_senders(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        threads: NonZeroUsize,
+        senders: &[Address],
+    ) -> Result<ParallelReplay, ReplayError> {
+        let threads = threads.get().min(self.max_threads());
+        block_stm::replay(
+            &self.pool,
+            self.block_stm,
+            block,
+            chain,
+            threads,
+            Some(senders),
+        )
     }
 }
 

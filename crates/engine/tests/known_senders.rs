@@ -1,0 +1,63 @@
+//! Execution-only replays: the senders recovered beforehand, sequentially and under
+//! Block-STM, give the same results as the end-to-end replays (the oracle compares them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::num::NonZeroUsize;
+
+use replay_evm::{
+    block_dir::load_block_dir,
+    chain::ChainSpec,
+    error::{EngineError, ReplayError},
+    fixtures::fixtures_dir,
+    parallel::ParallelEngine,
+    sequential::{replay_sequential, replay_sequential_with_senders},
+};
+
+#[test]
+fn replays_with_known_senders_equal_the_end_to_end_replays() {
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    for number in ["46147", "9068998", "13217637", "19932703"] {
+        let dir = fixtures_dir().unwrap().join("mainnet").join(number);
+        let block = load_block_dir(&dir, 1).unwrap();
+        let oracle = replay_sequential(&block, &chain).unwrap();
+        let senders = block.recover_senders(block.fork(&chain)).unwrap();
+        let sequential = replay_sequential_with_senders(&block, &chain, &senders).unwrap();
+        assert_eq!(oracle.first_difference(&sequential), None, "block {number}");
+        for threads in [1, 2, 4] {
+            let threads = NonZeroUsize::new(threads).unwrap();
+            let parallel = engine
+                .replay_with_senders(&block, &chain, threads, &senders)
+                .unwrap();
+            assert_eq!(
+                oracle.first_difference(&parallel.replay),
+                None,
+                "block {number} at {threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_sender_list_of_the_wrong_length_is_an_invariant_error() {
+    let chain = ChainSpec::mainnet();
+    let dir = fixtures_dir().unwrap().join("mainnet").join("13217637");
+    let block = load_block_dir(&dir, 1).unwrap();
+    let mut senders = block.recover_senders(block.fork(&chain)).unwrap();
+    senders.pop();
+    let engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
+    let errors = [
+        replay_sequential_with_senders(&block, &chain, &senders).unwrap_err(),
+        engine
+            .replay_with_senders(&block, &chain, NonZeroUsize::MIN, &senders)
+            .unwrap_err(),
+    ];
+    for err in errors {
+        assert!(
+            matches!(err, ReplayError::Engine(EngineError::Invariant { .. })),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("senders given for"), "{err}");
+    }
+}
