@@ -222,6 +222,7 @@ impl Bench<'_> {
         let (again, peak, _) = alloc::measure(|| replay_sequential(block, chain));
         again.map_err(|e| e.to_string())?;
         result.sequential_peak_heap = peak;
+        let mut analysis = None;
         for &t in &self.threads {
             let (par, peak, _) = alloc::measure(|| self.parallel(block, chain, t));
             let par = par?;
@@ -231,25 +232,25 @@ impl Bench<'_> {
                      {difference}"
                 ));
             }
-            // The dependency graph's bound at this thread count, from the run's read and
-            // write sets (Block-STM only yields them).
-            let bound =
-                (!par.traces.is_empty() || block.transactions().is_empty()).then(|| {
-                    match t.get() {
-                        1 => 1.0,
-                        n => analyse(&par.accesses())
-                            .lazy
-                            .speedup_at(n)
-                            .unwrap_or(f64::NAN),
-                    }
-                });
+            // The dependency graph's bound at this thread count, from the read and write sets
+            // of the block's first Block-STM run (analysed once; in-order runs yield none).
+            let bound = if par.traces.is_empty() && !block.transactions().is_empty() {
+                None
+            } else if t.get() == 1 {
+                Some(1.0)
+            } else {
+                analysis
+                    .get_or_insert_with(|| analyse(&par.accesses()))
+                    .lazy
+                    .speedup_at(t.get())
+            };
             result.parallel.push(ParallelRun {
                 threads: t.get(),
                 used_threads: par.threads,
                 mode: par.mode.as_str(),
                 samples: Vec::new(),
                 exec_samples: Vec::new(),
-                bound: bound.filter(|b| b.is_finite()),
+                bound,
                 executions: Vec::new(),
                 validations: Vec::new(),
                 aborts: Vec::new(),

@@ -141,7 +141,7 @@ impl ParallelEngine {
         threads: NonZeroUsize,
         senders: &[Address],
     ) -> Result<ParallelReplay, ReplayError> {
-        let threads = threads.get().min(self.max_threads());
+        let (_, threads) = self.plan(Concurrency::Threads(threads), block);
         block_stm::replay(
             &self.pool,
             self.block_stm,
