@@ -1,10 +1,10 @@
 """The notebooks' shared setup: reading a results folder, the forks in order, the plotting
 style and small helpers: names for well-known mainnet addresses (``data/mainnet_labels.csv``),
-addresses and storage slots as text, fork marks on a time axis, transaction-weighted conflict
-rates. Each notebook's setup cell imports it (the notebooks run with their own folder as the
-working directory):
+addresses and storage slots as text, fork marks on a time axis, and the job's summary figures
+(:func:`summary`, defined once in Rust). Each notebook's setup cell imports it (the notebooks
+run with their own folder as the working directory):
 
-    from common import fork_order, label, reader, style
+    from common import label, reader, style, summary
 
     %matplotlib inline
     style()
@@ -56,14 +56,6 @@ def reader(results: str | Path) -> Callable[..., pd.DataFrame]:
         return read_table(results, table, columns)
 
     return read
-
-
-def fork_order(frame: pd.DataFrame) -> list[str]:
-    """The forks of ``frame["fork"]`` in activation order (any name the engine does not know
-    last, alphabetically)."""
-    present = [f for f in FORKS if f in set(frame["fork"])]
-    others = sorted(set(frame["fork"]) - set(present))
-    return present + others
 
 
 #: Well-known mainnet addresses and the public page naming each (data/README.md).
