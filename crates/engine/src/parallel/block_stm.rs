@@ -5,7 +5,8 @@
 //!    (EIP-2935, EIP-4788) to the pre-state; what they changed is the *base state* every
 //!    transaction reads beneath the multi-version memory.
 //! 3. The worker loop (`executor.rs`) runs Block-STM over [`RevmTxExecutor`], whose every
-//!    incarnation is one revm execution over the multi-version memory (`vm.rs`).
+//!    incarnation is one revm execution over the multi-version memory (`vm.rs`), on an EVM
+//!    each worker builds once per block.
 //! 4. The commit phase (`commit.rs`) commits the last incarnations in order through the same
 //!    block executor; the write-set self-check (`write_set_check.rs`) compares the memory
 //!    with the committed state; the executor applies the post-block rules.
@@ -28,7 +29,7 @@ use super::{
     replay::{Mode, ParallelReplay},
     senders::recover_senders,
     tx_executor::{Interrupted, TxExecutor},
-    vm::{self, BaseState, BlockContext, Execution, NewCodes},
+    vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::{check_final_state, written_locations},
 };
 use crate::{
@@ -81,6 +82,9 @@ pub(crate) fn replay(
     // No transitions: the commit phase is serial, and the state changes come from the
     // cache (`StateChanges::from_cache`, as in in-order mode).
     let mut state = State::builder().with_database_ref(&block.pre_state).build();
+    // The commit phase loads every account the block touches, and the pre-state holds them
+    // all: size the cache once rather than let the serial commit grow it.
+    state.cache.accounts.reserve(block.pre_state.len());
     let env = crate::sequential::evm_env(block, chain);
     let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
     let evm = EthEvmFactory::default().create_evm(&mut state, env);
@@ -118,7 +122,9 @@ pub(crate) fn replay(
         codes: NewCodes::default(),
     };
 
-    let mv = MvMemory::new();
+    // About four written locations per transaction (sender balance and nonce, a recipient,
+    // the beneficiary's credit).
+    let mv = MvMemory::with_capacity(4 * txs.len());
     let revm_executor = RevmTxExecutor {
         ctx: &block_ctx,
         txs,
@@ -165,7 +171,8 @@ pub(crate) fn replay(
     })
 }
 
-/// The revm executor of Block-STM: one incarnation is one `vm::execute`.
+/// The revm executor of Block-STM: one incarnation is one `WorkerVm::execute` on the
+/// worker's own EVM.
 struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
@@ -177,14 +184,27 @@ struct RevmTxExecutor<'a> {
 
 impl TxExecutor for RevmTxExecutor<'_> {
     type Output = Execution;
+    type Scratch<'s>
+        = WorkerVm<'s>
+    where
+        Self: 's;
 
-    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Execution, Interrupted> {
+    fn scratch<'s>(&'s self, mv: &'s MvMemory) -> WorkerVm<'s> {
+        WorkerVm::new(self.ctx, mv)
+    }
+
+    fn execute<'s>(
+        &'s self,
+        vm: &mut WorkerVm<'s>,
+        _: &'s MvMemory,
+        version: Version,
+    ) -> Result<Execution, Interrupted> {
         let tx = version.tx;
         #[cfg(test)]
         if self.panic_at == Some(tx) {
             injected_fault(tx);
         }
-        vm::execute(self.ctx, mv, tx, &self.txs[tx], self.senders[tx])
+        vm.execute(self.ctx, tx, &self.txs[tx], self.senders[tx])
     }
 }
 

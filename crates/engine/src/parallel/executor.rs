@@ -219,14 +219,15 @@ struct Worker<'a, E: TxExecutor> {
     number: u64,
 }
 
-impl<E: TxExecutor> Worker<'_, E> {
+impl<'a, E: TxExecutor> Worker<'a, E> {
     /// One worker thread's loop (see "The worker loop" in the module docs): the follow-up
     /// task the last one returned, else the scheduler's next, until the block is done.
     fn run(&self) -> Result<(), EngineError> {
+        let mut scratch = self.executor.scratch(self.mv);
         let mut task = None;
         while !self.scheduler.done() {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execution(version)) => self.execute(version)?,
+                Some(Task::Execution(version)) => self.execute(&mut scratch, version)?,
                 Some(Task::Validation(version)) => self.validate(version),
                 None => {
                     std::thread::yield_now();
@@ -239,13 +240,17 @@ impl<E: TxExecutor> Worker<'_, E> {
 
     /// Executes `version` until it completes or suspends on the transaction whose ESTIMATE
     /// it read. Whatever the transaction's own outcome (the engine's executor turns a read
-    /// the archive cannot answer into an invalid-transaction outcome, see `vm::execute`),
+    /// the archive cannot answer into an invalid-transaction outcome, see `WorkerVm::execute` in `vm.rs`),
     /// execution fails the block only on a broken invariant.
-    fn execute(&self, version: Version) -> Result<Option<Task>, EngineError> {
+    fn execute(
+        &self,
+        scratch: &mut E::Scratch<'a>,
+        version: Version,
+    ) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
         loop {
             let started = Instant::now();
-            match self.executor.execute(self.mv, version) {
+            match self.executor.execute(scratch, self.mv, version) {
                 Err(Interrupted::Blocked(blocking)) => {
                     self.stats[3].fetch_add(1, Relaxed);
                     if self.scheduler.add_dependency(tx, blocking) {
@@ -408,8 +413,16 @@ mod tests {
 
     impl TxExecutor for MockExecutor {
         type Output = MockOutput;
+        type Scratch<'s> = ();
 
-        fn execute(&self, mv: &MvMemory, version: Version) -> Result<MockOutput, Interrupted> {
+        fn scratch<'s>(&'s self, _: &'s MvMemory) {}
+
+        fn execute<'s>(
+            &'s self,
+            _: &mut (),
+            mv: &'s MvMemory,
+            version: Version,
+        ) -> Result<MockOutput, Interrupted> {
             let tx = version.tx;
             let behaviours = &self.txs[tx].behaviours;
             let index = version.incarnation as usize % behaviours.len();
@@ -577,7 +590,14 @@ mod tests {
         struct Broken;
         impl TxExecutor for Broken {
             type Output = MockOutput;
-            fn execute(&self, _: &MvMemory, version: Version) -> Result<MockOutput, Interrupted> {
+            type Scratch<'s> = ();
+            fn scratch<'s>(&'s self, _: &'s MvMemory) {}
+            fn execute<'s>(
+                &'s self,
+                _: &mut (),
+                _: &'s MvMemory,
+                version: Version,
+            ) -> Result<MockOutput, Interrupted> {
                 if version.tx == 5 {
                     return Err(Interrupted::Invariant("a test invariant".into()));
                 }

@@ -108,10 +108,23 @@ pub(crate) struct MvMemory {
 }
 
 impl MvMemory {
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// A memory sized for about `locations` written locations, so that recording write sets
+    /// does not grow the shards' tables while the workers run.
+    pub(crate) fn with_capacity(locations: usize) -> Self {
+        let per_shard = locations.div_ceil(SHARDS);
         Self {
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::default()))
+                .map(|_| {
+                    RwLock::new(HashMap::with_capacity_and_hasher(
+                        per_shard,
+                        Default::default(),
+                    ))
+                })
                 .collect(),
             hasher: DefaultHashBuilder::default(),
         }
@@ -134,7 +147,20 @@ impl MvMemory {
         writes: &[(Location, MvValue)],
         previous: &[Location],
     ) -> bool {
-        let written: HashSet<Location> = writes.iter().map(|(l, _)| *l).collect();
+        // Small sets (nearly all) are compared by scanning; large ones through hash sets.
+        let small = writes.len().max(previous.len()) <= 32;
+        let written: HashSet<Location> = if small {
+            HashSet::default()
+        } else {
+            writes.iter().map(|(l, _)| *l).collect()
+        };
+        let is_written = |l: &Location| {
+            if small {
+                writes.iter().any(|(w, _)| w == l)
+            } else {
+                written.contains(l)
+            }
+        };
         for (location, value) in writes {
             let mut shard = self
                 .shard(location)
@@ -150,7 +176,7 @@ impl MvMemory {
                 Err(i) => versions.insert(i, (version.tx, entry)),
             }
         }
-        for location in previous.iter().filter(|l| !written.contains(*l)) {
+        for location in previous.iter().filter(|l| !is_written(l)) {
             let mut shard = self
                 .shard(location)
                 .write()
@@ -160,6 +186,9 @@ impl MvMemory {
             {
                 versions.remove(i);
             }
+        }
+        if small {
+            return writes.iter().any(|(l, _)| !previous.contains(l));
         }
         let previous: HashSet<&Location> = previous.iter().collect();
         written.iter().any(|l| !previous.contains(l))

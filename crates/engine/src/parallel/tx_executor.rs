@@ -23,13 +23,28 @@ pub(crate) trait TxExecutor: Sync {
     /// The incarnation's output.
     type Output: IncarnationOutput;
 
-    /// Executes incarnation `version` reading through `mv` as transaction `version.tx`.
+    /// What one worker keeps from one incarnation to its next (the engine's revm EVM), made
+    /// once per worker per block.
+    type Scratch<'s>
+    where
+        Self: 's;
+
+    /// A worker's scratch for executing over `mv`.
+    fn scratch<'s>(&'s self, mv: &'s MvMemory) -> Self::Scratch<'s>;
+
+    /// Executes incarnation `version` reading through `mv` as transaction `version.tx`,
+    /// with the calling worker's `scratch`.
     ///
     /// # Errors
     /// [`Interrupted::Blocked`] when a read met an ESTIMATE (the loop suspends the
     /// transaction on its writer); [`Interrupted::Invariant`] when the executor found an
     /// engine bug (the block fails with [`crate::error::EngineError::Invariant`]).
-    fn execute(&self, mv: &MvMemory, version: Version) -> Result<Self::Output, Interrupted>;
+    fn execute<'s>(
+        &'s self,
+        scratch: &mut Self::Scratch<'s>,
+        mv: &'s MvMemory,
+        version: Version,
+    ) -> Result<Self::Output, Interrupted>;
 }
 
 /// Why an incarnation did not complete.

@@ -32,6 +32,7 @@ use alloy_primitives::{
 use revm::{
     Context, MainBuilder, MainContext,
     bytecode::Bytecode,
+    context::Evm,
     context::{
         BlockEnv, CfgEnv, ContextSetters, ContextTr, TxEnv,
         result::{EVMError, ExecutionResult},
@@ -39,7 +40,9 @@ use revm::{
     context_interface::JournalTr,
     context_interface::{Block, Cfg, result::HaltReason, transaction::Transaction as _},
     database_interface::{DBErrorMarker, Database, DatabaseRef, bal::EvmDatabaseError},
+    handler::{EthFrame, MainnetContext, instructions::EthInstructions},
     handler::{EvmTr, EvmTrError, FrameResult, FrameTr, Handler, MainnetHandler},
+    interpreter::interpreter::EthInterpreter,
     interpreter::interpreter_action::FrameInit,
     precompile::{PrecompileSpecId, Precompiles},
     primitives::{KECCAK_EMPTY, hardfork::SpecId},
@@ -133,6 +136,10 @@ pub(crate) struct VmDb<'a> {
     /// Accounts that exist only through lazy credits (no existence write): a transaction
     /// that changes one writes its existence explicitly.
     credit_born: Vec<Address>,
+    /// The base state of the account read last: `basic` asks for up to four of its fields
+    /// in a row. The base state never changes during the block, so this stays valid
+    /// across incarnations.
+    base_memo: Option<(Address, Option<AccountInfo>)>,
 }
 
 impl std::fmt::Debug for VmDb<'_> {
@@ -164,6 +171,7 @@ impl<'a> VmDb<'a> {
             loaded: AddressMap::default(),
             recording: true,
             credit_born: Vec::new(),
+            base_memo: None,
         }
     }
 
@@ -178,6 +186,32 @@ impl<'a> VmDb<'a> {
             recording: false,
             ..Self::new(tx, mv, base, codes, None)
         }
+    }
+
+    /// Resets the per-incarnation fields for incarnation of transaction `tx` (a worker's
+    /// database is reused by all its incarnations, see [`WorkerVm`]).
+    fn start(&mut self, tx: TxIdx, lazy_candidate: Option<Address>) {
+        self.tx = tx;
+        self.lazy_candidate = lazy_candidate;
+        self.lazy_recipient = None;
+        self.reads.clear();
+        self.read_index.clear();
+        self.loaded.clear();
+        self.credit_born.clear();
+    }
+
+    /// The account's base state (pre-state plus pre-block system calls).
+    fn base_info(&mut self, address: Address) -> Option<&AccountInfo> {
+        if self.base_memo.as_ref().map(|(a, _)| *a) != Some(address) {
+            self.base_memo = Some((address, self.base.info(address)));
+        }
+        self.base_memo.as_ref().and_then(|(_, info)| info.as_ref())
+    }
+
+    /// Hands over the read set, leaving room for one of the same size.
+    fn take_reads(&mut self) -> Vec<(Location, Observed)> {
+        let capacity = self.reads.len();
+        std::mem::replace(&mut self.reads, Vec::with_capacity(capacity))
     }
 
     fn note(&mut self, location: Location, observed: Observed) {
@@ -218,7 +252,7 @@ impl<'a> VmDb<'a> {
         let exists = match self.read(location)? {
             Some((MvValue::Existence(exists), _)) => exists,
             Some(_) => return Err(VmReadError::WrongKind(location)),
-            None => self.base.info(address).is_some(),
+            None => self.base_info(address).is_some(),
         };
         if exists {
             return Ok(true);
@@ -246,21 +280,16 @@ impl<'a> VmDb<'a> {
     /// The exact balance, credits of lower transactions summed in.
     pub(crate) fn balance(&mut self, address: Address) -> Result<U256, VmReadError> {
         let location = Location::Balance(address);
-        let base = || {
-            self.base
-                .info(address)
-                .map(|i| i.balance)
-                .unwrap_or_default()
-        };
+        let base = |db: &mut Self| db.base_info(address).map(|i| i.balance).unwrap_or_default();
         match self.mv.read(&location, self.tx) {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
-                let b = base();
+                let b = base(self);
                 self.note(location, Observed::Base);
                 Ok(b)
             }
             Read::BaseWithCredit { credit, observed } => {
-                let b = base();
+                let b = base(self);
                 self.note(location, observed);
                 Ok(b.wrapping_add(credit))
             }
@@ -280,7 +309,7 @@ impl<'a> VmDb<'a> {
         Ok(match self.read(location)? {
             Some((MvValue::Nonce(n), _)) => n,
             Some(_) => return Err(VmReadError::WrongKind(location)),
-            None => self.base.info(address).map(|i| i.nonce).unwrap_or_default(),
+            None => self.base_info(address).map(|i| i.nonce).unwrap_or_default(),
         })
     }
 
@@ -292,8 +321,8 @@ impl<'a> VmDb<'a> {
         Ok(match self.read(location)? {
             Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
             Some(_) => return Err(VmReadError::WrongKind(location)),
-            None => match self.base.info(address) {
-                Some(info) => (info.code_hash, info.code),
+            None => match self.base_info(address) {
+                Some(info) => (info.code_hash, info.code.clone()),
                 None => (KECCAK_EMPTY, None),
             },
         })
@@ -462,77 +491,109 @@ fn lazy_candidate(tx: &TxEnvelope, sender: Address, beneficiary: Address) -> Opt
     plain.then_some(to)
 }
 
-/// Executes transaction `index` once over the multi-version memory.
+/// revm's EVM over one worker's [`VmDb`]: the mainnet context, with alloy-evm's precompile
+/// provider (the oracle's, so that halts read the same).
+type WorkerEvm<'a> = Evm<
+    MainnetContext<VmDb<'a>>,
+    (),
+    EthInstructions<EthInterpreter, MainnetContext<VmDb<'a>>>,
+    PrecompilesMap,
+    EthFrame<EthInterpreter>,
+>;
+
+/// One worker's revm, built once per block and reused by every incarnation the worker runs:
+/// building an EVM allocates its frame stack (each frame with a 1024-word stack), which cost
+/// as much as a plain transfer's whole execution when it was done per incarnation.
 ///
-/// A read the archive cannot answer (a missing ancestor hash or code) does not end the
-/// block: it is this incarnation's outcome, an invalid transaction with an empty write set,
-/// whose read set holds every read made before it. A speculative incarnation can ask for
-/// such a value only because it read a stale one (a BLOCKHASH argument or an address written
-/// by an earlier transaction); validation then finds that read changed and re-executes it.
-/// Only if the last, validated incarnation still fails does the commit phase report it, as
-/// the sequential replay reports the same read.
-///
-/// # Errors
-/// [`Interrupted::Blocked`] when a read met an ESTIMATE: this incarnation waits for that
-/// transaction's re-execution; [`Interrupted::Invariant`] when the multi-version memory
-/// broke an invariant.
-pub(crate) fn execute(
-    ctx: &BlockContext<'_>,
-    mv: &MvMemory,
-    index: TxIdx,
-    tx: &TxEnvelope,
-    sender: Address,
-) -> Result<Execution, Interrupted> {
-    let beneficiary = ctx.block.beneficiary;
-    let candidate = lazy_candidate(tx, sender, beneficiary);
-    let db = VmDb::new(index, mv, &ctx.base, &ctx.codes, candidate);
-    let mut evm = Context::mainnet()
-        .with_db(db)
-        .with_block(ctx.block.clone())
-        .with_cfg(ctx.cfg.clone())
-        .build_mainnet()
-        // The oracle's precompile provider (alloy-evm's), so that halts read the same.
-        .with_precompiles(PrecompilesMap::from_static(Precompiles::new(
-            PrecompileSpecId::from_spec_id(ctx.cfg.spec),
-        )));
-    evm.ctx.set_tx(TxEnv::from_recovered_tx(tx, sender));
-    let mut handler: LazyHandler<_, EVMError<VmReadError>, _> = LazyHandler::default();
-    let outcome = handler.run(&mut evm);
-    let state = evm.ctx.journal_mut().finalize();
-    let fee = handler.fee.get();
-    let mut db = evm.ctx.journaled_state.database;
-    // Worded as the oracle words it (alloy-evm's block executor).
-    let hash = tx.trie_hash();
-    let mut result = match outcome {
-        Ok(result) => Ok(result),
-        Err(EVMError::Database(VmReadError::PreState(e))) => Err(read_failure(e, hash)),
-        Err(EVMError::Database(e)) => return Err(e.into()),
-        Err(e) => Err(BlockExecutionError::evm(e, hash).to_string()),
-    };
-    let spec = ctx.cfg.spec;
-    let mut writes = Vec::new();
-    if result.is_ok() {
-        collect_writes(&state, &db, spec, &ctx.codes, &mut writes);
-        let selfdestructed = state
-            .get(&beneficiary)
-            .is_some_and(|account| account.is_selfdestructed());
-        match credit_beneficiary(&mut db, beneficiary, fee, selfdestructed, spec, &mut writes) {
-            Ok(()) => {}
-            Err(VmReadError::PreState(e)) => {
-                writes.clear();
-                result = Err(read_failure(e, hash));
-            }
-            Err(e) => return Err(e.into()),
-        }
+/// Reuse is sound because nothing of one incarnation survives into the next: revm's journal
+/// is reset by `finalize` after every run (also after an error, which `discard_tx`s first),
+/// and the database's per-incarnation fields are reset by `VmDb::start`.
+pub(crate) struct WorkerVm<'a> {
+    evm: WorkerEvm<'a>,
+}
+
+impl<'a> WorkerVm<'a> {
+    /// A worker's EVM for the block `ctx` over the multi-version memory `mv`.
+    pub(crate) fn new(ctx: &'a BlockContext<'a>, mv: &'a MvMemory) -> Self {
+        let db = VmDb::new(0, mv, &ctx.base, &ctx.codes, None);
+        let evm = Context::mainnet()
+            .with_db(db)
+            .with_block(ctx.block.clone())
+            .with_cfg(ctx.cfg.clone())
+            .build_mainnet()
+            .with_precompiles(PrecompilesMap::from_static(Precompiles::new(
+                PrecompileSpecId::from_spec_id(ctx.cfg.spec),
+            )));
+        Self { evm }
     }
-    Ok(Execution {
-        result,
-        state,
-        fee,
-        lazy_recipient: db.lazy_recipient,
-        reads: db.reads,
-        writes,
-    })
+
+    /// Executes transaction `index` once over the multi-version memory.
+    ///
+    /// A read the archive cannot answer (a missing ancestor hash or code) does not end the
+    /// block: it is this incarnation's outcome, an invalid transaction with an empty write
+    /// set, whose read set holds every read made before it. A speculative incarnation can
+    /// ask for such a value only because it read a stale one (a BLOCKHASH argument or an
+    /// address written by an earlier transaction); validation then finds that read changed
+    /// and re-executes it. Only if the last, validated incarnation still fails does the
+    /// commit phase report it, as the sequential replay reports the same read.
+    ///
+    /// # Errors
+    /// [`Interrupted::Blocked`] when a read met an ESTIMATE: this incarnation waits for that
+    /// transaction's re-execution; [`Interrupted::Invariant`] when the multi-version memory
+    /// broke an invariant.
+    pub(crate) fn execute(
+        &mut self,
+        ctx: &BlockContext<'_>,
+        index: TxIdx,
+        tx: &TxEnvelope,
+        sender: Address,
+    ) -> Result<Execution, Interrupted> {
+        let beneficiary = ctx.block.beneficiary;
+        let evm = &mut self.evm;
+        evm.ctx
+            .journaled_state
+            .database
+            .start(index, lazy_candidate(tx, sender, beneficiary));
+        evm.ctx.set_tx(TxEnv::from_recovered_tx(tx, sender));
+        let mut handler: LazyHandler<_, EVMError<VmReadError>, _> = LazyHandler::default();
+        let outcome = handler.run(evm);
+        // Also after an error: the journal is then already discarded, and this resets it.
+        let state = evm.ctx.journal_mut().finalize();
+        let fee = handler.fee.get();
+        let db = &mut evm.ctx.journaled_state.database;
+        // Worded as the oracle words it (alloy-evm's block executor).
+        let hash = tx.trie_hash();
+        let mut result = match outcome {
+            Ok(result) => Ok(result),
+            Err(EVMError::Database(VmReadError::PreState(e))) => Err(read_failure(e, hash)),
+            Err(EVMError::Database(e)) => return Err(e.into()),
+            Err(e) => Err(BlockExecutionError::evm(e, hash).to_string()),
+        };
+        let spec = ctx.cfg.spec;
+        let mut writes = Vec::new();
+        if result.is_ok() {
+            collect_writes(&state, db, spec, &ctx.codes, &mut writes);
+            let selfdestructed = state
+                .get(&beneficiary)
+                .is_some_and(|account| account.is_selfdestructed());
+            match credit_beneficiary(db, beneficiary, fee, selfdestructed, spec, &mut writes) {
+                Ok(()) => {}
+                Err(VmReadError::PreState(e)) => {
+                    writes.clear();
+                    result = Err(read_failure(e, hash));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Execution {
+            result,
+            state,
+            fee,
+            lazy_recipient: db.lazy_recipient,
+            reads: db.take_reads(),
+            writes,
+        })
+    }
 }
 
 /// A read the archive could not answer, worded as the oracle's executor words it: its

@@ -1,0 +1,55 @@
+//! Replays one block execution-only in a loop, sequential or Block-STM, for a profiler:
+//!
+//! ```sh
+//! cargo build --release -p replay-evm-bench --example exec_loop
+//! perf record -g -- target/release/examples/exec_loop raw-transfers 100000000 par 1 20
+//! ```
+//!
+//! Arguments: a workload name or a mainnet block folder, the gas of a generated block, `seq`
+//! or `par`, the thread count, the number of replays.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{num::NonZeroUsize, time::Instant};
+
+use replay_evm::{
+    block_dir::load_block_dir, chain::ChainSpec, parallel::ParallelEngine,
+    sequential::replay_sequential_with_senders,
+};
+use replay_evm_workload::{Workload, generate_gas};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, what, gas, side, threads, rounds] = &args[..] else {
+        panic!("usage: exec_loop WORKLOAD|BLOCK_DIR GAS seq|par THREADS ROUNDS");
+    };
+    let chain = ChainSpec::mainnet();
+    let block = match what.parse::<Workload>() {
+        Ok(workload) => generate_gas(workload, 1, gas.parse().unwrap()).unwrap(),
+        Err(_) => load_block_dir(std::path::Path::new(what), 1).unwrap(),
+    };
+    let senders = block.recover_senders(block.fork(&chain)).unwrap();
+    let threads = NonZeroUsize::new(threads.parse().unwrap()).unwrap();
+    let engine = ParallelEngine::new(threads).unwrap();
+    let rounds: u32 = rounds.parse().unwrap();
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        match side.as_str() {
+            "seq" => {
+                replay_sequential_with_senders(&block, &chain, &senders).unwrap();
+            }
+            _ => {
+                engine
+                    .replay_with_senders(&block, &chain, threads, &senders)
+                    .unwrap();
+            }
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "{side}: min {:?}, median {:?} per replay",
+        times[0],
+        times[times.len() / 2]
+    );
+}
