@@ -12,11 +12,13 @@
 //!   threads recover senders ahead of it.
 //! - `block_stm`: one block under Block-STM from start to end, with revm as the transaction
 //!   executor: sender recovery, the pre-block system calls (the base state), the worker
-//!   loop, the commit phase, the write-set check and the post-block rules.
-//! - `commit`: the commit phase, which materialises the lazy credits and commits each last
-//!   incarnation through alloy-evm's block executor, in transaction order.
-//! - `write_set_check`: the optional self-check of the write sets against the committed
-//!   state ([`ParallelEngine::with_write_set_check`]).
+//!   loop, the final state, the commit phase, the write-set check and the post-block rules.
+//! - `final_state`: the block's final state folded from the write sets on the worker
+//!   threads, committed to revm's `State` in one step.
+//! - `commit`: the commit phase, which hands each last incarnation's result to alloy-evm's
+//!   block executor in transaction order (receipts and gas).
+//! - `write_set_check`: the optional self-check of the folded final state against the
+//!   multi-version memory's reads ([`ParallelEngine::with_write_set_check`]).
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
 //!   transaction executor, with the per-transaction slot of the last incarnation; its
 //!   property test runs mock transactions against a sequential baseline.
@@ -28,6 +30,7 @@
 //!   dependency suspension, validation waves, the done check).
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
+//! - `threads`: work after the worker loop spread over the replay's threads.
 //! - `senders`: sender recovery shared between threads: ahead of in-order execution, and as
 //!   Block-STM's first phase.
 
@@ -36,11 +39,13 @@ mod commit;
 mod cost_model;
 pub mod engine;
 mod executor;
+mod final_state;
 mod in_order;
 mod mv_memory;
 mod replay;
 pub mod scheduler;
 mod senders;
+mod threads;
 mod tx_executor;
 mod vm;
 mod write_set_check;

@@ -7,9 +7,12 @@
 //! 3. The worker loop (`executor.rs`) runs Block-STM over [`RevmTxExecutor`], whose every
 //!    incarnation is one revm execution over the multi-version memory (`vm.rs`), on an EVM
 //!    each worker builds once per block.
-//! 4. The commit phase (`commit.rs`) commits the last incarnations in order through the same
-//!    block executor; the write-set self-check (`write_set_check.rs`) compares the memory
-//!    with the committed state; the executor applies the post-block rules.
+//! 4. The block's final state is folded from the last incarnations' write sets on the
+//!    worker threads (`final_state.rs`); the write-set self-check (`write_set_check.rs`)
+//!    compares it with the multi-version memory's reads after the last transaction.
+//! 5. The commit phase (`commit.rs`) commits the last incarnations' results in order
+//!    through the same block executor (receipts and gas), the final state is committed to
+//!    its `State` in one step, and the executor applies the post-block rules.
 
 use std::{borrow::Cow, time::Instant};
 
@@ -20,17 +23,18 @@ use alloy_evm::{
     eth::{EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
 };
 use alloy_primitives::Address;
-use revm::database::State;
+use revm::{DatabaseCommit, database::State};
 
 use super::{
-    commit::commit_transactions,
+    commit::{commit_transactions, take_results, traces},
     executor,
+    final_state::final_state,
     mv_memory::MvMemory,
     replay::{Mode, ParallelReplay},
     senders::recover_senders,
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
-    write_set_check::{check_final_state, written_locations},
+    write_set_check::check_final_state,
 };
 use crate::{
     access::Version,
@@ -132,25 +136,35 @@ pub(crate) fn replay(
         #[cfg(test)]
         panic_at: options.panic_at,
     };
-    let (slots, counters) = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number)?;
-    let written = if options.check_write_sets {
-        written_locations(&slots)
+    let (mut slots, counters) =
+        executor::run(pool, &revm_executor, &mv, txs.len(), threads, number)?;
+    // The block's final state, folded from the write sets on the worker threads.
+    let invariant = |what| EngineError::Invariant { number, what };
+    let final_state = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
+    if options.check_write_sets {
+        check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
+    }
+    let traces = traces(pool, threads, &slots);
+    let results = take_results(&mut slots);
+    // The serial commit of the results on this thread; meanwhile, on a large block, another
+    // thread frees the memory and the read and write sets, which nothing reads any more (on
+    // a small one, waking a thread costs more than the freeing).
+    let outcomes = if threads > 1 && txs.len() >= 256 {
+        pool.in_place_scope(|scope| {
+            scope.spawn(move |_| drop((mv, slots)));
+            commit_transactions(&mut executor, results, &block_ctx, block, &senders)
+        })
     } else {
-        Vec::new()
-    };
-    let (outcomes, traces) =
-        commit_transactions(&mut executor, slots, &block_ctx, block, &senders)?;
-    // Every location the transactions wrote must read, in the multi-version memory after
-    // the last transaction, what the committed state holds: this checks the write sets
-    // (and the lazy credits) against the sequential commit.
-    check_final_state(
-        &block_ctx,
-        &mv,
-        txs.len(),
-        &written,
-        executor.evm_mut().db_mut(),
-    )
-    .map_err(|what| EngineError::Invariant { number, what })?;
+        drop((mv, slots));
+        commit_transactions(&mut executor, results, &block_ctx, block, &senders)
+    }?;
+    let traces = traces
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| invariant("a transaction was committed without a trace".into()))?;
+    let db = executor.evm_mut().db_mut();
+    db.commit(final_state.destroyed);
+    db.commit(final_state.accounts);
     let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
     Ok(ParallelReplay {
         replay: BlockReplay {

@@ -69,14 +69,16 @@ pub(crate) struct BaseState<'a> {
 }
 
 impl BaseState<'_> {
-    fn info(&self, address: Address) -> Option<AccountInfo> {
+    /// The account as the block's transactions find it before any of them ran.
+    pub(crate) fn info(&self, address: Address) -> Option<AccountInfo> {
         match self.overlay.get(&address) {
             Some((info, _)) => info.clone(),
             None => self.pre.basic_ref(address).unwrap_or_default(),
         }
     }
 
-    fn storage(&self, address: Address, slot: U256) -> U256 {
+    /// The slot as the block's transactions find it before any of them ran.
+    pub(crate) fn storage(&self, address: Address, slot: U256) -> U256 {
         if let Some(value) = self.overlay.get(&address).and_then(|(_, s)| s.get(&slot)) {
             return *value;
         }
@@ -190,7 +192,7 @@ impl<'a> VmDb<'a> {
 
     /// Resets the per-incarnation fields for incarnation of transaction `tx` (a worker's
     /// database is reused by all its incarnations, see [`WorkerVm`]).
-    fn start(&mut self, tx: TxIdx, lazy_candidate: Option<Address>) {
+    pub(crate) fn start(&mut self, tx: TxIdx, lazy_candidate: Option<Address>) {
         self.tx = tx;
         self.lazy_candidate = lazy_candidate;
         self.lazy_recipient = None;
@@ -446,14 +448,8 @@ where
 #[derive(Debug)]
 pub(crate) struct Execution {
     /// revm's result, or the reason the transaction is invalid against the state it read.
+    /// revm's state output is not kept: the write set holds what it changed.
     pub(crate) result: Result<ExecutionResult, String>,
-    /// revm's state output, with the beneficiary unpaid and a lazy recipient's balance
-    /// relative to the placeholder zero.
-    pub(crate) state: EvmState,
-    /// The beneficiary's fee.
-    pub(crate) fee: U256,
-    /// The recipient given a placeholder balance, if any.
-    pub(crate) lazy_recipient: Option<Address>,
     /// Read set.
     pub(crate) reads: Vec<(Location, Observed)>,
     /// Write set.
@@ -587,9 +583,6 @@ impl<'a> WorkerVm<'a> {
         }
         Ok(Execution {
             result,
-            state,
-            fee,
-            lazy_recipient: db.lazy_recipient,
             reads: db.take_reads(),
             writes,
         })

@@ -1,59 +1,50 @@
-//! The write-set self-check (`ParallelEngine::with_write_set_check`): after the commit
-//! phase, every location any transaction wrote is read back from the multi-version memory, as
-//! a transaction after the last would read it, and compared with the committed state. It
-//! proves the write-set extraction (`vm.rs`) and the lazy credits on every block it runs on.
-
-use alloy_primitives::map::AddressMap;
-use revm::Database;
+//! The write-set self-check (`ParallelEngine::with_write_set_check`): the block's final
+//! state, as the commit folds it from the write sets (`final_state.rs`), is compared at
+//! every written location with what the multi-version memory returns to a transaction after
+//! the last: the credit chains, the wipes and the topmost writer, read the way every
+//! incarnation read them. It proves the memory's reads and the fold against each other on
+//! every block it runs on; the write sets themselves are proved by the comparison with the
+//! sequential replay that every test makes.
 
 use super::{
     executor::LastIncarnations,
+    final_state::FinalState,
     mv_memory::MvMemory,
-    vm::{self, BlockContext},
+    tx_executor::IncarnationOutput,
+    vm::{BlockContext, VmDb},
 };
+use alloy_primitives::U256;
+use revm::Database;
+
 use crate::access::Location;
 
-/// Every location any last incarnation wrote, sorted, each once.
-pub(crate) fn written_locations<O>(slots: &LastIncarnations<O>) -> Vec<Location> {
-    let mut all: Vec<Location> = slots
-        .iter()
-        .flat_map(|slot| slot.write_locations.iter().copied())
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
-}
-
-/// Compares, location by location, the multi-version memory as a transaction after the last
-/// would read it with the committed state.
-pub(crate) fn check_final_state<DB: Database>(
+/// Compares `final_state` with the memory read after the last of the `slots`' transactions,
+/// at every location a last incarnation wrote.
+pub(crate) fn check_final_state<O: IncarnationOutput>(
     ctx: &BlockContext<'_>,
     mv: &MvMemory,
-    n: usize,
-    written: &[Location],
-    state: &mut DB,
+    slots: &LastIncarnations<O>,
+    final_state: &FinalState,
 ) -> Result<(), String> {
-    let mut reader = vm::VmDb::reader(n, mv, &ctx.base, &ctx.codes);
-    let mut committed_infos: AddressMap<Option<revm::state::AccountInfo>> = AddressMap::default();
-    let db_error = |e: DB::Error| format!("final-state check: state read failed: {e}");
+    let n = slots.len();
+    let mut reader = VmDb::reader(n, mv, &ctx.base, &ctx.codes);
+    let written = slots
+        .iter()
+        .filter_map(|slot| slot.output.as_ref())
+        .flat_map(|output| output.writes().iter().map(|(location, _)| location));
     for location in written {
         let address = location.address();
-        let mismatch = |what: &str, parallel: String, sequential: String| {
+        // Each location on its own: nothing learnt of another account carries over.
+        reader.start(n, None);
+        let read = |e: super::vm::VmReadError| format!("final-state check at {location:?}: {e}");
+        let mismatch = |what: &str, memory: String, folded: String| {
             Err(format!(
-                "write set disagrees with the sequential commit at {location:?}: {what} is \
-                 {parallel} in parallel, {sequential} sequentially"
+                "final state at {location:?}: {what} is {memory} in the memory, {folded} \
+                 folded from the write sets"
             ))
         };
-        let exists = reader.exists(address).map_err(|e| e.to_string())?;
-        let committed = match committed_infos.get(&address) {
-            Some(info) => info.clone(),
-            None => {
-                let info = state.basic(address).map_err(db_error)?;
-                committed_infos.insert(address, info.clone());
-                info
-            }
-        };
-        let Some(info) = committed else {
+        let exists = reader.exists(address).map_err(read)?;
+        let Some(account) = final_state.accounts.get(&address) else {
             if exists {
                 return mismatch("existence", "true".into(), "false".into());
             }
@@ -62,31 +53,37 @@ pub(crate) fn check_final_state<DB: Database>(
         if !exists {
             return mismatch("existence", "false".into(), "true".into());
         }
+        let info = &account.info;
         match location {
             Location::Existence(_) => {}
             Location::Balance(_) => {
-                let balance = reader.balance(address).map_err(|e| e.to_string())?;
+                let balance = reader.balance(address).map_err(read)?;
                 if balance != info.balance {
                     return mismatch("balance", balance.to_string(), info.balance.to_string());
                 }
             }
             Location::Nonce(_) => {
-                let nonce = reader.nonce(address).map_err(|e| e.to_string())?;
+                let nonce = reader.nonce(address).map_err(read)?;
                 if nonce != info.nonce {
                     return mismatch("nonce", nonce.to_string(), info.nonce.to_string());
                 }
             }
             Location::Code(_) => {
-                let (hash, _) = reader.code(address).map_err(|e| e.to_string())?;
+                let (hash, _) = reader.code(address).map_err(read)?;
                 if hash != info.code_hash {
                     return mismatch("code hash", hash.to_string(), info.code_hash.to_string());
                 }
             }
             Location::Storage(_, slot) => {
-                let value = reader.storage(address, *slot).map_err(|e| e.to_string())?;
-                let committed = state.storage(address, *slot).map_err(db_error)?;
-                if value != committed {
-                    return mismatch("storage", value.to_string(), committed.to_string());
+                let value = reader.storage(address, *slot).map_err(read)?;
+                // A slot written before the account's last wipe is not in the fold: zero.
+                let folded = match account.storage.get(slot) {
+                    Some(slot) => slot.present_value,
+                    None if account.is_created() => U256::ZERO,
+                    None => ctx.base.storage(address, *slot),
+                };
+                if value != folded {
+                    return mismatch("storage", value.to_string(), folded.to_string());
                 }
             }
         }
