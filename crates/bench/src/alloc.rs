@@ -1,5 +1,6 @@
 //! Peak heap memory of one measurement: the `replay-evm-bench` binary's global allocator
-//! (`src/main.rs`) is [`PeakAlloc`], the system allocator plus a byte counter that is armed
+//! (`src/main.rs`) is [`PeakAlloc`], mimalloc (the allocator of every ReplayEVM binary) plus
+//! a byte counter that is armed
 //! only while a memory measurement runs. In a binary with another allocator [`measure`]
 //! counts nothing and reports 0.
 //!
@@ -11,15 +12,15 @@
 //! was allocated before it makes `current` go below zero, which is the correct net growth.
 
 use std::{
-    alloc::{GlobalAlloc, Layout, System},
+    alloc::{GlobalAlloc, Layout},
     sync::{
         Mutex,
         atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed},
     },
 };
 
-/// The system allocator, counting while armed: install it with `#[global_allocator]` in the
-/// binary that measures.
+/// mimalloc, counting while armed: install it with `#[global_allocator]` in the binary that
+/// measures.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeakAlloc;
 
@@ -45,12 +46,12 @@ fn shrink(bytes: usize) {
     }
 }
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged and only
+// SAFETY: every method forwards to mimalloc with the caller's arguments unchanged and only
 // adds bookkeeping on atomics, which never allocates.
 unsafe impl GlobalAlloc for PeakAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let ptr = unsafe { System.alloc(layout) };
+        let ptr = unsafe { mimalloc::MiMalloc.alloc(layout) };
         if !ptr.is_null() {
             grow(layout.size());
         }
@@ -59,7 +60,7 @@ unsafe impl GlobalAlloc for PeakAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
+        let ptr = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
         if !ptr.is_null() {
             grow(layout.size());
         }
@@ -68,13 +69,13 @@ unsafe impl GlobalAlloc for PeakAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
         shrink(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded as is.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        let new = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             shrink(layout.size());
             grow(new_size);

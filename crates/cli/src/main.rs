@@ -9,6 +9,11 @@ mod cmd;
 mod exit;
 mod filter_args;
 
+/// mimalloc: the replays allocate and free many small objects on several threads, which it
+/// serves faster than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     match cli.command.run() {

@@ -45,6 +45,12 @@ use replay_evm_dataset::{
     summary,
 };
 
+/// mimalloc, as in the `replay-evm` binary: the replays allocate and free many small objects
+/// on several threads. Python's own allocations are unaffected; Arrow buffers handed to
+/// pyarrow are freed through their release callback, so by this allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn py_err(e: DatasetError) -> PyErr {
     match e {
         DatasetError::Usage(_) | DatasetError::Schema(_) => PyValueError::new_err(e.to_string()),
