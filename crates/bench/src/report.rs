@@ -143,6 +143,28 @@ impl BlockResult {
             .map(|r| self.speedup(r))
     }
 
+    /// Execution-only speedup at `threads`, when measured.
+    pub(crate) fn exec_speedup_at(&self, threads: usize) -> Option<f64> {
+        if !self.ok() {
+            return None;
+        }
+        self.parallel
+            .iter()
+            .find(|r| r.threads == threads)
+            .and_then(|r| self.exec_speedup(r))
+    }
+
+    /// The block's bound at `threads` (its lazy list-scheduled speedup), when computed.
+    pub(crate) fn bound_at(&self, threads: usize) -> Option<f64> {
+        if !self.ok() {
+            return None;
+        }
+        self.parallel
+            .iter()
+            .find(|r| r.threads == threads)
+            .and_then(|r| r.bound)
+    }
+
     fn reexecutions_per_tx(&self, run: &ParallelRun) -> f64 {
         let executions = median(&run.executions);
         if self.txs == 0 {
