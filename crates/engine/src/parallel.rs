@@ -17,6 +17,8 @@
 //!   threads, committed to revm's `State` in one step.
 //! - `commit`: the commit phase, which hands each last incarnation's result to alloy-evm's
 //!   block executor in transaction order (receipts and gas).
+//! - `receipts`: the commit's receipt builder, with the logs' blooms computed on the worker
+//!   threads.
 //! - `write_set_check`: the optional self-check of the folded final state against the
 //!   multi-version memory's reads ([`ParallelEngine::with_write_set_check`]).
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
@@ -42,6 +44,7 @@ mod executor;
 mod final_state;
 mod in_order;
 mod mv_memory;
+mod receipts;
 mod replay;
 pub mod scheduler;
 mod senders;

@@ -20,7 +20,7 @@ use alloy_consensus::TxEnvelope;
 use alloy_evm::{
     Evm, EvmFactory,
     block::BlockExecutor,
-    eth::{EthBlockExecutor, EthEvmFactory, receipt_builder::AlloyReceiptBuilder},
+    eth::{EthBlockExecutor, EthEvmFactory},
 };
 use alloy_primitives::Address;
 use revm::{DatabaseCommit, database::State};
@@ -30,6 +30,7 @@ use super::{
     executor,
     final_state::final_state,
     mv_memory::MvMemory,
+    receipts::{BloomedReceipts, blooms},
     replay::{Mode, ParallelReplay},
     senders::recover_senders,
     tx_executor::{Interrupted, TxExecutor},
@@ -93,7 +94,7 @@ pub(crate) fn replay(
     let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
     let evm = EthEvmFactory::default().create_evm(&mut state, env);
     let ctx = crate::sequential::execution_ctx(block);
-    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    let mut executor = EthBlockExecutor::new(evm, ctx, chain, BloomedReceipts::default());
     let rule_error = |stage| crate::sequential::rule_error(number, stage);
     executor
         .apply_pre_execution_changes()
@@ -145,6 +146,9 @@ pub(crate) fn replay(
         check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
     }
     let traces = traces(pool, threads, &slots);
+    executor
+        .receipt_builder
+        .set_blooms(blooms(pool, threads, &slots));
     let results = take_results(&mut slots);
     // The serial commit of the results on this thread; meanwhile, on a large block, another
     // thread frees the memory and the read and write sets, which nothing reads any more (on
