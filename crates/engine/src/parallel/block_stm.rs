@@ -9,10 +9,11 @@
 //!    each worker builds once per block.
 //! 4. The block's final state is folded from the last incarnations' write sets on the
 //!    worker threads (`final_state.rs`); the write-set self-check (`write_set_check.rs`)
-//!    compares it with the multi-version memory's reads after the last transaction.
-//! 5. The commit phase (`commit.rs`) commits the last incarnations' results in order
-//!    through the same block executor (receipts and gas), the final state is committed to
-//!    its `State` in one step, and the executor applies the post-block rules.
+//!    compares it with the multi-version memory's reads after the last transaction; it is
+//!    committed to the block executor's `State` in one step.
+//! 5. The traces and the receipts' blooms are built on the worker threads (`commit.rs`,
+//!    `receipts.rs`); the commit phase hands the last incarnations' results in order to the
+//!    same block executor (receipts and gas), which then applies the post-block rules.
 
 use std::{borrow::Cow, time::Instant};
 
@@ -33,6 +34,7 @@ use super::{
     receipts::{BloomedReceipts, blooms},
     replay::{Mode, ParallelReplay},
     senders::recover_senders,
+    threads::while_freeing,
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -145,30 +147,29 @@ pub(crate) fn replay(
     if options.check_write_sets {
         check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
     }
+    // Freeing a large block's memory and read and write sets takes milliseconds: another
+    // thread does it while this one commits.
+    let large = txs.len() >= 256;
+    // The final state into the executor's `State` (the receipts commit below leaves the state
+    // alone), while the memory, which nothing reads any more, is freed.
+    while_freeing(pool, threads, large, mv, || {
+        let db = executor.evm_mut().db_mut();
+        db.commit(final_state.destroyed);
+        db.commit(final_state.accounts);
+    });
     let traces = traces(pool, threads, &slots);
     executor
         .receipt_builder
         .set_blooms(blooms(pool, threads, &slots));
     let results = take_results(&mut slots);
-    // The serial commit of the results on this thread; meanwhile, on a large block, another
-    // thread frees the memory and the read and write sets, which nothing reads any more (on
-    // a small one, waking a thread costs more than the freeing).
-    let outcomes = if threads > 1 && txs.len() >= 256 {
-        pool.in_place_scope(|scope| {
-            scope.spawn(move |_| drop((mv, slots)));
-            commit_transactions(&mut executor, results, &block_ctx, block, &senders)
-        })
-    } else {
-        drop((mv, slots));
+    // The receipts, in order, while the read and write sets are freed.
+    let outcomes = while_freeing(pool, threads, large, slots, || {
         commit_transactions(&mut executor, results, &block_ctx, block, &senders)
-    }?;
+    })?;
     let traces = traces
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| invariant("a transaction was committed without a trace".into()))?;
-    let db = executor.evm_mut().db_mut();
-    db.commit(final_state.destroyed);
-    db.commit(final_state.accounts);
     let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
     Ok(ParallelReplay {
         replay: BlockReplay {

@@ -170,7 +170,10 @@ impl MvMemory {
                 incarnation: version.incarnation,
                 value: value.clone(),
             };
-            let versions = shard.entry(*location).or_default();
+            // Most locations have one writer: room for one entry, not `Vec`'s first four.
+            let versions = shard
+                .entry(*location)
+                .or_insert_with(|| Vec::with_capacity(1));
             match versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
                 Ok(i) => versions[i].1 = entry,
                 Err(i) => versions.insert(i, (version.tx, entry)),

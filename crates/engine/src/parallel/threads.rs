@@ -27,6 +27,27 @@ pub(crate) fn on_threads(pool: &rayon::ThreadPool, threads: usize, work: impl Fn
     });
 }
 
+/// Runs `work` on the calling thread while another thread of `pool` drops `garbage`, when
+/// `threads` allows a second thread and the freeing is `worth_a_thread` (waking a thread
+/// costs more than freeing a small block's data); otherwise drops it first.
+pub(crate) fn while_freeing<T: Send, R>(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    worth_a_thread: bool,
+    garbage: T,
+    work: impl FnOnce() -> R,
+) -> R {
+    if threads > 1 && worth_a_thread {
+        pool.in_place_scope(|scope| {
+            scope.spawn(move |_| drop(garbage));
+            work()
+        })
+    } else {
+        drop(garbage);
+        work()
+    }
+}
+
 /// `f(0..n)` on at most `threads` threads, claimed `chunk` indices at a time; the results in
 /// index order.
 pub(crate) fn map_chunks<T: Send>(
