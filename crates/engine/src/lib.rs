@@ -40,9 +40,12 @@
 //!      transaction executor (`parallel/tx_executor.rs`) and keeps each transaction's last
 //!      incarnation in its slot; `parallel/block_stm.rs` drives one block with revm as the
 //!      executor;
-//!    - the commit phase (`parallel/commit.rs`) walks the transactions in order, materialises
-//!      the credits, and hands every output to the same alloy-evm executor the oracle uses,
-//!      which builds the receipts, commits the state and applies the block rules.
+//!    - the block's final state is folded from the last incarnations' write sets on the
+//!      worker threads, credits summed in (`parallel/final_state.rs`), and committed to the
+//!      executor's `State` in one step; the commit phase (`parallel/commit.rs`) hands every
+//!      result in order to the same alloy-evm executor the oracle uses, which builds the
+//!      receipts (their blooms computed beforehand on the workers, `parallel/receipts.rs`)
+//!      and applies the block rules.
 //!
 //!    Block-STM is one of two modes. The other, *in-order* mode, runs the oracle's own
 //!    executor on the calling thread while the other threads recover senders ahead of it

@@ -145,6 +145,8 @@ pub(crate) fn run<E: TxExecutor>(
         // Nothing to schedule: no worker needs waking.
         return Ok((Vec::new(), Counters::default()));
     }
+    // More workers than transactions would only wake threads to find nothing to do.
+    let threads = threads.min(n);
     let scheduler = Scheduler::new(n);
     let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
     let failure: Mutex<Option<EngineError>> = Mutex::new(None);

@@ -116,7 +116,8 @@ impl MvMemory {
     /// A memory sized for about `locations` written locations, so that recording write sets
     /// does not grow the shards' tables while the workers run.
     pub(crate) fn with_capacity(locations: usize) -> Self {
-        let per_shard = locations.div_ceil(SHARDS);
+        // Rounded down: a small block's memory allocates its tables as it writes.
+        let per_shard = locations / SHARDS;
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
