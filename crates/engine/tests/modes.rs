@@ -137,17 +137,17 @@ fn adaptive_mode_falls_back_to_in_order_execution() {
 }
 
 #[test]
-fn the_cost_model_picks_block_stm_only_for_execution_heavy_blocks_on_many_threads() {
+fn the_cost_model_picks_block_stm_only_for_execution_heavy_blocks_on_several_threads() {
     let model = CostModel::MEASURED;
     // 1,100 transactions of 30 Mgas (a full post-London block): recovery-bound, in order.
     for threads in [2, 4, 8, 16] {
         assert!(!model.block_stm_wins(1_100, 30_000_000, threads));
     }
     // 20 transactions of 30 Mgas (compute-heavy contracts): execution-bound, so in-order
-    // execution cannot scale; but Block-STM's serial commit phase (0.6 of the execution)
-    // lets it win only from 8 threads.
+    // execution cannot scale; Block-STM's part that does not shrink with threads (0.55 of
+    // the execution) lets it win from 4 threads, not at 2.
     assert!(!model.block_stm_wins(20, 30_000_000, 2));
-    assert!(!model.block_stm_wins(20, 30_000_000, 4));
+    assert!(model.block_stm_wins(20, 30_000_000, 4));
     assert!(model.block_stm_wins(20, 30_000_000, 8));
     assert!(model.block_stm_us(20, 30_000_000, 16) < model.block_stm_us(20, 30_000_000, 8));
     // Never for one transaction, whatever the threads.

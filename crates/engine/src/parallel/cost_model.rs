@@ -30,16 +30,18 @@ pub struct CostModel {
 }
 
 impl CostModel {
-    /// Measured on the 2-core development machine (see BENCHMARKS.md): recovery ~45 µs a
-    /// transaction (secp256k1 public-key recovery and the signing hash); execution ~0.3 µs
-    /// per thousand gas (amm-many-pools and the post-London mainnet blocks); Block-STM's
-    /// execution and commit phases 1.75x the sequential execution, of which the commit phase
-    /// alone is 0.6x.
+    /// Measured on the 2-core development machine with `crates/bench/fit_cost_model.py`
+    /// over one `--mode block-stm --threads 1,2` run (BENCHMARKS.md, "Block-STM performance"):
+    /// medians over the 36 blocks of at least 100 transactions (the 10 workloads at 1 Ggas
+    /// and 26 mainnet fixtures). Recovery ~52 µs a transaction (secp256k1 public-key recovery
+    /// and the signing hash); execution ~0.36 µs per thousand gas; Block-STM's execution-only
+    /// work 1.37x the sequential execution at one thread, of which 0.55x does not shrink with
+    /// a second thread (the serial commit, and the dependencies).
     pub const MEASURED: Self = Self {
-        recovery_us_per_tx: 45.0,
-        execution_us_per_mgas: 300.0,
-        block_stm_work: 1.75,
-        block_stm_serial: 0.6,
+        recovery_us_per_tx: 52.5,
+        execution_us_per_mgas: 360.0,
+        block_stm_work: 1.37,
+        block_stm_serial: 0.55,
         margin: 0.9,
     };
 
