@@ -56,9 +56,7 @@ def main():
     for source in sorted({r["source"] for r in rows}):
         groups[source] = [r for r in rows if r["source"] == source]
     for name, group in groups.items():
-        medians = ", ".join(
-            f"{k} {statistics.median(r[k] for r in group):.2f}" for k in keys
-        )
+        medians = ", ".join(f"{k} {statistics.median(r[k] for r in group):.2f}" for k in keys)
         print(f"{name} ({len(group)} blocks): {medians}")
 
 
