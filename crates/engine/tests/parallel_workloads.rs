@@ -46,6 +46,22 @@ fn every_workload_equals_sequential() {
     }
 }
 
+/// As measurements run it: without the self-check, on blocks large enough (at least 256
+/// transactions, 4,096 writes) that the memory is freed on another thread while the final
+/// state is folded in several shares.
+#[test]
+fn large_workload_blocks_equal_sequential_without_the_self_check() {
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    for workload in [
+        Workload::RawTransfers,
+        Workload::MixedDefi,
+        Workload::AmmOnePool,
+    ] {
+        let block = generate(workload, 11, 1200).unwrap_or_else(|e| panic!("{workload}: {e}"));
+        assert_parallel_equals_sequential(workload.name(), &block, &engine);
+    }
+}
+
 #[test]
 fn corner_scenarios_equal_sequential() {
     let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap())

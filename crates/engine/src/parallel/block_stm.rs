@@ -141,22 +141,28 @@ pub(crate) fn replay(
     };
     let (mut slots, counters) =
         executor::run(pool, &revm_executor, &mv, txs.len(), threads, number)?;
-    // The block's final state, folded from the write sets on the worker threads.
-    let invariant = |what| EngineError::Invariant { number, what };
-    let final_state = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
-    if options.check_write_sets {
-        check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
-    }
     // Freeing a large block's memory and read and write sets takes milliseconds: another
-    // thread does it while this one commits.
+    // thread does it while this one goes on.
     let large = txs.len() >= 256;
+    // The block's final state, folded from the write sets on the worker threads. Without the
+    // self-check nothing reads the memory any more, so it is freed meanwhile.
+    let invariant = |what| EngineError::Invariant { number, what };
+    let final_state = if options.check_write_sets {
+        let final_state = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
+        check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
+        drop(mv);
+        final_state
+    } else {
+        while_freeing(pool, threads, large, mv, || {
+            final_state(pool, threads, &block_ctx, &slots)
+        })
+        .map_err(invariant)?
+    };
     // The final state into the executor's `State` (the receipts commit below leaves the state
-    // alone), while the memory, which nothing reads any more, is freed.
-    while_freeing(pool, threads, large, mv, || {
-        let db = executor.evm_mut().db_mut();
-        db.commit(final_state.destroyed);
-        db.commit(final_state.accounts);
-    });
+    // alone).
+    let db = executor.evm_mut().db_mut();
+    db.commit(final_state.destroyed);
+    db.commit(final_state.accounts);
     let traces = traces(pool, threads, &slots);
     executor
         .receipt_builder

@@ -185,7 +185,7 @@ fn share(address: &Address, parts: usize) -> usize {
 
 /// Folds the write sets of `slots` (every transaction's last incarnation, in order) into
 /// the block's final state, on `threads` threads of `pool` (the caller one of them), each
-/// folding the accounts of its own share.
+/// folding the accounts of the shares it claims.
 ///
 /// # Errors
 /// A description of the write that does not fit its location, or of an account that
@@ -199,7 +199,10 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     let writes = slots.iter().filter_map(|slot| slot.output.as_ref());
     let total: usize = writes.clone().map(|output| output.writes().len()).sum();
     // Below a few thousand writes a second thread costs more than it saves.
-    let parts = if total < 4096 { 1 } else { threads.max(1) };
+    // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
+    // memory, see `block_stm.rs`) leaves its shares to the others; each share scans every
+    // write set, which costs little next to folding.
+    let parts = if total < 4096 { 1 } else { 4 * threads.max(1) };
     let results: Mutex<Vec<Result<FinalState, String>>> = Mutex::new(Vec::with_capacity(parts));
     let fold_share = |part: usize| {
         let result = (|| {
@@ -226,7 +229,15 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
             .push(result);
     };
     let next = AtomicUsize::new(0);
-    on_threads(pool, parts, || fold_share(next.fetch_add(1, Relaxed)));
+    on_threads(pool, threads.min(parts), || {
+        loop {
+            let part = next.fetch_add(1, Relaxed);
+            if part >= parts {
+                break;
+            }
+            fold_share(part);
+        }
+    });
     let mut all: Option<FinalState> = None;
     for part in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
         let part = part?;
