@@ -86,11 +86,11 @@ pub(crate) fn replay(
         None => Cow::Owned(recover_senders(pool, block, fork, threads)?),
     };
 
-    // No transitions: the commit phase is serial, and the state changes come from the
-    // cache (`StateChanges::from_cache`, as in in-order mode).
+    // No transitions: the state changes come from the cache (`StateChanges::from_cache`, as
+    // in in-order mode), and nobody reads transitions.
     let mut state = State::builder().with_database_ref(&block.pre_state).build();
-    // The commit phase loads every account the block touches, and the pre-state holds them
-    // all: size the cache once rather than let the serial commit grow it.
+    // The final state's commit inserts every account the block writes, and the pre-state
+    // holds them all: size the cache once rather than let the serial commit grow it.
     state.cache.accounts.reserve(block.pre_state.len());
     let env = crate::sequential::evm_env(block, chain);
     let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());

@@ -8,7 +8,8 @@
 /// With `R` the recovery work, `E` the sequential execution work and `t` threads:
 /// - in-order mode overlaps recovery with execution, so it takes `max(E, (R + E) / t)`;
 /// - Block-STM recovers on `t` threads, then spends `k·E` of work (execution over the
-///   multi-version memory, validation, commit), of which `c·E` is the serial commit phase:
+///   multi-version memory, validation, commit), of which `c·E` does not shrink with more
+///   threads (the serial part of the commit, and the dependencies):
 ///   `(R + (k − c)·E) / t + c·E`, before any re-execution.
 ///
 /// Block-STM is chosen only when it is predicted at least `margin` faster, so that a doubt
@@ -23,7 +24,8 @@ pub struct CostModel {
     pub execution_us_per_mgas: f64,
     /// Block-STM's work over the sequential execution's (`k`).
     pub block_stm_work: f64,
-    /// The serial commit phase over the sequential execution (`c`).
+    /// The part of Block-STM's work that does not shrink with threads, over the sequential
+    /// execution (`c`).
     pub block_stm_serial: f64,
     /// Block-STM must be predicted faster than in-order by this factor (below 1).
     pub margin: f64,

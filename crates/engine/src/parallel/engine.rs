@@ -67,11 +67,12 @@ impl ParallelEngine {
         })
     }
 
-    /// Turns on the write-set self-check: after the commit phase, every location any
-    /// transaction wrote is read back from the multi-version memory and compared with the
-    /// committed state, and a difference is a [`ReplayError::Engine`]. It proves the write-set
-    /// extraction and the lazy credits on every block, at a cost of a few percent of a replay
-    /// (on the serial path); the test suites run with it, measurements without.
+    /// Turns on the write-set self-check: the block's final state, folded from the write sets
+    /// for the commit, is compared at every written location with what the multi-version
+    /// memory returns after the last transaction, and a difference is a
+    /// [`ReplayError::Engine`]. It proves the memory's reads (credit chains, wipes, topmost
+    /// writers) and the fold against each other on every block, at a cost of a few percent
+    /// of a replay; the test suites run with it, measurements without.
     pub fn with_write_set_check(mut self, on: bool) -> Self {
         self.block_stm.check_write_sets = on;
         self

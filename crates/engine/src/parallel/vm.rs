@@ -17,8 +17,9 @@
 //!   The sender's balance and nonce are always read exactly, so validity checks (nonce,
 //!   funds) are exact, and its debit is written as a full value.
 //!
-//! Credits are materialised at the end of the block, when the commit phase adds them to the
-//! balances in transaction order (see `parallel/commit.rs`).
+//! Credits are materialised at the end of the block, when the final state is folded from
+//! the write sets in transaction order, each credit added to the balance below it (see
+//! `parallel/final_state.rs`).
 
 use std::{cell::Cell, sync::RwLock};
 
