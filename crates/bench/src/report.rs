@@ -132,37 +132,27 @@ impl BlockResult {
             .then(|| ratio(wall(&self.sequential_exec), wall(&run.exec_samples)))
     }
 
-    /// Speedup at `threads`, when measured.
-    pub(crate) fn speedup_at(&self, threads: usize) -> Option<f64> {
+    /// The verified run at `threads`, if any.
+    fn run_at(&self, threads: usize) -> Option<&ParallelRun> {
         if !self.ok() {
             return None;
         }
-        self.parallel
-            .iter()
-            .find(|r| r.threads == threads)
-            .map(|r| self.speedup(r))
+        self.parallel.iter().find(|r| r.threads == threads)
+    }
+
+    /// Speedup at `threads`, when measured.
+    pub(crate) fn speedup_at(&self, threads: usize) -> Option<f64> {
+        self.run_at(threads).map(|r| self.speedup(r))
     }
 
     /// Execution-only speedup at `threads`, when measured.
     pub(crate) fn exec_speedup_at(&self, threads: usize) -> Option<f64> {
-        if !self.ok() {
-            return None;
-        }
-        self.parallel
-            .iter()
-            .find(|r| r.threads == threads)
-            .and_then(|r| self.exec_speedup(r))
+        self.run_at(threads).and_then(|r| self.exec_speedup(r))
     }
 
     /// The block's bound at `threads` (its lazy list-scheduled speedup), when computed.
     pub(crate) fn bound_at(&self, threads: usize) -> Option<f64> {
-        if !self.ok() {
-            return None;
-        }
-        self.parallel
-            .iter()
-            .find(|r| r.threads == threads)
-            .and_then(|r| r.bound)
+        self.run_at(threads).and_then(|r| r.bound)
     }
 
     fn reexecutions_per_tx(&self, run: &ParallelRun) -> f64 {
