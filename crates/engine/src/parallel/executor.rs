@@ -11,7 +11,9 @@
 //! # The worker loop
 //! Every worker runs [`run`]'s loop until the scheduler says the block is done: take the
 //! follow-up task the last task returned, or else ask the scheduler for the next one, and
-//! - **execute** an incarnation: run the executor without holding any lock. If a read met an
+//! - **execute** an incarnation: run the executor without holding any lock, with the
+//!   worker's own scratch (the engine's revm EVM, built once per worker per block; nothing
+//!   of one incarnation survives in it into the next, see `WorkerVm` in `vm.rs`). If a read met an
 //!   ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
 //!   writer's next `finish_execution` resumes it as a new incarnation. If the writer has
 //!   already executed again, retry at once. Otherwise record the write set in the
@@ -242,8 +244,8 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
 
     /// Executes `version` until it completes or suspends on the transaction whose ESTIMATE
     /// it read. Whatever the transaction's own outcome (the engine's executor turns a read
-    /// the archive cannot answer into an invalid-transaction outcome, see `WorkerVm::execute` in `vm.rs`),
-    /// execution fails the block only on a broken invariant.
+    /// the archive cannot answer into an invalid-transaction outcome, see
+    /// `WorkerVm::execute` in `vm.rs`), execution fails the block only on a broken invariant.
     fn execute(
         &self,
         scratch: &mut E::Scratch<'a>,
