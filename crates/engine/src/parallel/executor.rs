@@ -13,8 +13,8 @@
 //! follow-up task the last task returned, or else ask the scheduler for the next one, and
 //! - **execute** an incarnation: run the executor without holding any lock, with the
 //!   worker's own scratch (the engine's revm EVM, built once per worker per block; nothing
-//!   of one incarnation survives in it into the next, see `WorkerVm` in `vm.rs`). If a read met an
-//!   ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
+//!   of one incarnation survives in it into the next, see `WorkerVm` in `vm.rs`). If a read
+//!   met an ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
 //!   writer's next `finish_execution` resumes it as a new incarnation. If the writer has
 //!   already executed again, retry at once. Otherwise record the write set in the
 //!   multi-version memory, store the incarnation in the transaction's slot, and tell the
