@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::{
     bytecode::Bytecode,
-    database::{BundleState, CacheState},
+    database::{BundleState, CacheState, states::CacheAccount},
     primitives::KECCAK_EMPTY,
     state::AccountInfo,
 };
@@ -91,9 +91,20 @@ impl StateChanges {
     /// transitions carry, so the result is [`StateChanges::from_bundle`]'s (tests compare the
     /// two on every mainnet block and workload).
     pub fn from_cache(cache: &CacheState, pre: &PreState) -> Self {
+        Self::from_cache_accounts(cache, cache.accounts.iter(), pre)
+    }
+
+    /// [`StateChanges::from_cache`] for some of the cache's accounts (`accounts`, from
+    /// `cache.accounts`): shares of a large cache can be computed on several threads and
+    /// their `accounts` appended, since every account's change depends on that account only.
+    pub fn from_cache_accounts<'a>(
+        cache: &'a CacheState,
+        accounts: impl Iterator<Item = (&'a Address, &'a CacheAccount)>,
+        pre: &PreState,
+    ) -> Self {
         Self::from_accounts(
             pre,
-            cache.accounts.iter().map(|(address, cached)| {
+            accounts.map(|(address, cached)| {
                 let storage = cached
                     .account
                     .iter()
