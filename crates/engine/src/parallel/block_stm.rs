@@ -256,7 +256,7 @@ impl TxExecutor for RevmTxExecutor<'_> {
         if self.panic_at == Some(tx) {
             injected_fault(tx);
         }
-        vm.execute(self.ctx, tx, &self.txs[tx], self.senders[tx])
+        vm.execute(tx, &self.txs[tx], self.senders[tx])
     }
 }
 

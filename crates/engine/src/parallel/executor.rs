@@ -86,6 +86,7 @@ use std::{
 use super::{
     mv_memory::MvMemory,
     scheduler::{Counters, Scheduler, Task},
+    threads::on_threads,
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
 };
 use crate::{
@@ -179,12 +180,7 @@ pub(crate) fn run<E: TxExecutor>(
     };
     // The calling thread is one of the workers: it starts at once, while the pool threads
     // wake up.
-    pool.in_place_scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(|_| work());
-        }
-        work();
-    });
+    on_threads(pool, threads, work);
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }

@@ -1,6 +1,7 @@
 //! Work spread over a given number of threads of the engine's pool, the calling thread one
-//! of them: the parts of a Block-STM replay after the worker loop (the final state, the
-//! traces) that are independent per account or per transaction.
+//! of them: Block-STM's worker loop, and the parts of a replay after it (the final state,
+//! the traces, the blooms, the state diff) that are independent per account or per
+//! transaction.
 //!
 //! A replay asks for `threads` threads even when the pool holds more, so that a replay
 //! measured at one thread count uses that many; the helpers here never start more.

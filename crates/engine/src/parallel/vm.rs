@@ -506,6 +506,7 @@ type WorkerEvm<'a> = Evm<
 /// is reset by `finalize` after every run (also after an error, which `discard_tx`s first),
 /// and the database's per-incarnation fields are reset by `VmDb::start`.
 pub(crate) struct WorkerVm<'a> {
+    ctx: &'a BlockContext<'a>,
     evm: WorkerEvm<'a>,
 }
 
@@ -521,7 +522,7 @@ impl<'a> WorkerVm<'a> {
             .with_precompiles(PrecompilesMap::from_static(Precompiles::new(
                 PrecompileSpecId::from_spec_id(ctx.cfg.spec),
             )));
-        Self { evm }
+        Self { ctx, evm }
     }
 
     /// Executes transaction `index` once over the multi-version memory.
@@ -540,11 +541,11 @@ impl<'a> WorkerVm<'a> {
     /// broke an invariant.
     pub(crate) fn execute(
         &mut self,
-        ctx: &BlockContext<'_>,
         index: TxIdx,
         tx: &TxEnvelope,
         sender: Address,
     ) -> Result<Execution, Interrupted> {
+        let ctx = self.ctx;
         let beneficiary = ctx.block.beneficiary;
         let evm = &mut self.evm;
         evm.ctx
