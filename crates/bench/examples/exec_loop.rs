@@ -6,16 +6,23 @@
 //! ```
 //!
 //! Arguments: a workload name or a mainnet block folder, the gas of a generated block, `seq`
-//! or `par`, the thread count, the number of replays.
+//! or `par` (execution-only) or `seq-e2e` or `par-e2e` (senders recovered inside the
+//! replay), the thread count, the number of replays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{num::NonZeroUsize, time::Instant};
 
 use replay_evm::{
-    block_dir::load_block_dir, chain::ChainSpec, parallel::ParallelEngine,
-    sequential::replay_sequential_with_senders,
+    block_dir::load_block_dir,
+    chain::ChainSpec,
+    parallel::{Concurrency, ParallelEngine},
+    sequential::{replay_sequential, replay_sequential_with_senders},
 };
 use replay_evm_workload::{Workload, generate_gas};
+
+/// The allocator of every ReplayEVM binary, so that profiles show what the bench measures.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -37,6 +44,15 @@ fn main() {
         match side.as_str() {
             "seq" => {
                 replay_sequential_with_senders(&block, &chain, &senders).unwrap();
+            }
+            // End to end: the senders recovered inside the replay.
+            "seq-e2e" => {
+                replay_sequential(&block, &chain).unwrap();
+            }
+            "par-e2e" => {
+                engine
+                    .replay(&block, &chain, Concurrency::Threads(threads))
+                    .unwrap();
             }
             _ => {
                 engine

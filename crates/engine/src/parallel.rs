@@ -33,8 +33,8 @@
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
 //! - `threads`: work after the worker loop spread over the replay's threads.
-//! - `senders`: sender recovery shared between threads: ahead of in-order execution, and as
-//!   Block-STM's first phase.
+//! - `senders`: sender recovery shared between threads: ahead of in-order execution, and
+//!   inside Block-STM's worker loop.
 
 mod block_stm;
 mod commit;

@@ -1,6 +1,8 @@
 //! Block-STM with revm as the transaction executor: one block's replay from start to end.
 //!
-//! 1. The senders are recovered on every thread (`senders.rs`).
+//! 1. The senders are recovered by the workers inside the worker loop (`senders.rs`): each
+//!    transaction's when it first executes, later ones when a worker has no task, so that
+//!    recovery, most of a replay's work, overlaps execution.
 //! 2. alloy-evm's block executor, the one the oracle uses, applies the pre-block system calls
 //!    (EIP-2935, EIP-4788) to the pre-state; what they changed is the *base state* every
 //!    transaction reads beneath the multi-version memory.
@@ -15,7 +17,7 @@
 //!    `receipts.rs`); the commit phase hands the last incarnations' results in order to the
 //!    same block executor (receipts and gas), which then applies the post-block rules.
 
-use std::{borrow::Cow, time::Instant};
+use std::time::Instant;
 
 use alloy_consensus::TxEnvelope;
 use alloy_evm::{
@@ -24,7 +26,7 @@ use alloy_evm::{
     eth::{EthBlockExecutor, EthEvmFactory},
 };
 use alloy_primitives::Address;
-use revm::{DatabaseCommit, database::State};
+use revm::database::State;
 
 use super::{
     commit::{commit_transactions, take_results, traces},
@@ -33,7 +35,7 @@ use super::{
     mv_memory::MvMemory,
     receipts::{BloomedReceipts, blooms},
     replay::{Mode, ParallelReplay},
-    senders::recover_senders,
+    senders::{SenderPipeline, Senders},
     threads::{map_chunks, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
@@ -77,13 +79,14 @@ pub(crate) fn replay(
     let number = block.number();
     let fork = block.fork(chain);
     let txs = block.transactions();
-    // Known senders (execution-only timing) skip the recovery phase.
-    let senders: Cow<'_, [Address]> = match known_senders {
+    // Known senders (execution-only timing) are used as given; otherwise the workers recover
+    // them as they execute.
+    let senders = match known_senders {
         Some(senders) => {
             crate::sequential::check_senders(block, senders)?;
-            Cow::Borrowed(senders)
+            Senders::Known(senders)
         }
-        None => Cow::Owned(recover_senders(pool, block, fork, threads)?),
+        None => Senders::Recovering(SenderPipeline::new(block, fork)),
     };
 
     // No transitions: the state changes come from the cache (`StateChanges::from_cache`, as
@@ -139,8 +142,13 @@ pub(crate) fn replay(
         #[cfg(test)]
         panic_at: options.panic_at,
     };
-    let (mut slots, counters) =
-        executor::run(pool, &revm_executor, &mv, txs.len(), threads, number)?;
+    let run = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number);
+    // A signature that does not recover is what the sequential replay, which recovers every
+    // sender first, reports before anything else.
+    let senders = senders
+        .into_vec()
+        .map_err(|source| ReplayError::Block { number, source })?;
+    let (mut slots, counters) = run?;
     // Freeing a large block's memory and read and write sets takes milliseconds: another
     // thread does it while this one goes on.
     let large = txs.len() >= 256;
@@ -160,9 +168,7 @@ pub(crate) fn replay(
     };
     // The final state into the executor's `State` (the receipts commit below leaves the state
     // alone).
-    let db = executor.evm_mut().db_mut();
-    db.commit(final_state.destroyed);
-    db.commit(final_state.accounts);
+    final_state.commit_to(executor.evm_mut().db_mut());
     let traces = traces(pool, threads, &slots);
     executor
         .receipt_builder
@@ -228,7 +234,7 @@ fn state_changes(
 struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
-    senders: &'a [Address],
+    senders: &'a Senders<'a>,
     /// Test-only fault injection: executing this transaction panics.
     #[cfg(test)]
     panic_at: Option<crate::access::TxIdx>,
@@ -256,7 +262,23 @@ impl TxExecutor for RevmTxExecutor<'_> {
         if self.panic_at == Some(tx) {
             injected_fault(tx);
         }
-        vm.execute(tx, &self.txs[tx], self.senders[tx])
+        let sender = match self.senders.get(tx) {
+            Ok(sender) => sender,
+            // The block fails with this error once the loop is done (see `replay`); the
+            // transaction cannot execute meanwhile: an outcome that read and wrote nothing.
+            Err(error) => {
+                return Ok(Execution {
+                    result: Err(error.to_string()),
+                    reads: Vec::new(),
+                    writes: Vec::new(),
+                });
+            }
+        };
+        vm.execute(tx, &self.txs[tx], sender)
+    }
+
+    fn idle(&self) -> bool {
+        self.senders.recover_ahead()
     }
 }
 

@@ -7,9 +7,9 @@
 ///
 /// With `R` the recovery work, `E` the sequential execution work and `t` threads:
 /// - in-order mode overlaps recovery with execution, so it takes `max(E, (R + E) / t)`;
-/// - Block-STM recovers on `t` threads, then spends `k·E` of work (execution over the
-///   multi-version memory, validation, commit), of which `c·E` does not shrink with more
-///   threads (the serial part of the commit, and the dependencies):
+/// - Block-STM recovers inside its worker loop on `t` threads and spends `k·E` of work
+///   (execution over the multi-version memory, validation, commit), of which `c·E` does not
+///   shrink with more threads (the serial part of the commit, and the dependencies):
 ///   `(R + (k − c)·E) / t + c·E`, before any re-execution.
 ///
 /// Block-STM is chosen only when it is predicted at least `margin` faster, so that a doubt

@@ -23,7 +23,8 @@
 //!   observed when it ran. If one changed, abort the incarnation (`try_validation_abort`),
 //!   turn its writes into ESTIMATE markers, and let `finish_validation` schedule the
 //!   re-execution (perhaps as this worker's next task) and a validation wave above it;
-//! - find **no task** for now: yield the thread and look again.
+//! - find **no task** for now: do the executor's idle work (`TxExecutor::idle`: the
+//!   engine's recovers a later transaction's sender), or yield the thread, and look again.
 //!
 //! A worker that fails (a broken invariant returned by the executor, or a panic) records the
 //! first failure and halts the scheduler, which stops every other worker at its next check,
@@ -230,7 +231,9 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                 Some(Task::Execution(version)) => self.execute(&mut scratch, version)?,
                 Some(Task::Validation(version)) => self.validate(version),
                 None => {
-                    std::thread::yield_now();
+                    if !self.executor.idle() {
+                        std::thread::yield_now();
+                    }
                     None
                 }
             };

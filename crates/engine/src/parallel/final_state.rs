@@ -14,8 +14,8 @@
 //! revm's `State` remembers how an account got where it is, and the block's state changes
 //! depend on it: storage held before the block counts as wiped only if the account was
 //! destroyed. An account the block destroyed is therefore committed as the sequential
-//! commits reach it: first its destruction ([`FinalState::destroyed`]), then, if it exists
-//! at the end, its final state as a newly created account ([`FinalState::accounts`]).
+//! commits reach it: first its destruction, then, if it exists at the end, its final state
+//! as a newly created account ([`FinalState::commit_to`]).
 //!
 //! | account at the end of the block | how it is committed |
 //! | --- | --- |
@@ -33,6 +33,7 @@ use alloy_primitives::{
     map::{AddressMap, HashMap},
 };
 use revm::{
+    DatabaseCommit,
     bytecode::Bytecode,
     primitives::{KECCAK_EMPTY, hardfork::SpecId},
     state::{Account, AccountInfo, EvmState, EvmStorage, EvmStorageSlot, TransactionId},
@@ -44,14 +45,45 @@ use super::{
 };
 use crate::access::Location;
 
-/// The written accounts' final state, as two revm state outputs to commit in order.
+/// The written accounts' final state, in the shares the worker threads folded: each share
+/// two revm state outputs, its accounts in no other share.
 #[derive(Debug, Default)]
 pub(crate) struct FinalState {
+    /// Share `i` holds the accounts `share(address, shares.len())` puts there.
+    shares: Vec<FinalShare>,
+}
+
+/// One share of the final state.
+#[derive(Debug, Default)]
+struct FinalShare {
     /// Accounts that existed before a transaction of the block deleted them: committed
     /// first, as self-destructed.
-    pub(crate) destroyed: EvmState,
+    destroyed: EvmState,
     /// Every written account that exists at the end of the block: committed second.
-    pub(crate) accounts: EvmState,
+    accounts: EvmState,
+}
+
+impl FinalState {
+    /// The final state of written account `address`, if it exists at the end of the block.
+    pub(crate) fn account(&self, address: &Address) -> Option<&Account> {
+        let share = self.shares.get(share(address, self.shares.len()))?;
+        share.accounts.get(address)
+    }
+
+    /// Commits the final state to `db`: every share's destroyed accounts, then every share's
+    /// existing accounts (an account destroyed and then created again is committed in that
+    /// order, as the sequential commits reach it). The shares are committed one by one, not
+    /// merged: merging would copy every account once more, serially.
+    pub(crate) fn commit_to(self, db: &mut impl DatabaseCommit) {
+        let (destroyed, accounts): (Vec<_>, Vec<_>) = self
+            .shares
+            .into_iter()
+            .map(|share| (share.destroyed, share.accounts))
+            .unzip();
+        for state in destroyed.into_iter().chain(accounts) {
+            db.commit(state);
+        }
+    }
 }
 
 /// One account's writes folded in transaction order.
@@ -103,7 +135,7 @@ impl Folded {
         self,
         address: Address,
         ctx: &BlockContext<'_>,
-        out: &mut FinalState,
+        out: &mut FinalShare,
     ) -> Result<(), String> {
         let base = ctx.base.info(address);
         // Loaded as the base state holds it, as the sequential commit finds it.
@@ -180,7 +212,7 @@ impl Folded {
 
 /// Which of `parts` shares of the accounts `address` falls in.
 fn share(address: &Address, parts: usize) -> usize {
-    usize::from(address.0[19]) % parts
+    usize::from(address.0[19]) % parts.max(1)
 }
 
 /// Folds the write sets of `slots` (every transaction's last incarnation, in order) into
@@ -203,7 +235,8 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     // memory, see `block_stm.rs`) leaves its shares to the others; each share scans every
     // write set, which costs little next to folding.
     let parts = if total < 4096 { 1 } else { 4 * threads.max(1) };
-    let results: Mutex<Vec<Result<FinalState, String>>> = Mutex::new(Vec::with_capacity(parts));
+    let results: Vec<Mutex<Option<Result<FinalShare, String>>>> =
+        (0..parts).map(|_| Mutex::new(None)).collect();
     let fold_share = |part: usize| {
         let result = (|| {
             let mut folded: AddressMap<Folded> = AddressMap::default();
@@ -216,17 +249,14 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
                     }
                 }
             }
-            let mut out = FinalState::default();
+            let mut out = FinalShare::default();
             out.accounts.reserve(folded.len());
             for (address, account) in folded {
                 account.commit(address, ctx, &mut out)?;
             }
             Ok(out)
         })();
-        results
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(result);
+        *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
     let next = AtomicUsize::new(0);
     on_threads(pool, threads.min(parts), || {
@@ -238,16 +268,15 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
             fold_share(part);
         }
     });
-    let mut all: Option<FinalState> = None;
-    for part in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        let part = part?;
-        match &mut all {
-            None => all = Some(part),
-            Some(all) => {
-                all.destroyed.extend(part.destroyed);
-                all.accounts.extend(part.accounts);
-            }
-        }
-    }
-    Ok(all.unwrap_or_default())
+    let shares = results
+        .into_iter()
+        .enumerate()
+        .map(|(part, result)| {
+            result
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(format!("share {part} of the final state was not folded")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(FinalState { shares })
 }

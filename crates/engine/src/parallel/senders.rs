@@ -1,5 +1,5 @@
-//! Sender recovery shared between threads: ahead of in-order execution, and as Block-STM's
-//! first phase.
+//! Sender recovery shared between threads: ahead of in-order execution, and inside
+//! Block-STM's worker loop.
 //!
 //! Recovering a signature (secp256k1 public-key recovery and a Keccak hash) costs more than
 //! executing most transactions: on the mainnet fixtures it is 79–89% of a sequential replay.
@@ -7,6 +7,9 @@
 //! [`SenderPipeline`] lets helper threads recover senders ahead of the thread that executes
 //! the transactions in order; that thread, when the next sender is not ready, recovers a
 //! later one itself rather than wait, so every thread stays busy until the last signature.
+//! Block-STM's workers recover each transaction's sender when they first execute it, and
+//! later ones when the scheduler has no task for them, so recovery overlaps execution
+//! there too.
 //!
 //! # Invariants and orderings
 //! - `next` is the lowest transaction nobody has claimed; a claim is a `fetch_add`, so each
@@ -19,18 +22,17 @@
 //!   thread waiting on it terminates; waiting is a `yield_now` loop only while another
 //!   thread is inside one recovery (tens of µs).
 
-use std::sync::{
-    OnceLock,
-    atomic::{AtomicUsize, Ordering::Relaxed},
+use std::{
+    borrow::Cow,
+    sync::{
+        OnceLock,
+        atomic::{AtomicUsize, Ordering::Relaxed},
+    },
 };
 
 use alloy_primitives::Address;
 
-use crate::{
-    block::ArchivedBlock,
-    chain::Fork,
-    error::{BlockError, ReplayError},
-};
+use crate::{block::ArchivedBlock, chain::Fork, error::BlockError};
 
 /// The senders of one block, recovered by whichever thread gets to each first.
 pub(crate) struct SenderPipeline<'a> {
@@ -74,6 +76,12 @@ impl<'a> SenderPipeline<'a> {
         // Exactly one thread claims `index`, so the slot is empty here.
         let _ = slot.set(recovered);
         true
+    }
+
+    /// Recovers the lowest unclaimed transaction's sender, if one is left: work for a
+    /// thread that has nothing else to do. Returns whether there was one.
+    pub(crate) fn recover_ahead(&self) -> bool {
+        self.recover_one()
     }
 
     /// A helper thread's loop: recover until every transaction is claimed.
@@ -120,26 +128,6 @@ impl<'a> SenderPipeline<'a> {
     }
 }
 
-/// Recovers every sender of `block` on `threads` threads (the caller and threads of `pool`),
-/// each claiming the next unrecovered transaction, so that a pool thread that wakes late
-/// leaves no chunk behind: Block-STM's first phase.
-///
-/// # Errors
-/// [`ReplayError::Block`] with the lowest transaction whose signature does not recover.
-pub(crate) fn recover_senders(
-    pool: &rayon::ThreadPool,
-    block: &ArchivedBlock,
-    fork: Fork,
-    threads: usize,
-) -> Result<Vec<Address>, ReplayError> {
-    let number = block.number();
-    let pipeline = SenderPipeline::new(block, fork);
-    with_recovery_helpers(pool, &pipeline, threads, || pipeline.help());
-    pipeline
-        .into_senders()
-        .map_err(|source| ReplayError::Block { number, source })
-}
-
 /// Runs `work` on the calling thread while threads of `pool` help `pipeline` recover
 /// senders: `threads` threads in all, but no more helpers than there are other
 /// transactions.
@@ -161,4 +149,44 @@ pub(crate) fn with_recovery_helpers<R>(
         }
         work()
     })
+}
+
+/// The senders Block-STM executes with: given (execution-only timing), or recovered by the
+/// worker threads as they go (see the module docs).
+pub(crate) enum Senders<'a> {
+    /// Recovered before the replay: `senders[i]` sent transaction `i`.
+    Known(&'a [Address]),
+    /// Recovered by the workers: each transaction's when it first executes, later ones
+    /// when a worker has no task.
+    Recovering(SenderPipeline<'a>),
+}
+
+impl<'a> Senders<'a> {
+    /// The sender of transaction `index`, recovering it (or others, while another thread
+    /// recovers it) if need be.
+    pub(crate) fn get(&self, index: usize) -> Result<Address, BlockError> {
+        match self {
+            Self::Known(senders) => senders.get(index).copied().ok_or_else(|| {
+                BlockError::Inconsistent(format!("no sender given for transaction {index}"))
+            }),
+            Self::Recovering(pipeline) => pipeline.sender(index),
+        }
+    }
+
+    /// Recovers a later transaction's sender, if one is left; false when there is none.
+    pub(crate) fn recover_ahead(&self) -> bool {
+        match self {
+            Self::Known(_) => false,
+            Self::Recovering(pipeline) => pipeline.recover_ahead(),
+        }
+    }
+
+    /// Every sender, in order; the lowest transaction's error if a signature does not
+    /// recover (the error the sequential replay reports first).
+    pub(crate) fn into_vec(self) -> Result<Cow<'a, [Address]>, BlockError> {
+        match self {
+            Self::Known(senders) => Ok(Cow::Borrowed(senders)),
+            Self::Recovering(pipeline) => pipeline.into_senders().map(Cow::Owned),
+        }
+    }
 }

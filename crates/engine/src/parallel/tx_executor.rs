@@ -45,6 +45,13 @@ pub(crate) trait TxExecutor: Sync {
         mv: &'s MvMemory,
         version: Version,
     ) -> Result<Self::Output, Interrupted>;
+
+    /// Work a worker does when the scheduler has no task for it (the engine's executor
+    /// recovers a later transaction's sender); returns whether there was any. The default
+    /// has none, and the worker yields its time slice instead.
+    fn idle(&self) -> bool {
+        false
+    }
 }
 
 /// Why an incarnation did not complete.

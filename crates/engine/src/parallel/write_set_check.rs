@@ -44,7 +44,7 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
             ))
         };
         let exists = reader.exists(address).map_err(read)?;
-        let Some(account) = final_state.accounts.get(&address) else {
+        let Some(account) = final_state.account(&address) else {
             if exists {
                 return mismatch("existence", "true".into(), "false".into());
             }
