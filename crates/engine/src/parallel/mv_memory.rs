@@ -8,13 +8,21 @@
 //! down from `i`, summing deltas, until it meets a full value or the base state, so one read
 //! can depend on several writers.
 //!
+//! # Layout
+//! An account's four basic locations (existence, balance, nonce, code) live together under
+//! the account's address ([`AccountVersions`]): revm asks for all four at once
+//! (`Database::basic`), and [`MvMemory::read_account`] answers with one hash, one lock and
+//! one lookup. Storage slots are keyed by address and slot on their own, so that the slots
+//! of one hot contract spread over the shards. Each key is hashed once per access, and the
+//! hash picks both the shard and the bucket in it.
+//!
 //! # Concurrency
-//! The map is sharded: a location hashes to one of [`SHARDS`] shards, each a `RwLock` over a
-//! map from location to its per-transaction entries. Readers take the shard read lock;
-//! writers (recording a write set, marking estimates) take the write lock. A thread holds at
-//! most one shard lock at a time and never calls out while holding it, so there is no lock
-//! order to respect and no deadlock. Block-STM's correctness does not rest on these locks
-//! being fair or ordered, only on each entry update being atomic, which the lock gives.
+//! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
+//! its accounts and its slots. Readers take the shard read lock; writers (recording a write
+//! set, marking estimates) take the write lock. A thread holds at most one shard lock at a
+//! time and never calls out while holding it, so there is no lock order to respect and no
+//! deadlock. Block-STM's correctness does not rest on these locks being fair or ordered,
+//! only on each entry update being atomic, which the lock gives.
 
 use std::{
     hash::{BuildHasher, Hash},
@@ -22,9 +30,10 @@ use std::{
 };
 
 use alloy_primitives::{
-    B256, U256,
-    map::{DefaultHashBuilder, HashMap, HashSet},
+    Address, B256, U256,
+    map::{DefaultHashBuilder, HashSet},
 };
+use hashbrown::HashTable;
 use revm::bytecode::Bytecode;
 
 use crate::access::{Location, TxIdx, Version};
@@ -101,9 +110,57 @@ pub(crate) enum Read {
 /// B-tree here.
 type Versions = Vec<(TxIdx, Entry)>;
 
+/// The entries of an account's four basic locations.
+#[derive(Debug, Default)]
+struct AccountVersions {
+    existence: Versions,
+    balance: Versions,
+    nonce: Versions,
+    code: Versions,
+}
+
+impl AccountVersions {
+    /// The entries of account location `location` (`None` for a storage slot).
+    fn field(&self, location: &Location) -> Option<&Versions> {
+        match location {
+            Location::Existence(_) => Some(&self.existence),
+            Location::Balance(_) => Some(&self.balance),
+            Location::Nonce(_) => Some(&self.nonce),
+            Location::Code(_) => Some(&self.code),
+            Location::Storage(..) => None,
+        }
+    }
+
+    fn field_mut(&mut self, location: &Location) -> Option<&mut Versions> {
+        match location {
+            Location::Existence(_) => Some(&mut self.existence),
+            Location::Balance(_) => Some(&mut self.balance),
+            Location::Nonce(_) => Some(&mut self.nonce),
+            Location::Code(_) => Some(&mut self.code),
+            Location::Storage(..) => None,
+        }
+    }
+}
+
+/// What a transaction reads of an account's four basic locations, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountRead {
+    pub(crate) existence: Read,
+    pub(crate) balance: Read,
+    pub(crate) nonce: Read,
+    pub(crate) code: Read,
+}
+
+/// One shard: the accounts and the storage slots whose keys hash to it.
+#[derive(Default)]
+struct Shard {
+    accounts: HashTable<(Address, AccountVersions)>,
+    storage: HashTable<((Address, U256), Versions)>,
+}
+
 /// The multi-version memory of one block (see the module docs).
 pub(crate) struct MvMemory {
-    shards: Vec<RwLock<HashMap<Location, Versions>>>,
+    shards: Vec<RwLock<Shard>>,
     hasher: DefaultHashBuilder,
 }
 
@@ -116,26 +173,95 @@ impl MvMemory {
     /// A memory sized for about `locations` written locations, so that recording write sets
     /// does not grow the shards' tables while the workers run.
     pub(crate) fn with_capacity(locations: usize) -> Self {
-        // Rounded down: a small block's memory allocates its tables as it writes.
-        let per_shard = locations / SHARDS;
+        // Rounded down: a small block's memory allocates its tables as it writes. About two
+        // written locations an account; storage is sized as it comes.
+        let accounts = locations / 2 / SHARDS;
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
-                    RwLock::new(HashMap::with_capacity_and_hasher(
-                        per_shard,
-                        Default::default(),
-                    ))
+                    RwLock::new(Shard {
+                        accounts: HashTable::with_capacity(accounts),
+                        storage: HashTable::new(),
+                    })
                 })
                 .collect(),
             hasher: DefaultHashBuilder::default(),
         }
     }
 
-    fn shard(&self, location: &Location) -> &RwLock<HashMap<Location, Versions>> {
-        let mut state = self.hasher.build_hasher();
-        location.hash(&mut state);
-        let h = std::hash::Hasher::finish(&state);
-        &self.shards[(h as usize) % SHARDS]
+    fn hash<K: Hash>(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a key hashed to `hash`: bits the tables use neither for the bucket (the
+    /// low bits) nor for the control byte (the top seven).
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        &self.shards[((hash >> 32) as usize) % SHARDS]
+    }
+
+    /// Calls `f` with `location`'s entries, if any transaction wrote it.
+    fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&Versions) -> R) -> Option<R> {
+        match location {
+            Location::Storage(address, slot) => {
+                let key = (*address, *slot);
+                let hash = self.hash(&key);
+                let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+                let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
+                Some(f(versions))
+            }
+            account_location => {
+                let address = account_location.address();
+                let hash = self.hash(&address);
+                let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+                let (_, account) = shard.accounts.find(hash, |(a, _)| *a == address)?;
+                account.field(account_location).map(f)
+            }
+        }
+    }
+
+    /// Calls `f` with `location`'s entries under the shard's write lock, creating them
+    /// (empty) first when `create` is set; `None` when they do not exist and are not created.
+    fn with_versions_mut<R>(
+        &self,
+        location: &Location,
+        create: bool,
+        f: impl FnOnce(&mut Versions) -> R,
+    ) -> Option<R> {
+        match location {
+            Location::Storage(address, slot) => {
+                let key = (*address, *slot);
+                let hash = self.hash(&key);
+                let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
+                let versions = if create {
+                    let entry =
+                        shard
+                            .storage
+                            .entry(hash, |(k, _)| *k == key, |(k, _)| self.hash(k));
+                    &mut entry.or_insert_with(|| (key, Vec::new())).into_mut().1
+                } else {
+                    &mut shard.storage.find_mut(hash, |(k, _)| *k == key)?.1
+                };
+                Some(f(versions))
+            }
+            account_location => {
+                let address = account_location.address();
+                let hash = self.hash(&address);
+                let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
+                let account = if create {
+                    let entry =
+                        shard
+                            .accounts
+                            .entry(hash, |(a, _)| *a == address, |(a, _)| self.hash(a));
+                    &mut entry
+                        .or_insert_with(|| (address, AccountVersions::default()))
+                        .into_mut()
+                        .1
+                } else {
+                    &mut shard.accounts.find_mut(hash, |(a, _)| *a == address)?.1
+                };
+                account.field_mut(account_location).map(f)
+            }
+        }
     }
 
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
@@ -163,33 +289,30 @@ impl MvMemory {
             }
         };
         for (location, value) in writes {
-            let mut shard = self
-                .shard(location)
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
             let entry = Entry::Written {
                 incarnation: version.incarnation,
                 value: value.clone(),
             };
-            // Most locations have one writer: room for one entry, not `Vec`'s first four.
-            let versions = shard
-                .entry(*location)
-                .or_insert_with(|| Vec::with_capacity(1));
-            match versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
-                Ok(i) => versions[i].1 = entry,
-                Err(i) => versions.insert(i, (version.tx, entry)),
-            }
+            self.with_versions_mut(location, true, |versions| {
+                match versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
+                    Ok(i) => versions[i].1 = entry,
+                    Err(i) => {
+                        // Most locations have one writer: room for one entry, not `Vec`'s
+                        // first four.
+                        if versions.capacity() == 0 {
+                            versions.reserve_exact(1);
+                        }
+                        versions.insert(i, (version.tx, entry));
+                    }
+                }
+            });
         }
         for location in previous.iter().filter(|l| !is_written(l)) {
-            let mut shard = self
-                .shard(location)
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(versions) = shard.get_mut(location)
-                && let Ok(i) = versions.binary_search_by_key(&version.tx, |(tx, _)| *tx)
-            {
-                versions.remove(i);
-            }
+            self.with_versions_mut(location, false, |versions| {
+                if let Ok(i) = versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
+                    versions.remove(i);
+                }
+            });
         }
         if small {
             return writes.iter().any(|(l, _)| !previous.contains(l));
@@ -201,73 +324,38 @@ impl MvMemory {
     /// Replaces `tx`'s entries at `locations` with ESTIMATE markers (after an abort).
     pub(crate) fn mark_estimates(&self, tx: TxIdx, locations: &[Location]) {
         for location in locations {
-            let mut shard = self
-                .shard(location)
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(versions) = shard.get_mut(location)
-                && let Ok(i) = versions.binary_search_by_key(&tx, |(t, _)| *t)
-            {
-                versions[i].1 = Entry::Estimate;
-            }
+            self.with_versions_mut(location, false, |versions| {
+                if let Ok(i) = versions.binary_search_by_key(&tx, |(t, _)| *t) {
+                    versions[i].1 = Entry::Estimate;
+                }
+            });
         }
     }
 
     /// Reads `location` as transaction `reader` sees it.
     pub(crate) fn read(&self, location: &Location, reader: TxIdx) -> Read {
-        let shard = self
-            .shard(location)
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let Some(versions) = shard.get(location) else {
-            return Read::Base;
-        };
-        let mut credits = Vec::new();
-        let mut credit_sum = U256::ZERO;
-        let below = versions.partition_point(|(tx, _)| *tx < reader);
-        for (tx, entry) in versions[..below].iter().rev() {
-            let tx = *tx;
-            match entry {
-                Entry::Estimate => return Read::Blocked(tx),
-                Entry::Written { incarnation, value } => {
-                    let version = Version {
-                        tx,
-                        incarnation: *incarnation,
-                    };
-                    match value {
-                        MvValue::BalanceCredit(credit) => {
-                            credit_sum = credit_sum.wrapping_add(*credit);
-                            credits.push(version);
-                        }
-                        MvValue::Balance(full) if !credits.is_empty() => {
-                            return Read::Found {
-                                value: MvValue::Balance(full.wrapping_add(credit_sum)),
-                                observed: Observed::Credits {
-                                    credits,
-                                    base: Some(version),
-                                },
-                            };
-                        }
-                        other => {
-                            return Read::Found {
-                                value: other.clone(),
-                                observed: Observed::Written(version),
-                            };
-                        }
-                    }
-                }
-            }
-        }
-        if credits.is_empty() {
-            Read::Base
-        } else {
-            Read::BaseWithCredit {
-                credit: credit_sum,
-                observed: Observed::Credits {
-                    credits,
-                    base: None,
-                },
-            }
+        self.with_versions(location, |versions| read_versions(versions, reader))
+            .unwrap_or(Read::Base)
+    }
+
+    /// Reads account `address`'s four basic locations as transaction `reader` sees them,
+    /// under one lock: what revm's `basic` asks for.
+    pub(crate) fn read_account(&self, address: Address, reader: TxIdx) -> AccountRead {
+        let hash = self.hash(&address);
+        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+        match shard.accounts.find(hash, |(a, _)| *a == address) {
+            Some((_, account)) => AccountRead {
+                existence: read_versions(&account.existence, reader),
+                balance: read_versions(&account.balance, reader),
+                nonce: read_versions(&account.nonce, reader),
+                code: read_versions(&account.code, reader),
+            },
+            None => AccountRead {
+                existence: Read::Base,
+                balance: Read::Base,
+                nonce: Read::Base,
+                code: Read::Base,
+            },
         }
     }
 
@@ -278,6 +366,57 @@ impl MvMemory {
             Read::Found { observed, .. } | Read::BaseWithCredit { observed, .. } => Some(observed),
             Read::Base => Some(Observed::Base),
             Read::Blocked(_) => None,
+        }
+    }
+}
+
+/// What transaction `reader` reads from one location's entries `versions`.
+fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
+    let mut credits = Vec::new();
+    let mut credit_sum = U256::ZERO;
+    let below = versions.partition_point(|(tx, _)| *tx < reader);
+    for (tx, entry) in versions[..below].iter().rev() {
+        let tx = *tx;
+        match entry {
+            Entry::Estimate => return Read::Blocked(tx),
+            Entry::Written { incarnation, value } => {
+                let version = Version {
+                    tx,
+                    incarnation: *incarnation,
+                };
+                match value {
+                    MvValue::BalanceCredit(credit) => {
+                        credit_sum = credit_sum.wrapping_add(*credit);
+                        credits.push(version);
+                    }
+                    MvValue::Balance(full) if !credits.is_empty() => {
+                        return Read::Found {
+                            value: MvValue::Balance(full.wrapping_add(credit_sum)),
+                            observed: Observed::Credits {
+                                credits,
+                                base: Some(version),
+                            },
+                        };
+                    }
+                    other => {
+                        return Read::Found {
+                            value: other.clone(),
+                            observed: Observed::Written(version),
+                        };
+                    }
+                }
+            }
+        }
+    }
+    if credits.is_empty() {
+        Read::Base
+    } else {
+        Read::BaseWithCredit {
+            credit: credit_sum,
+            observed: Observed::Credits {
+                credits,
+                base: None,
+            },
         }
     }
 }
@@ -359,6 +498,51 @@ mod tests {
                     base: Some(v(1, 0))
                 }
             }
+        );
+    }
+
+    #[test]
+    fn an_account_read_together_equals_its_four_locations_read_alone() {
+        let mv = MvMemory::new();
+        let a = Address::repeat_byte(7);
+        let slot = Location::Storage(a, U256::from(3));
+        mv.record(
+            v(1, 0),
+            &[
+                (Location::Existence(a), MvValue::Existence(true)),
+                (Location::Balance(a), MvValue::Balance(U256::from(5))),
+                (Location::Nonce(a), MvValue::Nonce(1)),
+                (slot, MvValue::Storage(U256::from(9))),
+            ],
+            &[],
+        );
+        mv.record(
+            v(2, 0),
+            &[(Location::Balance(a), MvValue::BalanceCredit(U256::from(2)))],
+            &[],
+        );
+        mv.record(v(4, 0), &[(Location::Nonce(a), MvValue::Nonce(2))], &[]);
+        mv.mark_estimates(4, &[Location::Nonce(a)]);
+        for reader in 0..6 {
+            let together = mv.read_account(a, reader);
+            assert_eq!(together.existence, mv.read(&Location::Existence(a), reader));
+            assert_eq!(together.balance, mv.read(&Location::Balance(a), reader));
+            assert_eq!(together.nonce, mv.read(&Location::Nonce(a), reader));
+            assert_eq!(together.code, mv.read(&Location::Code(a), reader));
+        }
+        assert_eq!(mv.read_account(a, 5).nonce, Read::Blocked(4));
+        // The slot is its own key: the account's entries do not hide it, nor it them.
+        assert_eq!(
+            mv.read(&slot, 2),
+            Read::Found {
+                value: MvValue::Storage(U256::from(9)),
+                observed: Observed::Written(v(1, 0))
+            }
+        );
+        assert_eq!(mv.read(&Location::Storage(a, U256::from(4)), 2), Read::Base);
+        assert_eq!(
+            mv.read_account(Address::repeat_byte(8), 9).existence,
+            Read::Base
         );
     }
 }

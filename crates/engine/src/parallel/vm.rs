@@ -229,7 +229,18 @@ impl<'a> VmDb<'a> {
         &mut self,
         location: Location,
     ) -> Result<Option<(MvValue, Option<TxIdx>)>, VmReadError> {
-        match self.mv.read(&location, self.tx) {
+        let read = self.mv.read(&location, self.tx);
+        self.take(location, read)
+    }
+
+    /// Records `read` of non-balance `location` in the read set and returns its value;
+    /// `Ok(None)` means "from the base state".
+    fn take(
+        &mut self,
+        location: Location,
+        read: Read,
+    ) -> Result<Option<(MvValue, Option<TxIdx>)>, VmReadError> {
+        match read {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
                 self.note(location, Observed::Base);
@@ -251,8 +262,21 @@ impl<'a> VmDb<'a> {
     /// absent account into existence without an existence write, so that transactions paying
     /// a new beneficiary do not depend on the first one through its existence.
     pub(crate) fn exists(&mut self, address: Address) -> Result<bool, VmReadError> {
+        let existence = self.mv.read(&Location::Existence(address), self.tx);
+        self.exists_from(address, existence, &mut None)
+    }
+
+    /// [`VmDb::exists`] from the read of the account's existence, and of its balance when
+    /// the caller has it (read under the same lock); the balance is taken from `balance`
+    /// (or read), and recorded, only if the existence says absent.
+    fn exists_from(
+        &mut self,
+        address: Address,
+        existence: Read,
+        balance: &mut Option<Read>,
+    ) -> Result<bool, VmReadError> {
         let location = Location::Existence(address);
-        let exists = match self.read(location)? {
+        let exists = match self.take(location, existence)? {
             Some((MvValue::Existence(exists), _)) => exists,
             Some(_) => return Err(VmReadError::WrongKind(location)),
             None => self.base_info(address).is_some(),
@@ -261,7 +285,10 @@ impl<'a> VmDb<'a> {
             return Ok(true);
         }
         let location = Location::Balance(address);
-        match self.mv.read(&location, self.tx) {
+        let balance = balance
+            .take()
+            .unwrap_or_else(|| self.mv.read(&location, self.tx));
+        match balance {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
                 self.note(location, Observed::Base);
@@ -282,9 +309,15 @@ impl<'a> VmDb<'a> {
 
     /// The exact balance, credits of lower transactions summed in.
     pub(crate) fn balance(&mut self, address: Address) -> Result<U256, VmReadError> {
+        let read = self.mv.read(&Location::Balance(address), self.tx);
+        self.balance_from(address, read)
+    }
+
+    /// [`VmDb::balance`] from the read of the account's balance.
+    fn balance_from(&mut self, address: Address, read: Read) -> Result<U256, VmReadError> {
         let location = Location::Balance(address);
         let base = |db: &mut Self| db.base_info(address).map(|i| i.balance).unwrap_or_default();
-        match self.mv.read(&location, self.tx) {
+        match read {
             Read::Blocked(tx) => Err(VmReadError::Blocked(tx)),
             Read::Base => {
                 let b = base(self);
@@ -308,8 +341,13 @@ impl<'a> VmDb<'a> {
     }
 
     pub(crate) fn nonce(&mut self, address: Address) -> Result<u64, VmReadError> {
+        let read = self.mv.read(&Location::Nonce(address), self.tx);
+        self.nonce_from(address, read)
+    }
+
+    fn nonce_from(&mut self, address: Address, read: Read) -> Result<u64, VmReadError> {
         let location = Location::Nonce(address);
-        Ok(match self.read(location)? {
+        Ok(match self.take(location, read)? {
             Some((MvValue::Nonce(n), _)) => n,
             Some(_) => return Err(VmReadError::WrongKind(location)),
             None => self.base_info(address).map(|i| i.nonce).unwrap_or_default(),
@@ -320,8 +358,17 @@ impl<'a> VmDb<'a> {
         &mut self,
         address: Address,
     ) -> Result<(B256, Option<Bytecode>), VmReadError> {
+        let read = self.mv.read(&Location::Code(address), self.tx);
+        self.code_from(address, read)
+    }
+
+    fn code_from(
+        &mut self,
+        address: Address,
+        read: Read,
+    ) -> Result<(B256, Option<Bytecode>), VmReadError> {
         let location = Location::Code(address);
-        Ok(match self.read(location)? {
+        Ok(match self.take(location, read)? {
             Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
             Some(_) => return Err(VmReadError::WrongKind(location)),
             None => match self.base_info(address) {
@@ -336,18 +383,26 @@ impl Database for VmDb<'_> {
     type Error = VmReadError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        if !self.exists(address)? {
+        // The four locations under one lock; each is recorded only if it is used, in the
+        // order the fields are consulted.
+        let read = self.mv.read_account(address, self.tx);
+        let mut balance_read = Some(read.balance);
+        if !self.exists_from(address, read.existence, &mut balance_read)? {
             self.loaded.insert(address, None);
             return Ok(None);
         }
-        let nonce = self.nonce(address)?;
-        let (code_hash, code) = self.code(address)?;
+        let nonce = self.nonce_from(address, read.nonce)?;
+        let (code_hash, code) = self.code_from(address, read.code)?;
         let no_code = code_hash == KECCAK_EMPTY;
         let balance = if self.lazy_candidate == Some(address) && no_code {
             self.lazy_recipient = Some(address);
             U256::ZERO
         } else {
-            self.balance(address)?
+            match balance_read {
+                Some(read) => self.balance_from(address, read)?,
+                // Taken only for an absent account, which returned above.
+                None => self.balance(address)?,
+            }
         };
         let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_default());
         self.loaded.insert(address, Some(info.clone()));
