@@ -58,6 +58,27 @@ pub(crate) enum Task {
     Validation(Version),
 }
 
+/// What taking an index gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim<T = Version> {
+    /// A task.
+    Got(T),
+    /// The index's transaction could not be handed out; the index is spent.
+    Skipped,
+    /// The index is past the last transaction.
+    Exhausted,
+}
+
+impl Claim {
+    fn map<T>(self, f: impl FnOnce(Version) -> T) -> Claim<T> {
+        match self {
+            Self::Got(version) => Claim::Got(f(version)),
+            Self::Skipped => Claim::Skipped,
+            Self::Exhausted => Claim::Exhausted,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     ReadyToExecute,
@@ -92,8 +113,17 @@ pub(crate) struct Scheduler {
     decrease_cnt: AtomicUsize,
     num_active_tasks: AtomicUsize,
     done_marker: AtomicBool,
-    status: Vec<Mutex<(Incarnation, Status)>>,
-    dependencies: Vec<Mutex<Vec<TxIdx>>>,
+    txs: Vec<TxState>,
+}
+
+/// One transaction's status and the transactions suspended on it, alone on a cache line:
+/// neighbouring transactions run on different workers, and a line shared between them
+/// would move between cores on every lock.
+#[derive(Debug)]
+#[repr(align(64))]
+struct TxState {
+    status: Mutex<(Incarnation, Status)>,
+    dependencies: Mutex<Vec<TxIdx>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,10 +141,12 @@ impl Scheduler {
             decrease_cnt: AtomicUsize::new(0),
             num_active_tasks: AtomicUsize::new(0),
             done_marker: AtomicBool::new(n == 0),
-            status: (0..n)
-                .map(|_| Mutex::new((0, Status::ReadyToExecute)))
+            txs: (0..n)
+                .map(|_| TxState {
+                    status: Mutex::new((0, Status::ReadyToExecute)),
+                    dependencies: Mutex::new(Vec::new()),
+                })
                 .collect(),
-            dependencies: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 
@@ -154,7 +186,7 @@ impl Scheduler {
 
     fn try_incarnate(&self, tx: TxIdx) -> Option<Version> {
         if tx < self.n {
-            let mut status = lock(&self.status[tx]);
+            let mut status = lock(&self.txs[tx].status);
             if status.1 == Status::ReadyToExecute {
                 status.1 = Status::Executing;
                 return Some(Version {
@@ -167,54 +199,67 @@ impl Scheduler {
         None
     }
 
-    fn next_version_to_execute(&self) -> Option<Version> {
+    fn next_version_to_execute(&self) -> Claim {
         if self.execution_idx.load(SeqCst) >= self.n {
             self.check_done();
-            return None;
+            return Claim::Exhausted;
         }
         self.num_active_tasks.fetch_add(1, SeqCst);
         let tx = self.execution_idx.fetch_add(1, SeqCst);
-        self.try_incarnate(tx)
+        self.try_incarnate(tx).map_or(Claim::Skipped, Claim::Got)
     }
 
-    fn next_version_to_validate(&self) -> Option<Version> {
+    fn next_version_to_validate(&self) -> Claim {
         if self.validation_idx.load(SeqCst) >= self.n {
             self.check_done();
-            return None;
+            return Claim::Exhausted;
         }
         self.num_active_tasks.fetch_add(1, SeqCst);
         let tx = self.validation_idx.fetch_add(1, SeqCst);
         if tx < self.n {
-            let status = lock(&self.status[tx]);
+            let status = lock(&self.txs[tx].status);
             if status.1 == Status::Executed {
-                return Some(Version {
+                return Claim::Got(Version {
                     tx,
                     incarnation: status.0,
                 });
             }
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
-        None
+        Claim::Skipped
     }
 
     /// The next task, or `None` when there is none right now (the caller checks `done`).
+    ///
+    /// An index whose transaction cannot be handed out now (the validation of one still
+    /// executing, which its `finish_execution` validates; the execution of one executing or
+    /// suspended) is passed over and the next index tried at once: every pass takes an
+    /// index, so this ends, and a worker yields only when both indices are spent.
     pub(crate) fn next_task(&self) -> Option<Task> {
-        if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
-            self.next_version_to_validate().map(Task::Validation)
-        } else {
-            self.next_version_to_execute().map(Task::Execution)
+        loop {
+            let claim = if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
+                self.next_version_to_validate().map(Task::Validation)
+            } else {
+                self.next_version_to_execute().map(Task::Execution)
+            };
+            match claim {
+                Claim::Got(task) => return Some(task),
+                Claim::Exhausted => return None,
+                Claim::Skipped if self.done() => return None,
+                Claim::Skipped => {}
+            }
         }
     }
 
     /// Suspends `tx` until `blocking` finishes its next execution. Returns `false` when
     /// `blocking` has already executed again, in which case `tx` should simply re-execute.
     pub(crate) fn add_dependency(&self, tx: TxIdx, blocking: TxIdx) -> bool {
-        let mut dependents = lock(&self.dependencies[blocking]);
-        if lock(&self.status[blocking]).1 == Status::Executed {
+        let mut dependents = lock(&self.txs[blocking].dependencies);
+        if lock(&self.txs[blocking].status).1 == Status::Executed {
             return false;
         }
         {
-            let mut status = lock(&self.status[tx]);
+            let mut status = lock(&self.txs[tx].status);
             status.1 = Status::Aborting;
         }
         dependents.push(tx);
@@ -224,7 +269,7 @@ impl Scheduler {
     }
 
     fn set_ready(&self, tx: TxIdx) {
-        let mut status = lock(&self.status[tx]);
+        let mut status = lock(&self.txs[tx].status);
         *status = (status.0 + 1, Status::ReadyToExecute);
     }
 
@@ -235,8 +280,8 @@ impl Scheduler {
         version: Version,
         wrote_new_location: bool,
     ) -> Option<Task> {
-        lock(&self.status[version.tx]).1 = Status::Executed;
-        let dependents = std::mem::take(&mut *lock(&self.dependencies[version.tx]));
+        lock(&self.txs[version.tx].status).1 = Status::Executed;
+        let dependents = std::mem::take(&mut *lock(&self.txs[version.tx].dependencies));
         if let Some(&min) = dependents.iter().min() {
             for &dependent in &dependents {
                 self.set_ready(dependent);
@@ -257,7 +302,7 @@ impl Scheduler {
     /// Aborts `version` after a failed validation, unless it was already aborted or
     /// superseded. Returns whether this call aborted it.
     pub(crate) fn try_validation_abort(&self, version: Version) -> bool {
-        let mut status = lock(&self.status[version.tx]);
+        let mut status = lock(&self.txs[version.tx].status);
         if *status == (version.incarnation, Status::Executed) {
             status.1 = Status::Aborting;
             true
