@@ -13,9 +13,10 @@
 //!    worker threads (`final_state.rs`); the write-set self-check (`write_set_check.rs`)
 //!    compares it with the multi-version memory's reads after the last transaction; it is
 //!    committed to the block executor's `State` in one step.
-//! 5. The traces and the receipts' blooms are built on the worker threads (`commit.rs`,
-//!    `receipts.rs`); the commit phase hands the last incarnations' results in order to the
-//!    same block executor (receipts and gas), which then applies the post-block rules.
+//! 5. The traces and the receipts' blooms are built on the other threads while the caller
+//!    commits the final state (`commit.rs`, `receipts.rs`); the commit phase hands the last
+//!    incarnations' results in order to the same block executor (receipts and gas), which
+//!    then applies the post-block rules.
 
 use std::time::Instant;
 
@@ -29,14 +30,14 @@ use alloy_primitives::Address;
 use revm::database::State;
 
 use super::{
-    commit::{commit_transactions, take_results, traces},
+    commit::{commit_transactions, take_results, trace_work},
     executor,
     final_state::final_state,
     mv_memory::MvMemory,
-    receipts::{BloomedReceipts, blooms},
+    receipts::{BloomedReceipts, bloom_work},
     replay::{Mode, ParallelReplay},
     senders::{SenderPipeline, Senders},
-    threads::{map_chunks, while_freeing},
+    threads::{beside, map_chunks, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -166,13 +167,33 @@ pub(crate) fn replay(
         })
         .map_err(invariant)?
     };
-    // The final state into the executor's `State` (the receipts commit below leaves the state
-    // alone).
-    final_state.commit_to(executor.evm_mut().db_mut());
-    let traces = traces(pool, threads, &slots);
+    // The final state into the executor's `State` (serial), while the other threads build
+    // the traces and the receipts' blooms and then the caller joins them (the receipts
+    // commit below leaves the state alone). Helpers for a large block, or one with many
+    // logs (a unit is about 256 of them).
+    let trace_work = trace_work(&slots);
+    let bloom_work = bloom_work(&slots);
+    let helpers = if large || bloom_work.count() >= 4 {
+        threads
+            .saturating_sub(1)
+            .min(trace_work.count() + bloom_work.count())
+    } else {
+        0
+    };
+    let db = executor.evm_mut().db_mut();
+    beside(
+        pool,
+        helpers,
+        || final_state.commit_to(db),
+        || {
+            trace_work.work();
+            bloom_work.work();
+        },
+    );
+    let traces = trace_work.into_results();
     executor
         .receipt_builder
-        .set_blooms(blooms(pool, threads, &slots));
+        .set_blooms(bloom_work.into_blooms());
     let results = take_results(&mut slots);
     // The receipts, in order, while the read and write sets are freed.
     let outcomes = while_freeing(pool, threads, large, slots, || {

@@ -25,7 +25,7 @@ use super::{
     executor::LastIncarnations,
     mv_memory::MvValue,
     replay::TxTrace,
-    threads::map_chunks,
+    threads::Chunks,
     vm::{BlockContext, Execution},
 };
 use crate::{
@@ -52,14 +52,10 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
         .collect()
 }
 
-/// Every transaction's trace, built on `threads` threads of `pool`; `None` for a
-/// transaction never executed.
-pub(crate) fn traces(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    slots: &LastIncarnations<Execution>,
-) -> Vec<Option<TxTrace>> {
-    map_chunks(pool, threads, slots.len(), 64, |index| {
+/// Every transaction's trace, as work any thread can share, 64 transactions a chunk; `None`
+/// for a transaction never executed.
+pub(crate) fn trace_work(slots: &LastIncarnations<Execution>) -> Chunks<'_, Option<TxTrace>> {
+    Chunks::new(slots.len(), 64, move |index| {
         let slot = &slots[index];
         slot.output
             .as_ref()

@@ -20,7 +20,7 @@ use alloy_evm::{
 };
 use alloy_primitives::{Bloom, Log, logs_bloom};
 
-use super::{executor::LastIncarnations, threads::map_chunks, vm::Execution};
+use super::{executor::LastIncarnations, threads::Chunks, vm::Execution};
 
 /// The receipt builder of Block-STM's block executor: the receipts `AlloyReceiptBuilder`
 /// builds, the `i`-th built with the `i`-th of the blooms set by
@@ -82,14 +82,10 @@ enum Unit {
     Logs(usize, Range<usize>),
 }
 
-/// Every transaction's bloom, from its last incarnation's logs, on `threads` threads of
-/// `pool` (the empty bloom for a transaction without a result; the commit reports it).
-pub(crate) fn blooms(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    slots: &LastIncarnations<Execution>,
-) -> Vec<Bloom> {
-    blooms_of(pool, threads, slots.len(), |index| {
+/// Every transaction's bloom, from its last incarnation's logs, as work any thread can share
+/// (the empty bloom for a transaction without a result; the commit reports it).
+pub(crate) fn bloom_work(slots: &LastIncarnations<Execution>) -> BloomWork<'_> {
+    BloomWork::new(slots.len(), |index| {
         match slots[index].output.as_ref().map(|e| &e.result) {
             Some(Ok(result)) => result.logs(),
             _ => &[],
@@ -97,49 +93,68 @@ pub(crate) fn blooms(
     })
 }
 
-/// The blooms of `n` transactions whose logs `logs` gives, in units of about
-/// [`LOGS_PER_UNIT`] logs claimed by `threads` threads.
-fn blooms_of<'a>(
-    pool: &rayon::ThreadPool,
-    threads: usize,
+/// The blooms of `n` transactions, in units of about [`LOGS_PER_UNIT`] logs claimed by
+/// every thread that calls [`BloomWork::work`].
+pub(crate) struct BloomWork<'a> {
     n: usize,
-    logs: impl Fn(usize) -> &'a [Log] + Sync,
-) -> Vec<Bloom> {
-    let mut units = Vec::new();
-    let (mut first, mut pending) = (0, 0);
-    for index in 0..n {
-        let count = logs(index).len();
-        if count > LOGS_PER_UNIT {
-            if first < index {
-                units.push(Unit::Txs(first..index));
+    units: Chunks<'a, Vec<(usize, Bloom)>>,
+}
+
+impl<'a> BloomWork<'a> {
+    /// The work of the blooms of `n` transactions whose logs `logs` gives.
+    fn new(n: usize, logs: impl Fn(usize) -> &'a [Log] + Sync + 'a) -> Self {
+        let mut units = Vec::new();
+        let (mut first, mut pending) = (0, 0);
+        for index in 0..n {
+            let count = logs(index).len();
+            if count > LOGS_PER_UNIT {
+                if first < index {
+                    units.push(Unit::Txs(first..index));
+                }
+                for start in (0..count).step_by(LOGS_PER_UNIT) {
+                    units.push(Unit::Logs(index, start..(start + LOGS_PER_UNIT).min(count)));
+                }
+                (first, pending) = (index + 1, 0);
+                continue;
             }
-            for start in (0..count).step_by(LOGS_PER_UNIT) {
-                units.push(Unit::Logs(index, start..(start + LOGS_PER_UNIT).min(count)));
+            pending += count.max(1);
+            if pending >= LOGS_PER_UNIT {
+                units.push(Unit::Txs(first..index + 1));
+                (first, pending) = (index + 1, 0);
             }
-            (first, pending) = (index + 1, 0);
-            continue;
         }
-        pending += count.max(1);
-        if pending >= LOGS_PER_UNIT {
-            units.push(Unit::Txs(first..index + 1));
-            (first, pending) = (index + 1, 0);
+        if first < n {
+            units.push(Unit::Txs(first..n));
         }
+        let count = units.len();
+        let units = Chunks::new(count, 1, move |unit| match &units[unit] {
+            Unit::Txs(txs) => txs
+                .clone()
+                .map(|index| (index, logs_bloom(logs(index))))
+                .collect::<Vec<_>>(),
+            Unit::Logs(index, some) => vec![(*index, logs_bloom(&logs(*index)[some.clone()]))],
+        });
+        Self { n, units }
     }
-    if first < n {
-        units.push(Unit::Txs(first..n));
+
+    /// Number of units.
+    pub(crate) fn count(&self) -> usize {
+        self.units.count()
     }
-    let parts = map_chunks(pool, threads, units.len(), 1, |unit| match &units[unit] {
-        Unit::Txs(txs) => txs
-            .clone()
-            .map(|index| (index, logs_bloom(logs(index))))
-            .collect::<Vec<_>>(),
-        Unit::Logs(index, some) => vec![(*index, logs_bloom(&logs(*index)[some.clone()]))],
-    });
-    let mut blooms = vec![Bloom::ZERO; n];
-    for (index, part) in parts.into_iter().flatten() {
-        blooms[index] |= part;
+
+    /// Claims and computes units until none is left.
+    pub(crate) fn work(&self) {
+        self.units.work();
     }
-    blooms
+
+    /// Every transaction's bloom, in order.
+    pub(crate) fn into_blooms(self) -> Vec<Bloom> {
+        let mut blooms = vec![Bloom::ZERO; self.n];
+        for (index, part) in self.units.into_results().into_iter().flatten() {
+            blooms[index] |= part;
+        }
+        blooms
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +162,7 @@ mod tests {
     use alloy_primitives::{Address, B256, Bytes, LogData};
 
     use super::*;
+    use crate::parallel::threads::on_threads;
 
     fn log(i: usize) -> Log {
         let topic = B256::with_last_byte(i as u8);
@@ -171,8 +187,9 @@ mod tests {
             .collect();
         let expected: Vec<Bloom> = txs.iter().map(logs_bloom).collect();
         for threads in 1..=3 {
-            let got = blooms_of(&pool, threads, txs.len(), |i| &txs[i]);
-            assert_eq!(got, expected, "{threads} threads");
+            let work = BloomWork::new(txs.len(), |i| &txs[i]);
+            on_threads(&pool, threads.min(work.count()), || work.work());
+            assert_eq!(work.into_blooms(), expected, "{threads} threads");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Work spread over a given number of threads of the engine's pool, the calling thread one
 //! of them: Block-STM's worker loop, and the parts of a replay after it (the final state,
 //! the traces, the blooms, the state diff) that are independent per account or per
-//! transaction.
+//! transaction, alone ([`map_chunks`]) or beside serial work ([`beside`], [`Chunks`]).
 //!
 //! A replay asks for `threads` threads even when the pool holds more, so that a replay
 //! measured at one thread count uses that many; the helpers here never start more.
@@ -49,6 +49,87 @@ pub(crate) fn while_freeing<T: Send, R>(
     }
 }
 
+/// Runs `serial` on the calling thread while `helpers` threads of `pool` run `parallel`,
+/// which the caller then joins: serial work beside work any thread can share (`parallel`
+/// claims [`Chunks`], so it ends when they are spent, whoever runs it). With no helpers the
+/// caller runs both in turn.
+pub(crate) fn beside<S>(
+    pool: &rayon::ThreadPool,
+    helpers: usize,
+    serial: impl FnOnce() -> S,
+    parallel: impl Fn() + Sync,
+) -> S {
+    if helpers == 0 {
+        let result = serial();
+        parallel();
+        return result;
+    }
+    pool.in_place_scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|_| parallel());
+        }
+        let result = serial();
+        parallel();
+        result
+    })
+}
+
+/// `f(0..n)`, claimed `chunk` indices at a time by every thread that calls
+/// [`Chunks::work`]; [`Chunks::into_results`] gives the results in index order once every
+/// such call has returned.
+pub(crate) struct Chunks<'a, T> {
+    n: usize,
+    chunk: usize,
+    next: AtomicUsize,
+    parts: Mutex<Vec<(usize, Vec<T>)>>,
+    f: Box<dyn Fn(usize) -> T + Sync + 'a>,
+}
+
+impl<'a, T: Send> Chunks<'a, T> {
+    /// The work of `f` over `0..n`, in chunks of `chunk` indices.
+    pub(crate) fn new(n: usize, chunk: usize, f: impl Fn(usize) -> T + Sync + 'a) -> Self {
+        let chunk = chunk.max(1);
+        Self {
+            n,
+            chunk,
+            next: AtomicUsize::new(0),
+            parts: Mutex::new(Vec::with_capacity(n.div_ceil(chunk))),
+            f: Box::new(f),
+        }
+    }
+
+    /// Number of chunks.
+    pub(crate) fn count(&self) -> usize {
+        self.n.div_ceil(self.chunk)
+    }
+
+    /// Claims and computes chunks until none is left.
+    pub(crate) fn work(&self) {
+        loop {
+            let c = self.next.fetch_add(1, Relaxed);
+            if c >= self.count() {
+                break;
+            }
+            let part: Vec<T> = (c * self.chunk..((c + 1) * self.chunk).min(self.n))
+                .map(&self.f)
+                .collect();
+            self.parts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((c, part));
+        }
+    }
+
+    /// Every result, in index order (after every [`Chunks::work`] returned; a chunk nobody
+    /// claimed is computed here).
+    pub(crate) fn into_results(self) -> Vec<T> {
+        self.work();
+        let mut parts = self.parts.into_inner().unwrap_or_else(|p| p.into_inner());
+        parts.sort_unstable_by_key(|(c, _)| *c);
+        parts.into_iter().flat_map(|(_, part)| part).collect()
+    }
+}
+
 /// `f(0..n)` on at most `threads` threads, claimed `chunk` indices at a time; the results in
 /// index order.
 pub(crate) fn map_chunks<T: Send>(
@@ -58,26 +139,9 @@ pub(crate) fn map_chunks<T: Send>(
     chunk: usize,
     f: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
-    let chunk = chunk.max(1);
-    let chunks = n.div_ceil(chunk);
-    let next = AtomicUsize::new(0);
-    let parts: Mutex<Vec<(usize, Vec<T>)>> = Mutex::new(Vec::with_capacity(chunks));
-    on_threads(pool, threads.min(chunks), || {
-        loop {
-            let c = next.fetch_add(1, Relaxed);
-            if c >= chunks {
-                break;
-            }
-            let part: Vec<T> = (c * chunk..((c + 1) * chunk).min(n)).map(&f).collect();
-            parts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((c, part));
-        }
-    });
-    let mut parts = parts.into_inner().unwrap_or_else(|p| p.into_inner());
-    parts.sort_unstable_by_key(|(c, _)| *c);
-    parts.into_iter().flat_map(|(_, part)| part).collect()
+    let chunks = Chunks::new(n, chunk, f);
+    on_threads(pool, threads.min(chunks.count()), || chunks.work());
+    chunks.into_results()
 }
 
 #[cfg(test)]
@@ -95,6 +159,23 @@ mod tests {
                 let squares = map_chunks(&pool, threads, n, 10, |i| i * i);
                 assert_eq!(squares, (0..n).map(|i| i * i).collect::<Vec<_>>());
             }
+        }
+    }
+
+    #[test]
+    fn chunks_shared_beside_serial_work_come_back_whole() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for helpers in 0..=2 {
+            let squares = Chunks::new(1000, 7, |i| i * i);
+            let serial = beside(&pool, helpers, || 42, || squares.work());
+            assert_eq!(serial, 42);
+            assert_eq!(
+                squares.into_results(),
+                (0..1000).map(|i| i * i).collect::<Vec<_>>()
+            );
         }
     }
 }
