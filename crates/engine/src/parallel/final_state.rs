@@ -139,12 +139,12 @@ impl Folded {
     ) -> Result<(), String> {
         let base = ctx.base.info(address);
         // Loaded as the base state holds it, as the sequential commit finds it.
-        let loaded = || match &base {
-            Some(info) => Account::from(info.clone()),
+        let loaded = |base: Option<AccountInfo>| match base {
+            Some(info) => Account::from(info),
             None => Account::new_not_existing(TransactionId::ZERO),
         };
         if self.deleted && base.is_some() {
-            let mut account = loaded();
+            let mut account = loaded(base.clone());
             account.mark_selfdestruct();
             account.mark_touch();
             out.destroyed.insert(address, account);
@@ -193,7 +193,7 @@ impl Folded {
                 },
             );
         }
-        let mut account = loaded();
+        let mut account = loaded(base);
         account.info = AccountInfo::new(balance, nonce, code_hash, code);
         account.storage = storage;
         account.mark_touch();
@@ -234,7 +234,12 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
     // memory, see `block_stm.rs`) leaves its shares to the others; each share scans every
     // write set, which costs little next to folding.
-    let parts = if total < 4096 { 1 } else { 4 * threads.max(1) };
+    // One thread folds everything in one share: one scan.
+    let parts = if total < 4096 || threads <= 1 {
+        1
+    } else {
+        4 * threads
+    };
     let results: Vec<Mutex<Option<Result<FinalShare, String>>>> =
         (0..parts).map(|_| Mutex::new(None)).collect();
     let fold_share = |part: usize| {
