@@ -142,11 +142,12 @@ impl AccountVersions {
     }
 }
 
-/// What a transaction reads of an account's four basic locations, read together.
+/// What a transaction reads of an account's four basic locations, read together; the
+/// balance only when asked for (see [`MvMemory::read_account`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AccountRead {
     pub(crate) existence: Read,
-    pub(crate) balance: Read,
+    pub(crate) balance: Option<Read>,
     pub(crate) nonce: Read,
     pub(crate) code: Read,
 }
@@ -338,21 +339,28 @@ impl MvMemory {
             .unwrap_or(Read::Base)
     }
 
-    /// Reads account `address`'s four basic locations as transaction `reader` sees them,
-    /// under one lock: what revm's `basic` asks for.
-    pub(crate) fn read_account(&self, address: Address, reader: TxIdx) -> AccountRead {
+    /// Reads account `address`'s basic locations as transaction `reader` sees them, under
+    /// one lock: what revm's `basic` asks for. The balance is read only with `balance`: a
+    /// balance read walks down every credit below the reader, and the recipient of plain
+    /// transfers (credited by each of them) is read without its balance.
+    pub(crate) fn read_account(
+        &self,
+        address: Address,
+        reader: TxIdx,
+        balance: bool,
+    ) -> AccountRead {
         let hash = self.hash(&address);
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
         match shard.accounts.find(hash, |(a, _)| *a == address) {
             Some((_, account)) => AccountRead {
                 existence: read_versions(&account.existence, reader),
-                balance: read_versions(&account.balance, reader),
+                balance: balance.then(|| read_versions(&account.balance, reader)),
                 nonce: read_versions(&account.nonce, reader),
                 code: read_versions(&account.code, reader),
             },
             None => AccountRead {
                 existence: Read::Base,
-                balance: Read::Base,
+                balance: balance.then_some(Read::Base),
                 nonce: Read::Base,
                 code: Read::Base,
             },
@@ -524,13 +532,17 @@ mod tests {
         mv.record(v(4, 0), &[(Location::Nonce(a), MvValue::Nonce(2))], &[]);
         mv.mark_estimates(4, &[Location::Nonce(a)]);
         for reader in 0..6 {
-            let together = mv.read_account(a, reader);
+            let together = mv.read_account(a, reader, true);
             assert_eq!(together.existence, mv.read(&Location::Existence(a), reader));
-            assert_eq!(together.balance, mv.read(&Location::Balance(a), reader));
+            assert_eq!(
+                together.balance,
+                Some(mv.read(&Location::Balance(a), reader))
+            );
+            assert_eq!(mv.read_account(a, reader, false).balance, None);
             assert_eq!(together.nonce, mv.read(&Location::Nonce(a), reader));
             assert_eq!(together.code, mv.read(&Location::Code(a), reader));
         }
-        assert_eq!(mv.read_account(a, 5).nonce, Read::Blocked(4));
+        assert_eq!(mv.read_account(a, 5, true).nonce, Read::Blocked(4));
         // The slot is its own key: the account's entries do not hide it, nor it them.
         assert_eq!(
             mv.read(&slot, 2),
@@ -541,7 +553,7 @@ mod tests {
         );
         assert_eq!(mv.read(&Location::Storage(a, U256::from(4)), 2), Read::Base);
         assert_eq!(
-            mv.read_account(Address::repeat_byte(8), 9).existence,
+            mv.read_account(Address::repeat_byte(8), 9, true).existence,
             Read::Base
         );
     }

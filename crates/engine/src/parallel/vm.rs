@@ -28,7 +28,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{FromRecoveredTx, block::BlockExecutionError, precompiles::PrecompilesMap};
 use alloy_primitives::{
     Address, B256, U256,
-    map::{AddressMap, B256Map, HashMap},
+    map::{AddressMap, B256Map, HashMap, HashSet},
 };
 use revm::{
     Context, MainBuilder, MainContext,
@@ -119,6 +119,9 @@ impl From<VmReadError> for Interrupted {
 
 impl DBErrorMarker for VmReadError {}
 
+/// Up to this many reads, a read set is searched for a location by scanning it.
+const SCANNED_READS: usize = 24;
+
 /// The revm database of one incarnation.
 pub(crate) struct VmDb<'a> {
     tx: TxIdx,
@@ -131,7 +134,9 @@ pub(crate) struct VmDb<'a> {
     pub(crate) lazy_recipient: Option<Address>,
     /// The read set: each location once, with what it observed.
     pub(crate) reads: Vec<(Location, Observed)>,
-    read_index: HashMap<Location, usize>,
+    /// The locations of `reads`, once it holds more than [`SCANNED_READS`]: a short read
+    /// set is searched by scanning it, which costs less than hashing every read.
+    read_index: HashSet<Location>,
     /// Account infos as handed to revm, to tell which fields the transaction changed.
     pub(crate) loaded: AddressMap<Option<AccountInfo>>,
     /// Whether reads are recorded (off for the final-state check, which only reads).
@@ -170,7 +175,7 @@ impl<'a> VmDb<'a> {
             lazy_candidate,
             lazy_recipient: None,
             reads: Vec::new(),
-            read_index: HashMap::default(),
+            read_index: HashSet::default(),
             loaded: AddressMap::default(),
             recording: true,
             credit_born: Vec::new(),
@@ -218,10 +223,23 @@ impl<'a> VmDb<'a> {
     }
 
     fn note(&mut self, location: Location, observed: Observed) {
-        if self.recording && !self.read_index.contains_key(&location) {
-            self.read_index.insert(location, self.reads.len());
-            self.reads.push((location, observed));
+        if !self.recording {
+            return;
         }
+        let n = self.reads.len();
+        if n < SCANNED_READS {
+            if self.reads.iter().any(|(l, _)| *l == location) {
+                return;
+            }
+        } else {
+            if n == SCANNED_READS {
+                self.read_index.extend(self.reads.iter().map(|(l, _)| *l));
+            }
+            if !self.read_index.insert(location) {
+                return;
+            }
+        }
+        self.reads.push((location, observed));
     }
 
     /// Reads a non-balance location; `Ok(None)` means "from the base state".
@@ -383,10 +401,13 @@ impl Database for VmDb<'_> {
     type Error = VmReadError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        // The four locations under one lock; each is recorded only if it is used, in the
-        // order the fields are consulted.
-        let read = self.mv.read_account(address, self.tx);
-        let mut balance_read = Some(read.balance);
+        // The locations under one lock; each is recorded only if it is used, in the order
+        // the fields are consulted.
+        // The lazy candidate's balance is read only if it has code (then it is no plain
+        // transfer's recipient after all).
+        let candidate = self.lazy_candidate == Some(address);
+        let read = self.mv.read_account(address, self.tx, !candidate);
+        let mut balance_read = read.balance;
         if !self.exists_from(address, read.existence, &mut balance_read)? {
             self.loaded.insert(address, None);
             return Ok(None);
@@ -400,7 +421,8 @@ impl Database for VmDb<'_> {
         } else {
             match balance_read {
                 Some(read) => self.balance_from(address, read)?,
-                // Taken only for an absent account, which returned above.
+                // Not read with the others (the lazy candidate), or taken for an absent
+                // account: read now.
                 None => self.balance(address)?,
             }
         };
