@@ -18,7 +18,9 @@
 //!   writer's next `finish_execution` resumes it as a new incarnation. If the writer has
 //!   already executed again, retry at once. Otherwise record the write set in the
 //!   multi-version memory, store the incarnation in the transaction's slot, and tell the
-//!   scheduler (`finish_execution`), which may hand back the incarnation's own validation;
+//!   scheduler (`finish_execution`), which may hand back the incarnation's own validation.
+//!   An incarnation that started when every lower transaction was committed is final and
+//!   is not validated (the committed prefix, see `scheduler.rs`);
 //! - **validate** an incarnation: re-read its read set and compare each read with what it
 //!   observed when it ran. If one changed, abort the incarnation (`try_validation_abort`),
 //!   turn its writes into ESTIMATE markers, and let `finish_validation` schedule the
@@ -253,6 +255,8 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         let tx = version.tx;
         loop {
             let started = Instant::now();
+            // Every lower transaction final before the first read: so is this incarnation.
+            let on_committed_prefix = self.scheduler.committed() >= tx;
             match self.executor.execute(scratch, self.mv, version) {
                 Err(Interrupted::Blocked(blocking)) => {
                     self.stats[3].fetch_add(1, Relaxed);
@@ -287,7 +291,11 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                         exec_us,
                     };
                     drop(slot);
-                    return Ok(self.scheduler.finish_execution(version, wrote_new));
+                    return Ok(self.scheduler.finish_execution(
+                        version,
+                        wrote_new,
+                        on_committed_prefix,
+                    ));
                 }
             }
         }

@@ -21,6 +21,17 @@
 //! have passed the last transaction, no task is in flight, and no index was lowered in
 //! between (`Scheduler::check_done`, the paper's `decrease_cnt` double check).
 //!
+//! # Committed prefix
+//! `committed` counts the leading transactions whose last incarnation is final: no lower
+//! transaction will ever write again, so nothing can invalidate it. An incarnation of
+//! transaction `i` that starts when `committed >= i` reads only final values (its reads see
+//! writes below `i`, all final, and no ESTIMATE, which only an aborted incarnation leaves),
+//! so it is final itself: it needs no validation, and its `finish_execution` advances
+//! `committed` to `i + 1`. On one thread every transaction executes so, and none is
+//! validated; on several, whenever a transaction starts after all below it finished.
+//! `committed` only grows, and only through this path (a transaction validated before the
+//! prefix reached it stays outside it, which costs the shortcut, never correctness).
+//!
 //! # Invariants
 //! - A transaction's status only moves along the arrows above, each move under its status
 //!   lock; the incarnation number only grows.
@@ -113,6 +124,8 @@ pub(crate) struct Scheduler {
     decrease_cnt: AtomicUsize,
     num_active_tasks: AtomicUsize,
     done_marker: AtomicBool,
+    /// Leading transactions whose last incarnation is final (see "Committed prefix").
+    committed: AtomicUsize,
     txs: Vec<TxState>,
 }
 
@@ -141,6 +154,7 @@ impl Scheduler {
             decrease_cnt: AtomicUsize::new(0),
             num_active_tasks: AtomicUsize::new(0),
             done_marker: AtomicBool::new(n == 0),
+            committed: AtomicUsize::new(0),
             txs: (0..n)
                 .map(|_| TxState {
                     status: Mutex::new((0, Status::ReadyToExecute)),
@@ -216,7 +230,8 @@ impl Scheduler {
         }
         self.num_active_tasks.fetch_add(1, SeqCst);
         let tx = self.validation_idx.fetch_add(1, SeqCst);
-        if tx < self.n {
+        // A committed transaction is final: its validation would pass.
+        if tx < self.n && tx >= self.committed.load(SeqCst) {
             let status = lock(&self.txs[tx].status);
             if status.1 == Status::Executed {
                 return Claim::Got(Version {
@@ -273,12 +288,22 @@ impl Scheduler {
         *status = (status.0 + 1, Status::ReadyToExecute);
     }
 
+    /// The number of leading transactions whose last incarnation is final (see "Committed
+    /// prefix"): an incarnation of transaction `i` started while this is at least `i` is
+    /// final.
+    pub(crate) fn committed(&self) -> usize {
+        self.committed.load(SeqCst)
+    }
+
     /// Marks `version` executed, resumes the transactions suspended on it, and returns its
-    /// validation as the next task when it can be done at once.
+    /// validation as the next task when it can be done at once. `on_committed_prefix` says
+    /// the incarnation started when every lower transaction was committed: it is final,
+    /// needs no validation, and extends the prefix.
     pub(crate) fn finish_execution(
         &self,
         version: Version,
         wrote_new_location: bool,
+        on_committed_prefix: bool,
     ) -> Option<Task> {
         lock(&self.txs[version.tx].status).1 = Status::Executed;
         let dependents = std::mem::take(&mut *lock(&self.txs[version.tx].dependencies));
@@ -288,10 +313,20 @@ impl Scheduler {
             }
             self.decrease_execution_idx(min);
         }
+        if on_committed_prefix {
+            // The prefix was exactly `version.tx` long: nothing below it re-executes, and
+            // this transaction was not committed before (a committed one never re-executes).
+            let _ = self
+                .committed
+                .compare_exchange(version.tx, version.tx + 1, SeqCst, SeqCst);
+        }
         if self.validation_idx.load(SeqCst) > version.tx {
             if wrote_new_location {
-                self.decrease_validation_idx(version.tx);
-            } else {
+                // Higher transactions may have missed the new location: validate them again
+                // (and this one too, unless it is final).
+                let from = version.tx + usize::from(on_committed_prefix);
+                self.decrease_validation_idx(from);
+            } else if !on_committed_prefix {
                 return Some(Task::Validation(version));
             }
         }
@@ -347,7 +382,7 @@ mod tests {
             task = match task.take().or_else(|| s.next_task()) {
                 Some(Task::Execution(v)) => {
                     executed.push(v);
-                    s.finish_execution(v, true)
+                    s.finish_execution(v, true, false)
                 }
                 Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
                 None => None,
@@ -380,7 +415,7 @@ mod tests {
         );
         // tx 1 reads an estimate of tx 0: suspended.
         assert!(s.add_dependency(v1.tx, v0.tx));
-        assert_eq!(s.finish_execution(v0, true), None);
+        assert_eq!(s.finish_execution(v0, true, false), None);
         // tx 1 resumed with incarnation 1.
         let mut seen_reexec = false;
         let mut task = None;
@@ -394,12 +429,55 @@ mod tests {
                         assert_eq!(v.incarnation, 1);
                         seen_reexec = true;
                     }
-                    s.finish_execution(v, false)
+                    s.finish_execution(v, false, false)
                 }
                 Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
                 None => None,
             };
         }
         assert!(seen_reexec);
+    }
+
+    #[test]
+    fn one_worker_commits_every_transaction_as_it_executes_and_validates_none() {
+        let s = Scheduler::new(5);
+        let mut task = None;
+        let mut steps = 0;
+        while !s.done() {
+            steps += 1;
+            assert!(steps < 100, "scheduler did not end");
+            task = match task.take().or_else(|| s.next_task()) {
+                Some(Task::Execution(v)) => {
+                    let on_prefix = s.committed() >= v.tx;
+                    assert!(on_prefix, "transaction {} ran off the prefix", v.tx);
+                    // Every transaction writes a new location: a validation wave each time.
+                    s.finish_execution(v, true, on_prefix)
+                }
+                Some(Task::Validation(v)) => panic!("validated committed transaction {}", v.tx),
+                None => None,
+            };
+        }
+        assert_eq!(s.committed(), 5);
+    }
+
+    #[test]
+    fn a_transaction_off_the_prefix_is_validated_and_stops_the_prefix() {
+        let s = Scheduler::new(2);
+        let Some(Task::Execution(v0)) = s.next_task() else {
+            panic!("tx 0 first")
+        };
+        let Some(Task::Execution(v1)) = s.next_task() else {
+            panic!("tx 1 next, while tx 0 runs")
+        };
+        // tx 1 started before tx 0 was committed: not on the prefix.
+        assert_eq!(s.committed(), 0);
+        assert_eq!(s.finish_execution(v1, false, false), None);
+        assert_eq!(s.finish_execution(v0, false, true), None);
+        assert_eq!(s.committed(), 1);
+        assert_eq!(s.next_task(), Some(Task::Validation(v1)));
+        assert_eq!(s.finish_validation(v1.tx, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+        assert_eq!(s.committed(), 1);
     }
 }
