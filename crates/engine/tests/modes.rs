@@ -144,7 +144,7 @@ fn the_cost_model_picks_block_stm_only_for_execution_heavy_blocks_on_several_thr
         assert!(!model.block_stm_wins(1_100, 30_000_000, threads));
     }
     // 20 transactions of 30 Mgas (compute-heavy contracts): execution-bound, so in-order
-    // execution cannot scale; Block-STM's part that does not shrink with threads (0.55 of
+    // execution cannot scale; Block-STM's part that does not shrink with threads (0.57 of
     // the execution) lets it win from 4 threads, not at 2.
     assert!(!model.block_stm_wins(20, 30_000_000, 2));
     assert!(model.block_stm_wins(20, 30_000_000, 4));
