@@ -49,9 +49,11 @@ fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
 
 /// Writer settings of the result tables.
 pub fn result_properties() -> WriterProperties {
-    base_properties()
-        .set_max_row_group_row_count(Some(RESULT_ROW_GROUP_ROWS))
-        .build()
+    result_builder().build()
+}
+
+fn result_builder() -> parquet::file::properties::WriterPropertiesBuilder {
+    base_properties().set_max_row_group_row_count(Some(RESULT_ROW_GROUP_ROWS))
 }
 
 /// Below this many bytes of Arrow data a result file is written uncompressed: its column
@@ -66,9 +68,8 @@ pub fn result_properties_for(batch: &RecordBatch) -> WriterProperties {
     if batch.get_array_memory_size() >= SMALL_RESULT_BYTES {
         return result_properties();
     }
-    base_properties()
+    result_builder()
         .set_compression(Compression::UNCOMPRESSED)
-        .set_max_row_group_row_count(Some(RESULT_ROW_GROUP_ROWS))
         .build()
 }
 

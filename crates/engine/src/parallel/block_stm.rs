@@ -36,7 +36,7 @@ use super::{
     mv_memory::MvMemory,
     receipts::{BloomedReceipts, bloom_work},
     replay::{Mode, ParallelReplay},
-    senders::{SenderPipeline, Senders},
+    senders::Senders,
     threads::{beside, map_chunks, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
@@ -81,21 +81,13 @@ pub(crate) fn replay(
     let fork = block.fork(chain);
     let txs = block.transactions();
     // Known senders (execution-only timing) are used as given; otherwise the workers recover
-    // them as they execute. One thread recovers them all first: with no other thread to
-    // overlap, interleaving recovery with execution only makes each evict the other's data
-    // from the caches (1 Ggas, end-to-end at one thread: mixed-defi 1.43 -> 1.23 s best).
+    // them as they execute.
     let senders = match known_senders {
         Some(senders) => {
             crate::sequential::check_senders(block, senders)?;
             Senders::Known(senders)
         }
-        None => {
-            let pipeline = SenderPipeline::new(block, fork);
-            if threads <= 1 {
-                pipeline.help();
-            }
-            Senders::Recovering(pipeline)
-        }
+        None => Senders::recovering(block, fork, threads),
     };
 
     // No transitions: the state changes come from the cache (`StateChanges::from_cache`, as

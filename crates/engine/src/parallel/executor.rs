@@ -333,13 +333,16 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
 /// `proptest_types/baseline.rs`.
 #[cfg(test)]
 mod tests {
-    use std::{collections::BTreeMap, sync::OnceLock};
+    use std::collections::BTreeMap;
 
     use alloy_primitives::{Address, U256};
     use proptest::prelude::*;
 
     use super::*;
-    use crate::parallel::mv_memory::{MvValue, Observed, Read};
+    use crate::parallel::{
+        mv_memory::{MvValue, Observed, Read},
+        threads::test_pool,
+    };
 
     /// The one balance the mocks credit (commutatively) and read.
     const BALANCE: Location = Location::Balance(Address::ZERO);
@@ -476,23 +479,13 @@ mod tests {
         }
     }
 
-    fn pool() -> &'static rayon::ThreadPool {
-        static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
-        POOL.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(4)
-                .build()
-                .unwrap_or_else(|e| panic!("{e}"))
-        })
-    }
-
     /// Runs the block in parallel, then checks every transaction's last incarnation against
     /// a sequential execution that gives each transaction that incarnation's behaviour.
     fn check(txs: Vec<MockTx>, threads: usize) -> Result<Counters, TestCaseError> {
         let n = txs.len();
         let executor = MockExecutor { txs };
         let mv = MvMemory::new();
-        let (slots, counters) = run(pool(), &executor, &mv, n, threads, 0)
+        let (slots, counters) = run(test_pool(), &executor, &mv, n, threads, 0)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut state: BTreeMap<Location, U256> = BTreeMap::new();
         for (tx, last) in slots.iter().enumerate() {
@@ -621,7 +614,7 @@ mod tests {
             }
         }
         for threads in 1..=4 {
-            let error = run(pool(), &Broken, &MvMemory::new(), 20, threads, 7)
+            let error = run(test_pool(), &Broken, &MvMemory::new(), 20, threads, 7)
                 .err()
                 .unwrap_or_else(|| panic!("must fail at {threads} threads"));
             assert_eq!(

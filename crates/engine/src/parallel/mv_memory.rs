@@ -200,6 +200,21 @@ impl MvMemory {
         &self.shards[((hash >> 32) as usize) % SHARDS]
     }
 
+    /// Calls `f` with account `address`'s entries, `None` if no transaction wrote any of
+    /// its basic locations, under the shard's read lock.
+    fn with_account<R>(
+        &self,
+        address: Address,
+        f: impl FnOnce(Option<&AccountVersions>) -> R,
+    ) -> R {
+        let hash = self.hash(&address);
+        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
+        f(shard
+            .accounts
+            .find(hash, |(a, _)| *a == address)
+            .map(|(_, account)| account))
+    }
+
     /// Calls `f` with `location`'s entries, if any transaction wrote it.
     fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&Versions) -> R) -> Option<R> {
         match location {
@@ -210,13 +225,9 @@ impl MvMemory {
                 let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
                 Some(f(versions))
             }
-            account_location => {
-                let address = account_location.address();
-                let hash = self.hash(&address);
-                let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-                let (_, account) = shard.accounts.find(hash, |(a, _)| *a == address)?;
-                account.field(account_location).map(f)
-            }
+            account_location => self.with_account(account_location.address(), |account| {
+                account.and_then(|a| a.field(account_location)).map(f)
+            }),
         }
     }
 
@@ -233,34 +244,17 @@ impl MvMemory {
                 let key = (*address, *slot);
                 let hash = self.hash(&key);
                 let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
-                let versions = if create {
-                    let entry =
-                        shard
-                            .storage
-                            .entry(hash, |(k, _)| *k == key, |(k, _)| self.hash(k));
-                    &mut entry.or_insert_with(|| (key, Vec::new())).into_mut().1
-                } else {
-                    &mut shard.storage.find_mut(hash, |(k, _)| *k == key)?.1
-                };
-                Some(f(versions))
+                let rehash = |k: &(Address, U256)| self.hash(k);
+                entry_mut(&mut shard.storage, hash, key, rehash, create).map(f)
             }
             account_location => {
                 let address = account_location.address();
                 let hash = self.hash(&address);
                 let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
-                let account = if create {
-                    let entry =
-                        shard
-                            .accounts
-                            .entry(hash, |(a, _)| *a == address, |(a, _)| self.hash(a));
-                    &mut entry
-                        .or_insert_with(|| (address, AccountVersions::default()))
-                        .into_mut()
-                        .1
-                } else {
-                    &mut shard.accounts.find_mut(hash, |(a, _)| *a == address)?.1
-                };
-                account.field_mut(account_location).map(f)
+                let rehash = |a: &Address| self.hash(a);
+                entry_mut(&mut shard.accounts, hash, address, rehash, create)?
+                    .field_mut(account_location)
+                    .map(f)
             }
         }
     }
@@ -349,22 +343,17 @@ impl MvMemory {
         reader: TxIdx,
         balance: bool,
     ) -> AccountRead {
-        let hash = self.hash(&address);
-        let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-        match shard.accounts.find(hash, |(a, _)| *a == address) {
-            Some((_, account)) => AccountRead {
-                existence: read_versions(&account.existence, reader),
-                balance: balance.then(|| read_versions(&account.balance, reader)),
-                nonce: read_versions(&account.nonce, reader),
-                code: read_versions(&account.code, reader),
-            },
-            None => AccountRead {
-                existence: Read::Base,
-                balance: balance.then_some(Read::Base),
-                nonce: Read::Base,
-                code: Read::Base,
-            },
-        }
+        self.with_account(address, |account| {
+            let read = |field: fn(&AccountVersions) -> &Versions| {
+                account.map_or(Read::Base, |a| read_versions(field(a), reader))
+            };
+            AccountRead {
+                existence: read(|a| &a.existence),
+                balance: balance.then(|| read(|a| &a.balance)),
+                nonce: read(|a| &a.nonce),
+                code: read(|a| &a.code),
+            }
+        })
     }
 
     /// What a read of `location` by `reader` would observe now, for validation. `None` when
@@ -376,6 +365,22 @@ impl MvMemory {
             Read::Blocked(_) => None,
         }
     }
+}
+
+/// The value of `key` (hashed to `hash`) in `table`; with `create`, a default one inserted
+/// first when it is absent (`rehash` hashes the keys the table moves when it grows).
+fn entry_mut<K: Copy + Eq, V: Default>(
+    table: &mut HashTable<(K, V)>,
+    hash: u64,
+    key: K,
+    rehash: impl Fn(&K) -> u64,
+    create: bool,
+) -> Option<&mut V> {
+    if !create {
+        return table.find_mut(hash, |(k, _)| *k == key).map(|(_, v)| v);
+    }
+    let entry = table.entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k));
+    Some(&mut entry.or_insert_with(|| (key, V::default())).into_mut().1)
 }
 
 /// What transaction `reader` reads from one location's entries `versions`.

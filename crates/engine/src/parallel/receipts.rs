@@ -162,7 +162,7 @@ mod tests {
     use alloy_primitives::{Address, B256, Bytes, LogData};
 
     use super::*;
-    use crate::parallel::threads::on_threads;
+    use crate::parallel::threads::{on_threads, test_pool};
 
     fn log(i: usize) -> Log {
         let topic = B256::with_last_byte(i as u8);
@@ -174,10 +174,7 @@ mod tests {
 
     #[test]
     fn split_and_grouped_blooms_equal_each_transactions_own() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = test_pool();
         // Empty, small, exactly one unit, just over, and many units of logs.
         let counts = [0, 3, 0, 256, 257, 1, 1300, 0, 40, 900, 2];
         let txs: Vec<Vec<Log>> = counts
@@ -188,7 +185,7 @@ mod tests {
         let expected: Vec<Bloom> = txs.iter().map(logs_bloom).collect();
         for threads in 1..=3 {
             let work = BloomWork::new(txs.len(), |i| &txs[i]);
-            on_threads(&pool, threads.min(work.count()), || work.work());
+            on_threads(pool, threads.min(work.count()), || work.work());
             assert_eq!(work.into_blooms(), expected, "{threads} threads");
         }
     }

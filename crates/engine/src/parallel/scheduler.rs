@@ -369,25 +369,43 @@ impl Scheduler {
 mod tests {
     use super::*;
 
-    /// Drives the scheduler single-threaded with a scripted "VM" and checks it ends.
-    #[test]
-    fn runs_every_transaction_and_ends() {
-        let s = Scheduler::new(3);
-        let mut executed = Vec::new();
+    /// Runs `s` single-threaded until it is done (within 100 tasks): `execute` finishes each
+    /// execution and returns the follow-up; every validation passes, unless `validate`
+    /// says otherwise by panicking.
+    fn drive(
+        s: &Scheduler,
+        mut execute: impl FnMut(Version) -> Option<Task>,
+        mut validate: impl FnMut(Version),
+    ) {
         let mut task = None;
         let mut steps = 0;
         while !s.done() {
             steps += 1;
             assert!(steps < 100, "scheduler did not end");
             task = match task.take().or_else(|| s.next_task()) {
-                Some(Task::Execution(v)) => {
-                    executed.push(v);
-                    s.finish_execution(v, true, false)
+                Some(Task::Execution(v)) => execute(v),
+                Some(Task::Validation(v)) => {
+                    validate(v);
+                    s.finish_validation(v.tx, false)
                 }
-                Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
                 None => None,
             };
         }
+    }
+
+    /// Drives the scheduler single-threaded with a scripted "VM" and checks it ends.
+    #[test]
+    fn runs_every_transaction_and_ends() {
+        let s = Scheduler::new(3);
+        let mut executed = Vec::new();
+        drive(
+            &s,
+            |v| {
+                executed.push(v);
+                s.finish_execution(v, true, false)
+            },
+            |_| {},
+        );
         let txs: Vec<_> = executed.iter().map(|v| v.tx).collect();
         assert_eq!(txs, vec![0, 1, 2]);
     }
@@ -418,45 +436,33 @@ mod tests {
         assert_eq!(s.finish_execution(v0, true, false), None);
         // tx 1 resumed with incarnation 1.
         let mut seen_reexec = false;
-        let mut task = None;
-        let mut steps = 0;
-        while !s.done() {
-            steps += 1;
-            assert!(steps < 100);
-            task = match task.take().or_else(|| s.next_task()) {
-                Some(Task::Execution(v)) => {
-                    if v.tx == 1 {
-                        assert_eq!(v.incarnation, 1);
-                        seen_reexec = true;
-                    }
-                    s.finish_execution(v, false, false)
+        drive(
+            &s,
+            |v| {
+                if v.tx == 1 {
+                    assert_eq!(v.incarnation, 1);
+                    seen_reexec = true;
                 }
-                Some(Task::Validation(v)) => s.finish_validation(v.tx, false),
-                None => None,
-            };
-        }
+                s.finish_execution(v, false, false)
+            },
+            |_| {},
+        );
         assert!(seen_reexec);
     }
 
     #[test]
     fn one_worker_commits_every_transaction_as_it_executes_and_validates_none() {
         let s = Scheduler::new(5);
-        let mut task = None;
-        let mut steps = 0;
-        while !s.done() {
-            steps += 1;
-            assert!(steps < 100, "scheduler did not end");
-            task = match task.take().or_else(|| s.next_task()) {
-                Some(Task::Execution(v)) => {
-                    let on_prefix = s.committed() >= v.tx;
-                    assert!(on_prefix, "transaction {} ran off the prefix", v.tx);
-                    // Every transaction writes a new location: a validation wave each time.
-                    s.finish_execution(v, true, on_prefix)
-                }
-                Some(Task::Validation(v)) => panic!("validated committed transaction {}", v.tx),
-                None => None,
-            };
-        }
+        drive(
+            &s,
+            |v| {
+                let on_prefix = s.committed() >= v.tx;
+                assert!(on_prefix, "transaction {} ran off the prefix", v.tx);
+                // Every transaction writes a new location: a validation wave each time.
+                s.finish_execution(v, true, on_prefix)
+            },
+            |v| panic!("validated committed transaction {}", v.tx),
+        );
         assert_eq!(s.committed(), 5);
     }
 

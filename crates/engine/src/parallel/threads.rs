@@ -144,19 +144,28 @@ pub(crate) fn map_chunks<T: Send>(
     chunks.into_results()
 }
 
+/// A pool of four threads shared by the unit tests of the parallel engine.
+#[cfg(test)]
+pub(crate) fn test_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn chunks_come_back_in_order_on_any_thread_count() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = test_pool();
         for threads in 1..=4 {
             for n in [0, 1, 7, 64, 1000] {
-                let squares = map_chunks(&pool, threads, n, 10, |i| i * i);
+                let squares = map_chunks(pool, threads, n, 10, |i| i * i);
                 assert_eq!(squares, (0..n).map(|i| i * i).collect::<Vec<_>>());
             }
         }
@@ -164,13 +173,10 @@ mod tests {
 
     #[test]
     fn chunks_shared_beside_serial_work_come_back_whole() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = test_pool();
         for helpers in 0..=2 {
             let squares = Chunks::new(1000, 7, |i| i * i);
-            let serial = beside(&pool, helpers, || 42, || squares.work());
+            let serial = beside(pool, helpers, || 42, || squares.work());
             assert_eq!(serial, 42);
             assert_eq!(
                 squares.into_results(),

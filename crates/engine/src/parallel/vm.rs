@@ -232,7 +232,7 @@ impl<'a> VmDb<'a> {
                 return;
             }
         } else {
-            if n == SCANNED_READS {
+            if self.read_index.is_empty() {
                 self.read_index.extend(self.reads.iter().map(|(l, _)| *l));
             }
             if !self.read_index.insert(location) {
