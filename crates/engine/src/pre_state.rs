@@ -76,9 +76,23 @@ impl PreAccount {
             self.balance,
             self.nonce,
             self.code_hash,
-            self.code.clone().unwrap_or_default(),
+            self.code.clone().unwrap_or_else(empty_code),
         )
     }
+}
+
+/// The empty code, as this thread's own copy.
+///
+/// revm's `Bytecode::default()` clones one process-wide `Arc`: every account info of an
+/// account without code counts references on the same cache line, which the parallel
+/// engine's worker threads would then pass between their cores several times per
+/// transaction. Each thread's copy is equal to it (the same empty legacy code) and counts its
+/// references alone.
+pub(crate) fn empty_code() -> Bytecode {
+    thread_local! {
+        static EMPTY: Bytecode = Bytecode::new_legacy(Bytes::new());
+    }
+    EMPTY.with(Bytecode::clone)
 }
 
 /// The accounts and ancestor hashes one block's replay starts from.

@@ -43,7 +43,7 @@ use super::{
     executor::LastIncarnations, mv_memory::MvValue, threads::on_threads,
     tx_executor::IncarnationOutput, vm::BlockContext,
 };
-use crate::access::Location;
+use crate::{access::Location, pre_state::empty_code};
 
 /// The written accounts' final state, in the shares the worker threads folded: each share
 /// two revm state outputs, its accounts in no other share.
@@ -171,8 +171,8 @@ impl Folded {
         let (code_hash, code) = match self.code {
             Some(code) => code,
             None => match &base {
-                Some(info) => (info.code_hash, info.code.clone().unwrap_or_default()),
-                None => (KECCAK_EMPTY, Bytecode::default()),
+                Some(info) => (info.code_hash, info.code.clone().unwrap_or_else(empty_code)),
+                None => (KECCAK_EMPTY, empty_code()),
             },
         };
         let mut storage = EvmStorage::default();

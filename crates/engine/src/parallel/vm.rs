@@ -56,7 +56,7 @@ use super::{
 };
 use crate::{
     access::{Location, TxIdx},
-    pre_state::{PreState, PreStateError},
+    pre_state::{PreState, PreStateError, empty_code},
 };
 
 /// The state every transaction of the block starts from: the archived pre-state with the
@@ -426,7 +426,7 @@ impl Database for VmDb<'_> {
                 None => self.balance(address)?,
             }
         };
-        let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_default());
+        let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_else(empty_code));
         self.loaded.insert(address, Some(info.clone()));
         Ok(Some(info))
     }
@@ -696,7 +696,7 @@ fn collect_writes(
             || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty()));
         let info = &account.info;
         let code_write = || {
-            let code = info.code.clone().unwrap_or_default();
+            let code = info.code.clone().unwrap_or_else(empty_code);
             if info.code_hash != KECCAK_EMPTY {
                 codes
                     .0
@@ -726,7 +726,7 @@ fn collect_writes(
                 writes.push((Location::Nonce(address), MvValue::Nonce(0)));
                 writes.push((
                     Location::Code(address),
-                    MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+                    MvValue::Code(KECCAK_EMPTY, empty_code()),
                 ));
             }
             continue;
@@ -823,7 +823,7 @@ fn credit_beneficiary(
             writes.push((Location::Nonce(beneficiary), MvValue::Nonce(0)));
             writes.push((
                 Location::Code(beneficiary),
-                MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+                MvValue::Code(KECCAK_EMPTY, empty_code()),
             ));
         }
     }
@@ -836,6 +836,6 @@ fn push_created(address: Address, balance: U256, writes: &mut Vec<(Location, MvV
     writes.push((Location::Nonce(address), MvValue::Nonce(0)));
     writes.push((
         Location::Code(address),
-        MvValue::Code(KECCAK_EMPTY, Bytecode::default()),
+        MvValue::Code(KECCAK_EMPTY, empty_code()),
     ));
 }
