@@ -27,7 +27,7 @@ use revm::{
     state::AccountInfo,
 };
 
-use crate::pre_state::PreState;
+use crate::pre_state::{PreAccount, PreState};
 
 /// An account's identity fields after the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +54,57 @@ pub struct AccountChange {
     /// The account's code after the block when the block changed its code hash to a
     /// non-empty one (a contract deployed, or an EIP-7702 delegation set); `None` otherwise.
     pub code: Option<Bytes>,
+}
+
+impl AccountChange {
+    /// One account's change, `None` when it has none: `pre` is the account before the block
+    /// (`None`: absent), `info` after it (`None`: absent), `destroyed` whether the block
+    /// destroyed it at some point (revm's status), `slots` the present value of every slot
+    /// the block touched; `contract` finds code by hash when `info` does not carry it.
+    pub(crate) fn of<'a>(
+        pre: Option<&PreAccount>,
+        info: Option<&'a AccountInfo>,
+        destroyed: bool,
+        slots: impl Iterator<Item = (U256, U256)>,
+        contract: impl Fn(&B256) -> Option<&'a Bytecode>,
+    ) -> Option<Self> {
+        // Only storage that existed before the block can be wiped (see the module docs).
+        let storage_wiped = destroyed && pre.is_some();
+        let pre_code_hash = pre.map_or(KECCAK_EMPTY, |a| a.code_hash);
+        let code = info
+            .filter(|info| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
+            .and_then(|info| info.code.as_ref().or_else(|| contract(&info.code_hash)))
+            .map(Bytecode::original_bytes);
+        let info = info.map(|info| AccountInfoAfter {
+            balance: info.balance,
+            nonce: info.nonce,
+            code_hash: info.code_hash,
+        });
+        let pre_info = pre.map(|a| AccountInfoAfter {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+        });
+        // An account that does not exist after the block has no storage.
+        let storage: BTreeMap<U256, U256> = slots
+            .filter(|_| info.is_some())
+            .filter(|(slot, present)| {
+                let baseline = if storage_wiped {
+                    U256::ZERO
+                } else {
+                    pre.and_then(|a| a.storage.get(slot).copied())
+                        .unwrap_or_default()
+                };
+                *present != baseline
+            })
+            .collect();
+        (info != pre_info || storage_wiped || !storage.is_empty()).then_some(Self {
+            info,
+            storage_wiped,
+            storage,
+            code,
+        })
+    }
 }
 
 /// All accounts a block changed, ordered by address.
@@ -128,52 +179,13 @@ impl StateChanges {
         accounts: impl Iterator<Item = (Address, Option<&'a AccountInfo>, bool, S)>,
         contract: impl Fn(&B256) -> Option<&'a Bytecode>,
     ) -> Self {
-        let mut changes = BTreeMap::new();
-        for (address, info, destroyed, slots) in accounts {
-            let pre_account = pre.account(&address);
-            // Only storage that existed before the block can be wiped (see the module docs).
-            let storage_wiped = destroyed && pre_account.is_some();
-            let pre_code_hash = pre_account.map_or(KECCAK_EMPTY, |a| a.code_hash);
-            let code = info
-                .filter(|info| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
-                .and_then(|info| info.code.as_ref().or_else(|| contract(&info.code_hash)))
-                .map(Bytecode::original_bytes);
-            let info = info.map(|info| AccountInfoAfter {
-                balance: info.balance,
-                nonce: info.nonce,
-                code_hash: info.code_hash,
-            });
-            let pre_info = pre_account.map(|a| AccountInfoAfter {
-                balance: a.balance,
-                nonce: a.nonce,
-                code_hash: a.code_hash,
-            });
-            // An account that does not exist after the block has no storage.
-            let storage: BTreeMap<U256, U256> = slots
-                .filter(|_| info.is_some())
-                .filter(|(slot, present)| {
-                    let baseline = if storage_wiped {
-                        U256::ZERO
-                    } else {
-                        pre_account
-                            .and_then(|a| a.storage.get(slot).copied())
-                            .unwrap_or_default()
-                    };
-                    *present != baseline
-                })
-                .collect();
-            if info != pre_info || storage_wiped || !storage.is_empty() {
-                changes.insert(
-                    address,
-                    AccountChange {
-                        info,
-                        storage_wiped,
-                        storage,
-                        code,
-                    },
-                );
-            }
-        }
+        let changes = accounts
+            .filter_map(|(address, info, destroyed, slots)| {
+                let change =
+                    AccountChange::of(pre.account(&address), info, destroyed, slots, &contract)?;
+                Some((address, change))
+            })
+            .collect();
         Self { accounts: changes }
     }
 

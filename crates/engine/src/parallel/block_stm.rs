@@ -18,7 +18,7 @@
 //!    incarnations' results in order to the same block executor (receipts and gas), which
 //!    then applies the post-block rules.
 
-use std::time::Instant;
+use std::{collections::BTreeMap, sync::OnceLock, time::Instant};
 
 use alloy_consensus::TxEnvelope;
 use alloy_evm::{
@@ -32,12 +32,12 @@ use revm::database::State;
 use super::{
     commit::{commit_transactions, take_results, trace_work},
     executor,
-    final_state::final_state,
+    final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     mv_memory::MvMemory,
     receipts::{BloomedReceipts, bloom_work},
     replay::{Mode, ParallelReplay},
     senders::Senders,
-    threads::{beside, map_chunks, while_freeing},
+    threads::{beside, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -48,7 +48,7 @@ use crate::{
     chain::{ChainSpec, Fork},
     error::{EngineError, ReplayError},
     sequential::BlockReplay,
-    state_changes::StateChanges,
+    state_changes::AccountChange,
 };
 
 /// How the engine asks for a Block-STM replay.
@@ -90,12 +90,13 @@ pub(crate) fn replay(
         None => Senders::recovering(block, fork, threads),
     };
 
-    // No transitions: the state changes come from the cache (`StateChanges::from_cache`, as
-    // in in-order mode), and nobody reads transitions.
-    let mut state = State::builder().with_database_ref(&block.pre_state).build();
-    // The final state's commit inserts every account the block writes, and the pre-state
-    // holds them all: size the cache once rather than let the serial commit grow it.
-    state.cache.accounts.reserve(block.pre_state.len());
+    // The executor's `State` reads the pre-state, and the block's final state over it once
+    // the fold sets it (`final_state.rs`). No transitions: the state changes come from the
+    // fold and the cache, and nobody reads transitions.
+    let fold_cell = OnceLock::new();
+    let mut state = State::builder()
+        .with_database_ref(FinalDb::new(&block.pre_state, &fold_cell))
+        .build();
     let env = crate::sequential::evm_env(block, chain);
     let (cfg, block_env) = (env.cfg_env.clone(), env.block_env.clone());
     let evm = EthEvmFactory::default().create_evm(&mut state, env);
@@ -156,21 +157,35 @@ pub(crate) fn replay(
     // The block's final state, folded from the write sets on the worker threads. Without the
     // self-check nothing reads the memory any more, so it is freed meanwhile.
     let invariant = |what| EngineError::Invariant { number, what };
-    let final_state = if options.check_write_sets {
-        let final_state = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
-        check_final_state(&block_ctx, &mv, &slots, &final_state).map_err(invariant)?;
+    let fold = if options.check_write_sets {
+        let fold = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
+        check_final_state(&block_ctx, &mv, &slots, &fold.state).map_err(invariant)?;
         drop(mv);
-        final_state
+        fold
     } else {
         while_freeing(pool, threads, large, mv, || {
             final_state(pool, threads, &block_ctx, &slots)
         })
         .map_err(invariant)?
     };
-    // The final state into the executor's `State` (serial), while the other threads build
-    // the traces and the receipts' blooms and then the caller joins them (the receipts
-    // commit below leaves the state alone). Helpers for a large block, or one with many
-    // logs (a unit is about 256 of them).
+    let Fold {
+        state: final_state,
+        changes,
+    } = fold;
+    // The accounts the pre-block system calls loaded are in `State` already: what the
+    // transactions wrote to them is committed there. Every other account `State` meets from
+    // now on (the post-block rules), it loads from the fold.
+    final_state.commit_loaded_to(
+        block_ctx.base.overlay.keys(),
+        &block_ctx,
+        executor.evm_mut().db_mut(),
+    );
+    if fold_cell.set(final_state).is_err() {
+        return Err(invariant("the final state was folded twice".into()).into());
+    }
+    // The fold's state changes sorted (serial), while the other threads build the traces and
+    // the receipts' blooms and then the caller joins them. Helpers for a large block, or
+    // one with many logs (a unit is about 256 of them).
     let trace_work = trace_work(&slots);
     let bloom_work = bloom_work(&slots);
     let helpers = if large || bloom_work.count() >= 4 {
@@ -180,11 +195,10 @@ pub(crate) fn replay(
     } else {
         0
     };
-    let db = executor.evm_mut().db_mut();
-    beside(
+    let changes: BTreeMap<Address, AccountChange> = beside(
         pool,
         helpers,
-        || final_state.commit_to(db),
+        || sorted_changes(changes),
         || {
             trace_work.work();
             bloom_work.work();
@@ -204,7 +218,10 @@ pub(crate) fn replay(
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| invariant("a transaction was committed without a trace".into()))?;
     let (_evm, result) = executor.finish().map_err(rule_error("post-block rules"))?;
-    let state_changes = state_changes(pool, threads, &state.cache, &block.pre_state);
+    let fold = fold_cell
+        .get()
+        .ok_or_else(|| invariant("the final state was not folded".into()))?;
+    let state_changes = state_changes(changes, fold, &state.cache, &block_ctx);
     Ok(ParallelReplay {
         replay: BlockReplay {
             number,
@@ -222,32 +239,6 @@ pub(crate) fn replay(
         counters,
         traces,
     })
-}
-
-/// The block's state changes from the executor's cache, in shares of the accounts on
-/// `threads` threads of `pool`: on a large block the diff against the pre-state is a few
-/// milliseconds that would otherwise be serial.
-fn state_changes(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    cache: &revm::database::CacheState,
-    pre: &crate::pre_state::PreState,
-) -> StateChanges {
-    const SHARE: usize = 1024;
-    let accounts: Vec<_> = cache.accounts.iter().collect();
-    let shares = map_chunks(pool, threads, accounts.len().div_ceil(SHARE), 1, |share| {
-        let end = ((share + 1) * SHARE).min(accounts.len());
-        let part = accounts[share * SHARE..end].iter().copied();
-        StateChanges::from_cache_accounts(cache, part, pre)
-    });
-    // Each share is sorted: collecting sorts runs, once (appending share after share would
-    // rebuild the map every time).
-    StateChanges {
-        accounts: shares
-            .into_iter()
-            .flat_map(|share| share.accounts)
-            .collect(),
-    }
 }
 
 /// The revm executor of Block-STM: one incarnation is one `WorkerVm::execute` on the

@@ -1,31 +1,42 @@
 //! The block's state after its last transaction, folded from the last incarnations' write
-//! sets and committed to revm's `State` in one step, in place of committing every
-//! transaction's revm state output in turn.
+//! sets, in place of committing every transaction's revm state output in turn.
 //!
 //! When the scheduler is done, every transaction's last incarnation wrote what the
 //! sequential execution writes (Block-STM's guarantee; with the lazy updates, credits in
 //! place of the beneficiary's and plain recipients' balances). Folding the write sets in
 //! transaction order over the base state therefore gives the sequential final state: a full
 //! write replaces, a credit adds to the balance, an existence write wipes the storage.
-//! [`final_state`] folds on the worker threads, each taking a share of the accounts, and
-//! turns each account into one revm `Account`, so the serial part of the commit is one
-//! `State` update per account rather than one per account per transaction.
+//! [`final_state`] folds on the worker threads, each taking a share of the accounts, into
+//! one [`FinalAccount`] per written account, and diffs each against the pre-state there and
+//! then: the block's state changes (`state_changes.rs`) come from the fold, not from a
+//! revm `State` the fold would first be committed to.
+//!
+//! The post-block rules (rewards, withdrawals, the EIP-7002 and EIP-7251 system calls) still
+//! run on revm's `State`; its database is [`FinalDb`], which answers for a written account
+//! from the fold and for any other from the pre-state, so that `State` only ever holds the
+//! few accounts those rules and the pre-block system calls load. An account the pre-block
+//! system calls loaded is in `State` before the fold exists: if a transaction wrote it, it
+//! is committed to `State` as the sequential commits would have left it
+//! ([`FinalState::commit_loaded_to`]).
 //!
 //! revm's `State` remembers how an account got where it is, and the block's state changes
 //! depend on it: storage held before the block counts as wiped only if the account was
-//! destroyed. An account the block destroyed is therefore committed as the sequential
-//! commits reach it: first its destruction, then, if it exists at the end, its final state
-//! as a newly created account ([`FinalState::commit_to`]).
+//! destroyed. The fold keeps that fact (`deleted`), and an account committed to `State` is
+//! committed as the sequential commits reach it: first its destruction, then, if it exists
+//! at the end, its final state as a newly created account.
 //!
-//! | account at the end of the block | how it is committed |
+//! | account at the end of the block | its final state |
 //! | --- | --- |
-//! | absent, deleted in the block (self-destruct, EIP-161) | destroyed, when it existed before the block |
+//! | absent, deleted in the block (self-destruct, EIP-161) | absent; destroyed, when it existed before the block |
 //! | present, its existence written in the block | destroyed first if some transaction deleted it, then created with its final info and storage |
 //! | present, only its fields written | changed: its final info and written storage over the base state |
 
-use std::sync::{
-    Mutex,
-    atomic::{AtomicUsize, Ordering::Relaxed},
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicUsize, Ordering::Relaxed},
+    },
 };
 
 use alloy_primitives::{
@@ -35,6 +46,8 @@ use alloy_primitives::{
 use revm::{
     DatabaseCommit,
     bytecode::Bytecode,
+    database::CacheState,
+    database_interface::DatabaseRef,
     primitives::{KECCAK_EMPTY, hardfork::SpecId},
     state::{Account, AccountInfo, EvmState, EvmStorage, EvmStorageSlot, TransactionId},
 };
@@ -43,46 +56,180 @@ use super::{
     executor::LastIncarnations, mv_memory::MvValue, threads::on_threads,
     tx_executor::IncarnationOutput, vm::BlockContext,
 };
-use crate::{access::Location, pre_state::empty_code};
+use crate::{
+    access::Location,
+    pre_state::{PreAccount, PreState, PreStateError, empty_code},
+    state_changes::{AccountChange, StateChanges},
+};
 
-/// The written accounts' final state, in the shares the worker threads folded: each share
-/// two revm state outputs, its accounts in no other share.
+/// The written accounts' final state, in the shares the worker threads folded, each account
+/// in one share.
 #[derive(Debug, Default)]
 pub(crate) struct FinalState {
     /// Share `i` holds the accounts `share(address, shares.len())` puts there.
-    shares: Vec<FinalShare>,
+    shares: Vec<AddressMap<FinalAccount>>,
 }
 
-/// One share of the final state.
-#[derive(Debug, Default)]
-struct FinalShare {
-    /// Accounts that existed before a transaction of the block deleted them: committed
-    /// first, as self-destructed.
-    destroyed: EvmState,
-    /// Every written account that exists at the end of the block: committed second.
-    accounts: EvmState,
+/// One written account at the end of the block.
+#[derive(Debug)]
+pub(crate) struct FinalAccount {
+    /// Its fields after the last transaction; `None` when it does not exist then.
+    pub(crate) info: Option<AccountInfo>,
+    /// Whether a transaction deleted it (self-destruct, EIP-161).
+    pub(crate) deleted: bool,
+    /// Whether its existence was written (it was created, perhaps again): the slots not in
+    /// `storage` hold zero.
+    pub(crate) wiped: bool,
+    /// The slots written after its last wipe, with their final values.
+    pub(crate) storage: HashMap<U256, U256>,
+}
+
+impl FinalAccount {
+    /// The final value of `slot`; `base` gives its value in the base state, asked only when
+    /// no transaction decided it.
+    pub(crate) fn storage(&self, slot: U256, base: impl FnOnce() -> U256) -> U256 {
+        match self.storage.get(&slot) {
+            Some(value) => *value,
+            None if self.wiped || self.info.is_none() => U256::ZERO,
+            None => base(),
+        }
+    }
+
+    /// The revm state outputs that bring `State` from the base state to this account, as
+    /// the sequential commits reach it: its destruction (when it existed and a transaction
+    /// deleted it), then its final state (when it exists at the end).
+    fn revm_accounts(
+        &self,
+        address: Address,
+        ctx: &BlockContext<'_>,
+    ) -> (Option<Account>, Option<Account>) {
+        let base = ctx.base.info(address);
+        // Loaded as the base state holds it, as the sequential commit finds it.
+        let loaded = |base: Option<AccountInfo>| match base {
+            Some(info) => Account::from(info),
+            None => Account::new_not_existing(TransactionId::ZERO),
+        };
+        let destroyed = (self.deleted && base.is_some()).then(|| {
+            let mut account = loaded(base.clone());
+            account.mark_selfdestruct();
+            account.mark_touch();
+            account
+        });
+        let Some(info) = &self.info else {
+            return (destroyed, None);
+        };
+        if !self.wiped && !ctx.cfg.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && info.is_empty() {
+            // Before EIP-161 an empty account stays; without an existence write it existed
+            // before, empty, and its fields are as they were.
+            return (destroyed, None);
+        }
+        let mut storage = EvmStorage::default();
+        storage.reserve(self.storage.len());
+        for (slot, present) in &self.storage {
+            let original = if self.wiped {
+                U256::ZERO
+            } else {
+                ctx.base.storage(address, *slot)
+            };
+            storage.insert(
+                *slot,
+                EvmStorageSlot {
+                    original_value: original,
+                    present_value: *present,
+                    transaction_id: TransactionId::ZERO,
+                    is_cold: false,
+                },
+            );
+        }
+        let mut account = loaded(base);
+        account.info = info.clone();
+        account.storage = storage;
+        account.mark_touch();
+        if self.wiped {
+            // Created in the block (perhaps again, after its deletion).
+            account.mark_created();
+        }
+        (destroyed, Some(account))
+    }
 }
 
 impl FinalState {
-    /// The final state of written account `address`, if it exists at the end of the block.
-    pub(crate) fn account(&self, address: &Address) -> Option<&Account> {
+    /// The final state of written account `address`.
+    pub(crate) fn account(&self, address: &Address) -> Option<&FinalAccount> {
         let share = self.shares.get(share(address, self.shares.len()))?;
-        share.accounts.get(address)
+        share.get(address)
     }
 
-    /// Commits the final state to `db`: every share's destroyed accounts, then every share's
-    /// existing accounts (an account destroyed and then created again is committed in that
-    /// order, as the sequential commits reach it). The shares are committed one by one, not
-    /// merged: merging would copy every account once more, serially.
-    pub(crate) fn commit_to(self, db: &mut impl DatabaseCommit) {
-        let (destroyed, accounts): (Vec<_>, Vec<_>) = self
-            .shares
-            .into_iter()
-            .map(|share| (share.destroyed, share.accounts))
-            .unzip();
-        for state in destroyed.into_iter().chain(accounts) {
-            db.commit(state);
+    /// Commits to `db` the final state of every account of `loaded` (the accounts `db`
+    /// already holds) that a transaction wrote: first their destructions, then their final
+    /// states, as the sequential commits reach them.
+    pub(crate) fn commit_loaded_to<'a>(
+        &self,
+        loaded: impl Iterator<Item = &'a Address>,
+        ctx: &BlockContext<'_>,
+        db: &mut impl DatabaseCommit,
+    ) {
+        let mut destroyed = EvmState::default();
+        let mut present = EvmState::default();
+        for address in loaded {
+            if let Some(account) = self.account(address) {
+                let (gone, now) = account.revm_accounts(*address, ctx);
+                destroyed.extend(gone.map(|a| (*address, a)));
+                present.extend(now.map(|a| (*address, a)));
+            }
         }
+        db.commit(destroyed);
+        db.commit(present);
+    }
+}
+
+/// The database of the block executor's `State`: the pre-state and, once the fold is done,
+/// the final state of every account a transaction wrote over it (see the module docs).
+///
+/// The infos it gives carry their code, so revm never asks it for code by hash but for
+/// the pre-state's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FinalDb<'a> {
+    pre: &'a PreState,
+    fold: &'a OnceLock<FinalState>,
+}
+
+impl<'a> FinalDb<'a> {
+    /// The pre-state, under `fold` once it is set.
+    pub(crate) fn new(pre: &'a PreState, fold: &'a OnceLock<FinalState>) -> Self {
+        Self { pre, fold }
+    }
+
+    fn written(&self, address: &Address) -> Option<&'a FinalAccount> {
+        self.fold.get()?.account(address)
+    }
+}
+
+impl DatabaseRef for FinalDb<'_> {
+    type Error = PreStateError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        match self.written(&address) {
+            Some(account) => Ok(account.info.clone()),
+            None => self.pre.basic_ref(address),
+        }
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        self.pre.code_by_hash_ref(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        match self.written(&address) {
+            Some(account) => Ok(account.storage(index, || {
+                self.pre.storage_ref(address, index).unwrap_or_default()
+            })),
+            None => self.pre.storage_ref(address, index),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        self.pre.block_hash_ref(number)
     }
 }
 
@@ -130,27 +277,16 @@ impl Folded {
         Ok(())
     }
 
-    /// What to commit for this account at `address`.
-    fn commit(
+    /// The account at `address` after the block, over `base` (its info in the base state).
+    fn finish(
         self,
         address: Address,
-        ctx: &BlockContext<'_>,
-        out: &mut FinalShare,
-    ) -> Result<(), String> {
-        let base = ctx.base.info(address);
-        // Loaded as the base state holds it, as the sequential commit finds it.
-        let loaded = |base: Option<AccountInfo>| match base {
-            Some(info) => Account::from(info),
-            None => Account::new_not_existing(TransactionId::ZERO),
-        };
-        if self.deleted && base.is_some() {
-            let mut account = loaded(base.clone());
-            account.mark_selfdestruct();
-            account.mark_touch();
-            out.destroyed.insert(address, account);
-        }
+        base: Option<AccountInfo>,
+        spec: SpecId,
+    ) -> Result<FinalAccount, String> {
         // A credit brings an absent account into existence (see `VmDb::exists`).
         let exists = self.exists.unwrap_or(base.is_some()) || !self.credit.is_zero();
+        let wiped = self.exists.is_some();
         if !exists {
             if base.is_some() && !self.deleted {
                 return Err(format!(
@@ -158,9 +294,13 @@ impl Folded {
                      deleted it, yet it is absent after the last"
                 ));
             }
-            return Ok(());
+            return Ok(FinalAccount {
+                info: None,
+                deleted: self.deleted,
+                wiped,
+                storage: HashMap::default(),
+            });
         }
-        let wiped = self.exists.is_some();
         let balance = self
             .balance
             .unwrap_or(base.as_ref().map(|b| b.balance).unwrap_or_default())
@@ -175,38 +315,20 @@ impl Folded {
                 None => (KECCAK_EMPTY, empty_code()),
             },
         };
-        let mut storage = EvmStorage::default();
-        storage.reserve(self.storage.len());
-        for (slot, present) in self.storage {
-            let original = if wiped {
-                U256::ZERO
-            } else {
-                ctx.base.storage(address, slot)
-            };
-            storage.insert(
-                slot,
-                EvmStorageSlot {
-                    original_value: original,
-                    present_value: present,
-                    transaction_id: TransactionId::ZERO,
-                    is_cold: false,
-                },
-            );
-        }
-        let mut account = loaded(base);
-        account.info = AccountInfo::new(balance, nonce, code_hash, code);
-        account.storage = storage;
-        account.mark_touch();
-        if wiped {
-            // Created in the block (perhaps again, after its deletion).
-            account.mark_created();
-        } else if !ctx.cfg.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.info.is_empty() {
+        let mut info = AccountInfo::new(balance, nonce, code_hash, code);
+        if !wiped && !spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && info.is_empty() {
             // Before EIP-161 an empty account stays; without an existence write it existed
             // before, empty, and its fields are as they were.
-            return Ok(());
+            if let Some(base) = base {
+                info = base;
+            }
         }
-        out.accounts.insert(address, account);
-        Ok(())
+        Ok(FinalAccount {
+            info: Some(info),
+            deleted: self.deleted,
+            wiped,
+            storage: self.storage,
+        })
     }
 }
 
@@ -215,9 +337,17 @@ fn share(address: &Address, parts: usize) -> usize {
     usize::from(address.0[19]) % parts.max(1)
 }
 
+/// The block's final state and the state changes of its written accounts (each share's,
+/// unordered), but those of the accounts the pre-block system calls changed, which revm's
+/// `State` holds (see [`state_changes`]).
+pub(crate) struct Fold {
+    pub(crate) state: FinalState,
+    pub(crate) changes: Vec<Vec<(Address, AccountChange)>>,
+}
+
 /// Folds the write sets of `slots` (every transaction's last incarnation, in order) into
-/// the block's final state, on `threads` threads of `pool` (the caller one of them), each
-/// folding the accounts of the shares it claims.
+/// the block's final state and diffs it against the pre-state, on `threads` threads of
+/// `pool` (the caller one of them), each folding the accounts of the shares it claims.
 ///
 /// # Errors
 /// A description of the write that does not fit its location, or of an account that
@@ -227,7 +357,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     threads: usize,
     ctx: &BlockContext<'_>,
     slots: &LastIncarnations<O>,
-) -> Result<FinalState, String> {
+) -> Result<Fold, String> {
     let writes = slots.iter().filter_map(|slot| slot.output.as_ref());
     let total: usize = writes.clone().map(|output| output.writes().len()).sum();
     // Below a few thousand writes a second thread costs more than it saves.
@@ -240,7 +370,8 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     } else {
         4 * threads
     };
-    let results: Vec<Mutex<Option<Result<FinalShare, String>>>> =
+    type Share = (AddressMap<FinalAccount>, Vec<(Address, AccountChange)>);
+    let results: Vec<Mutex<Option<Result<Share, String>>>> =
         (0..parts).map(|_| Mutex::new(None)).collect();
     let fold_share = |part: usize| {
         let result = (|| {
@@ -254,12 +385,27 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
                     }
                 }
             }
-            let mut out = FinalShare::default();
-            out.accounts.reserve(folded.len());
+            let mut accounts = AddressMap::default();
+            accounts.reserve(folded.len());
+            let mut changes = Vec::with_capacity(folded.len());
             for (address, account) in folded {
-                account.commit(address, ctx, &mut out)?;
+                let pre = ctx.base.pre.account(&address);
+                let overlay = ctx.base.overlay.get(&address);
+                let base = match overlay {
+                    Some((info, _)) => info.clone(),
+                    None => pre.map(PreAccount::info),
+                };
+                let account = account.finish(address, base, ctx.cfg.spec)?;
+                // The pre-block system calls' accounts: their changes come from `State`.
+                if overlay.is_none() {
+                    let slots = account.storage.iter().map(|(slot, value)| (*slot, *value));
+                    let info = account.info.as_ref();
+                    let change = AccountChange::of(pre, info, account.deleted, slots, |_| None);
+                    changes.extend(change.map(|change| (address, change)));
+                }
+                accounts.insert(address, account);
             }
-            Ok(out)
+            Ok((accounts, changes))
         })();
         *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
@@ -273,7 +419,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
             fold_share(part);
         }
     });
-    let shares = results
+    let (shares, changes) = results
         .into_iter()
         .enumerate()
         .map(|(part, result)| {
@@ -282,6 +428,70 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
                 .unwrap_or_else(|p| p.into_inner())
                 .unwrap_or_else(|| Err(format!("share {part} of the final state was not folded")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(FinalState { shares })
+        .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+    Ok(Fold {
+        state: FinalState { shares },
+        changes,
+    })
+}
+
+/// The fold's state changes (`Fold::changes`) in one map, ordered by address.
+///
+/// A change is about 170 bytes: sorting them would move each a dozen times. The addresses
+/// are sorted with where their change is, and each change then moves once.
+pub(crate) fn sorted_changes(
+    mut changes: Vec<Vec<(Address, AccountChange)>>,
+) -> BTreeMap<Address, AccountChange> {
+    let mut keys: Vec<(Address, usize, usize)> = changes
+        .iter()
+        .enumerate()
+        .flat_map(|(share, part)| {
+            part.iter()
+                .enumerate()
+                .map(move |(index, (address, _))| (*address, share, index))
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|(address, share, index)| (address, std::mem::take(&mut changes[share][index].1)))
+        .collect()
+}
+
+/// The block's state changes: the fold's `changes` (sorted), and for every account revm's `State`
+/// holds (`cache`: loaded by the pre-block system calls or the post-block rules) the change
+/// of its state there, which is final. An account a transaction wrote and only the
+/// post-block rules loaded is in both: its fields come from `State`, which loaded them from
+/// the fold, and its storage and destruction from the fold, below what `State` changed.
+pub(crate) fn state_changes(
+    mut accounts: BTreeMap<Address, AccountChange>,
+    fold: &FinalState,
+    cache: &CacheState,
+    ctx: &BlockContext<'_>,
+) -> StateChanges {
+    let pre = ctx.base.pre;
+    for (address, cached) in &cache.accounts {
+        let change = match fold.account(address) {
+            Some(written) if !ctx.base.overlay.contains_key(address) => {
+                let mut slots = written.storage.clone();
+                if let Some(account) = &cached.account {
+                    slots.extend(account.storage.iter().map(|(slot, value)| (*slot, *value)));
+                }
+                AccountChange::of(
+                    pre.account(address),
+                    cached.account.as_ref().map(|account| &account.info),
+                    written.deleted || cached.status.was_destroyed(),
+                    slots.into_iter(),
+                    |hash| cache.contracts.get(hash),
+                )
+            }
+            _ => StateChanges::from_cache_accounts(cache, std::iter::once((address, cached)), pre)
+                .accounts
+                .remove(address),
+        };
+        match change {
+            Some(change) => accounts.insert(*address, change),
+            None => accounts.remove(address),
+        };
+    }
+    StateChanges { accounts }
 }

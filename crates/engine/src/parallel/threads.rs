@@ -1,7 +1,7 @@
 //! Work spread over a given number of threads of the engine's pool, the calling thread one
 //! of them: Block-STM's worker loop, and the parts of a replay after it (the final state,
-//! the traces, the blooms, the state diff) that are independent per account or per
-//! transaction, alone ([`map_chunks`]) or beside serial work ([`beside`], [`Chunks`]).
+//! the traces, the blooms) that are independent per account or per transaction, beside
+//! serial work ([`beside`], [`Chunks`]).
 //!
 //! A replay asks for `threads` threads even when the pool holds more, so that a replay
 //! measured at one thread count uses that many; the helpers here never start more.
@@ -130,20 +130,6 @@ impl<'a, T: Send> Chunks<'a, T> {
     }
 }
 
-/// `f(0..n)` on at most `threads` threads, claimed `chunk` indices at a time; the results in
-/// index order.
-pub(crate) fn map_chunks<T: Send>(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    n: usize,
-    chunk: usize,
-    f: impl Fn(usize) -> T + Sync,
-) -> Vec<T> {
-    let chunks = Chunks::new(n, chunk, f);
-    on_threads(pool, threads.min(chunks.count()), || chunks.work());
-    chunks.into_results()
-}
-
 /// A pool of four threads shared by the unit tests of the parallel engine.
 #[cfg(test)]
 pub(crate) fn test_pool() -> &'static rayon::ThreadPool {
@@ -165,8 +151,12 @@ mod tests {
         let pool = test_pool();
         for threads in 1..=4 {
             for n in [0, 1, 7, 64, 1000] {
-                let squares = map_chunks(pool, threads, n, 10, |i| i * i);
-                assert_eq!(squares, (0..n).map(|i| i * i).collect::<Vec<_>>());
+                let squares = Chunks::new(n, 10, |i| i * i);
+                on_threads(pool, threads, || squares.work());
+                assert_eq!(
+                    squares.into_results(),
+                    (0..n).map(|i| i * i).collect::<Vec<_>>()
+                );
             }
         }
     }

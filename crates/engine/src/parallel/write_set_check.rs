@@ -44,7 +44,8 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
             ))
         };
         let exists = reader.exists(address).map_err(read)?;
-        let Some(account) = final_state.account(&address) else {
+        let account = final_state.account(&address);
+        let Some(info) = account.and_then(|account| account.info.as_ref()) else {
             if exists {
                 return mismatch("existence", "true".into(), "false".into());
             }
@@ -53,7 +54,6 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
         if !exists {
             return mismatch("existence", "false".into(), "true".into());
         }
-        let info = &account.info;
         match location {
             Location::Existence(_) => {}
             Location::Balance(_) => {
@@ -77,11 +77,9 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
             Location::Storage(_, slot) => {
                 let value = reader.storage(address, *slot).map_err(read)?;
                 // A slot written before the account's last wipe is not in the fold: zero.
-                let folded = match account.storage.get(slot) {
-                    Some(slot) => slot.present_value,
-                    None if account.is_created() => U256::ZERO,
-                    None => ctx.base.storage(address, *slot),
-                };
+                let folded = account.map_or(U256::ZERO, |account| {
+                    account.storage(*slot, || ctx.base.storage(address, *slot))
+                });
                 if value != folded {
                     return mismatch("storage", value.to_string(), folded.to_string());
                 }
