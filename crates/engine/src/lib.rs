@@ -41,8 +41,8 @@
 //!      incarnation in its slot; `parallel/block_stm.rs` drives one block with revm as the
 //!      executor;
 //!    - the block's final state is folded from the last incarnations' write sets on the
-//!      worker threads, credits summed in (`parallel/final_state.rs`), and committed to the
-//!      executor's `State` in one step; the commit phase (`parallel/commit.rs`) hands every
+//!      worker threads, credits summed in, and diffed against the pre-state there
+//!      (`parallel/final_state.rs`); the commit phase (`parallel/commit.rs`) hands every
 //!      result in order to the same alloy-evm executor the oracle uses, which builds the
 //!      receipts (their blooms computed beforehand on the workers, `parallel/receipts.rs`)
 //!      and applies the block rules.

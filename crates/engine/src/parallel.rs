@@ -14,7 +14,8 @@
 //!   executor: sender recovery, the pre-block system calls (the base state), the worker
 //!   loop, the final state, the commit phase, the write-set check and the post-block rules.
 //! - `final_state`: the block's final state folded from the write sets on the worker
-//!   threads, committed to revm's `State` in one step.
+//!   threads and diffed against the pre-state there; the database of revm's `State` for
+//!   the post-block rules.
 //! - `commit`: the commit phase, which hands each last incarnation's result to alloy-evm's
 //!   block executor in transaction order (receipts and gas).
 //! - `receipts`: the commit's receipt builder, with the logs' blooms computed on the worker

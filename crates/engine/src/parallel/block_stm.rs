@@ -10,13 +10,15 @@
 //!    incarnation is one revm execution over the multi-version memory (`vm.rs`), on an EVM
 //!    each worker builds once per block.
 //! 4. The block's final state is folded from the last incarnations' write sets on the
-//!    worker threads (`final_state.rs`); the write-set self-check (`write_set_check.rs`)
-//!    compares it with the multi-version memory's reads after the last transaction; it is
-//!    committed to the block executor's `State` in one step.
+//!    worker threads and diffed against the pre-state there (`final_state.rs`); the
+//!    write-set self-check (`write_set_check.rs`) compares it with the multi-version
+//!    memory's reads after the last transaction. The block executor's `State` reads it
+//!    beneath its own cache from then on ([`FinalDb`]).
 //! 5. The traces and the receipts' blooms are built on the other threads while the caller
-//!    commits the final state (`commit.rs`, `receipts.rs`); the commit phase hands the last
+//!    sorts the state changes (`commit.rs`, `receipts.rs`); the commit phase hands the last
 //!    incarnations' results in order to the same block executor (receipts and gas), which
-//!    then applies the post-block rules.
+//!    then applies the post-block rules over the final state; what they change joins the
+//!    state changes.
 
 use std::{collections::BTreeMap, sync::OnceLock, time::Instant};
 

@@ -6,9 +6,9 @@
 //! checks each against the block's remaining gas and its own validity as the oracle's
 //! executor does, and hands each result to alloy-evm's block executor, which builds the
 //! receipts exactly as it does for the sequential replay. The state is not committed here
-//! per transaction: the block's final state is read from the multi-version memory and
-//! committed to the executor's `State` in one step (`final_state.rs`), after which the
-//! caller (`block_stm.rs`) applies the post-block rules.
+//! per transaction: the block's final state is folded from the write sets
+//! (`final_state.rs`), and the executor's `State` reads it when the caller (`block_stm.rs`)
+//! applies the post-block rules.
 //!
 //! Every transaction also yields its [`TxTrace`]: the read set and write set of its last
 //! incarnation, built on the worker threads ([`traces`]).
