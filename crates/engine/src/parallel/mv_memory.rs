@@ -259,6 +259,19 @@ impl MvMemory {
         }
     }
 
+    /// Calls `f` with account `address`'s entries under the shard's write lock, creating
+    /// them (empty) first.
+    fn with_account_mut<R>(
+        &self,
+        address: Address,
+        f: impl FnOnce(&mut AccountVersions) -> R,
+    ) -> R {
+        let hash = self.hash(&address);
+        let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
+        let rehash = |a: &Address| self.hash(a);
+        f(entry_or_default(&mut shard.accounts, hash, address, rehash))
+    }
+
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
     /// `previous` are the locations the previous incarnation wrote; those not written again
     /// are removed. Returns whether a location outside `previous` was written (Block-STM's
@@ -283,24 +296,34 @@ impl MvMemory {
                 written.contains(l)
             }
         };
-        for (location, value) in writes {
-            let entry = Entry::Written {
-                incarnation: version.incarnation,
-                value: value.clone(),
-            };
-            self.with_versions_mut(location, true, |versions| {
-                match versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
-                    Ok(i) => versions[i].1 = entry,
-                    Err(i) => {
-                        // Most locations have one writer: room for one entry, not `Vec`'s
-                        // first four.
-                        if versions.capacity() == 0 {
-                            versions.reserve_exact(1);
-                        }
-                        versions.insert(i, (version.tx, entry));
+        let entry = |value: &MvValue| Entry::Written {
+            incarnation: version.incarnation,
+            value: value.clone(),
+        };
+        // An account's basic locations come together in a write set (`vm.rs`): each such run
+        // is recorded under one lock and one lookup.
+        let mut rest = writes;
+        while let Some((location, value)) = rest.first() {
+            if let Location::Storage(..) = location {
+                self.with_versions_mut(location, true, |versions| {
+                    put(versions, version.tx, entry(value));
+                });
+                rest = &rest[1..];
+                continue;
+            }
+            let address = location.address();
+            let run = rest
+                .iter()
+                .take_while(|(l, _)| !matches!(l, Location::Storage(..)) && l.address() == address)
+                .count();
+            self.with_account_mut(address, |account| {
+                for (location, value) in &rest[..run] {
+                    if let Some(versions) = account.field_mut(location) {
+                        put(versions, version.tx, entry(value));
                     }
                 }
             });
+            rest = &rest[run..];
         }
         for location in previous.iter().filter(|l| !is_written(l)) {
             self.with_versions_mut(location, false, |versions| {
@@ -379,8 +402,36 @@ fn entry_mut<K: Copy + Eq, V: Default>(
     if !create {
         return table.find_mut(hash, |(k, _)| *k == key).map(|(_, v)| v);
     }
+    Some(entry_or_default(table, hash, key, rehash))
+}
+
+/// The value of `key` (hashed to `hash`) in `table`, inserted as the default first if absent.
+fn entry_or_default<K: Copy + Eq, V: Default>(
+    table: &mut HashTable<(K, V)>,
+    hash: u64,
+    key: K,
+    rehash: impl Fn(&K) -> u64,
+) -> &mut V {
     let entry = table.entry(hash, |(k, _)| *k == key, |(k, _)| rehash(k));
-    Some(&mut entry.or_insert_with(|| (key, V::default())).into_mut().1)
+    &mut entry.or_insert_with(|| (key, V::default())).into_mut().1
+}
+
+/// Puts `tx`'s entry into one location's entries, replacing an older incarnation's.
+fn put(versions: &mut Versions, tx: TxIdx, entry: Entry) {
+    // Transactions mostly record in order: the beneficiary's credits, thousands of entries,
+    // are appended without a search through them.
+    if versions.last().is_none_or(|(last, _)| *last < tx) {
+        // Most locations have one writer: room for one entry, not `Vec`'s first four.
+        if versions.capacity() == 0 {
+            versions.reserve_exact(1);
+        }
+        versions.push((tx, entry));
+        return;
+    }
+    match versions.binary_search_by_key(&tx, |(t, _)| *t) {
+        Ok(i) => versions[i].1 = entry,
+        Err(i) => versions.insert(i, (tx, entry)),
+    }
 }
 
 /// What transaction `reader` reads from one location's entries `versions`.
