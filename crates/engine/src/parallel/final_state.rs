@@ -7,9 +7,11 @@
 //! transaction order over the base state therefore gives the sequential final state: a full
 //! write replaces, a credit adds to the balance, an existence write wipes the storage.
 //! [`final_state`] folds on the worker threads, each taking a share of the accounts, into
-//! one [`FinalAccount`] per written account, and diffs each against the pre-state there and
-//! then: the block's state changes (`state_changes.rs`) come from the fold, not from a
-//! revm `State` the fold would first be committed to.
+//! one compact record per written account (its last writes and the credits after them;
+//! code and storage, which few accounts write, boxed apart), and diffs each account's
+//! [`FinalAccount`] against the pre-state there and then: the block's state changes
+//! (`state_changes.rs`) come from the fold, not from a revm `State` the fold would first be
+//! committed to.
 //!
 //! The post-block rules (rewards, withdrawals, the EIP-7002 and EIP-7251 system calls) still
 //! run on revm's `State`; its database is [`FinalDb`], which answers for a written account
@@ -62,17 +64,18 @@ use crate::{
     state_changes::{AccountChange, StateChanges},
 };
 
-/// The written accounts' final state, in the shares the worker threads folded, each account
-/// in one share.
-#[derive(Debug, Default)]
+/// The written accounts' folded writes, in the shares the worker threads folded, each
+/// account in one share; [`FinalState::account`] gives an account's final state.
+#[derive(Debug)]
 pub(crate) struct FinalState {
     /// Share `i` holds the accounts `share(address, shares.len())` puts there.
-    shares: Vec<AddressMap<FinalAccount>>,
+    shares: Vec<AddressMap<Folded>>,
+    spec: SpecId,
 }
 
 /// One written account at the end of the block.
 #[derive(Debug)]
-pub(crate) struct FinalAccount {
+pub(crate) struct FinalAccount<'a> {
     /// Its fields after the last transaction; `None` when it does not exist then.
     pub(crate) info: Option<AccountInfo>,
     /// Whether a transaction deleted it (self-destruct, EIP-161).
@@ -81,18 +84,26 @@ pub(crate) struct FinalAccount {
     /// `storage` hold zero.
     pub(crate) wiped: bool,
     /// The slots written after its last wipe, with their final values.
-    pub(crate) storage: HashMap<U256, U256>,
+    storage: Option<&'a HashMap<U256, U256>>,
 }
 
-impl FinalAccount {
+impl FinalAccount<'_> {
     /// The final value of `slot`; `base` gives its value in the base state, asked only when
     /// no transaction decided it.
     pub(crate) fn storage(&self, slot: U256, base: impl FnOnce() -> U256) -> U256 {
-        match self.storage.get(&slot) {
+        match self.storage.and_then(|storage| storage.get(&slot)) {
             Some(value) => *value,
             None if self.wiped || self.info.is_none() => U256::ZERO,
             None => base(),
         }
+    }
+
+    /// The slots written after its last wipe, with their final values.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (U256, U256)> + '_ {
+        self.storage
+            .into_iter()
+            .flatten()
+            .map(|(slot, value)| (*slot, *value))
     }
 
     /// The revm state outputs that bring `State` from the base state to this account, as
@@ -124,18 +135,17 @@ impl FinalAccount {
             return (destroyed, None);
         }
         let mut storage = EvmStorage::default();
-        storage.reserve(self.storage.len());
-        for (slot, present) in &self.storage {
+        for (slot, present) in self.slots() {
             let original = if self.wiped {
                 U256::ZERO
             } else {
-                ctx.base.storage(address, *slot)
+                ctx.base.storage(address, slot)
             };
             storage.insert(
-                *slot,
+                slot,
                 EvmStorageSlot {
                     original_value: original,
-                    present_value: *present,
+                    present_value: present,
                     transaction_id: TransactionId::ZERO,
                     is_cold: false,
                 },
@@ -154,10 +164,19 @@ impl FinalAccount {
 }
 
 impl FinalState {
-    /// The final state of written account `address`.
-    pub(crate) fn account(&self, address: &Address) -> Option<&FinalAccount> {
-        let share = self.shares.get(share(address, self.shares.len()))?;
-        share.get(address)
+    /// The final state of written account `address`, over `base` (its info in the base
+    /// state, asked only if a transaction wrote it).
+    pub(crate) fn account(
+        &self,
+        address: &Address,
+        base: impl FnOnce() -> Option<AccountInfo>,
+    ) -> Option<FinalAccount<'_>> {
+        let folded = self
+            .shares
+            .get(share(address, self.shares.len()))?
+            .get(address)?;
+        // The fold checked every account's finish (`final_state`): this one cannot fail.
+        folded.finish(*address, base(), self.spec).ok()
     }
 
     /// Commits to `db` the final state of every account of `loaded` (the accounts `db`
@@ -172,7 +191,7 @@ impl FinalState {
         let mut destroyed = EvmState::default();
         let mut present = EvmState::default();
         for address in loaded {
-            if let Some(account) = self.account(address) {
+            if let Some(account) = self.account(address, || ctx.base.info(*address)) {
                 let (gone, now) = account.revm_accounts(*address, ctx);
                 destroyed.extend(gone.map(|a| (*address, a)));
                 present.extend(now.map(|a| (*address, a)));
@@ -200,8 +219,13 @@ impl<'a> FinalDb<'a> {
         Self { pre, fold }
     }
 
-    fn written(&self, address: &Address) -> Option<&'a FinalAccount> {
-        self.fold.get()?.account(address)
+    /// A written account's final state (the pre-state's accounts the pre-block system
+    /// calls changed are never asked for: `State` holds them).
+    fn written(&self, address: &Address) -> Option<FinalAccount<'a>> {
+        let pre = self.pre;
+        self.fold
+            .get()?
+            .account(address, || pre.basic_ref(*address).unwrap_or_default())
     }
 }
 
@@ -236,15 +260,23 @@ impl DatabaseRef for FinalDb<'_> {
 /// One account's writes folded in transaction order.
 #[derive(Debug, Default)]
 struct Folded {
-    /// The last existence write.
-    exists: Option<bool>,
-    /// Whether some transaction deleted the account.
-    deleted: bool,
     /// The last full balance write.
     balance: Option<U256>,
     /// Credits written after it.
     credit: U256,
     nonce: Option<u64>,
+    /// The last existence write.
+    exists: Option<bool>,
+    /// Whether some transaction deleted the account.
+    deleted: bool,
+    /// What few accounts have written: apart, so that the table of a block's accounts stays
+    /// small.
+    rare: Option<Box<RareWrites>>,
+}
+
+/// The writes to an account's code and storage.
+#[derive(Debug, Default)]
+struct RareWrites {
     code: Option<(B256, Bytecode)>,
     /// Slots written after the last existence write (which wiped the others).
     storage: HashMap<U256, U256>,
@@ -262,15 +294,20 @@ impl Folded {
             }
             (Location::Nonce(_), MvValue::Nonce(nonce)) => self.nonce = Some(*nonce),
             (Location::Code(_), MvValue::Code(hash, code)) => {
-                self.code = Some((*hash, code.clone()));
+                self.rare.get_or_insert_default().code = Some((*hash, code.clone()));
             }
             (Location::Existence(_), MvValue::Existence(exists)) => {
                 self.exists = Some(*exists);
                 self.deleted |= !exists;
-                self.storage.clear();
+                if let Some(rare) = &mut self.rare {
+                    rare.storage.clear();
+                }
             }
             (Location::Storage(_, slot), MvValue::Storage(value)) => {
-                self.storage.insert(*slot, *value);
+                self.rare
+                    .get_or_insert_default()
+                    .storage
+                    .insert(*slot, *value);
             }
             (location, value) => return Err(format!("{location:?} was written a {value:?}")),
         }
@@ -279,11 +316,11 @@ impl Folded {
 
     /// The account at `address` after the block, over `base` (its info in the base state).
     fn finish(
-        self,
+        &self,
         address: Address,
         base: Option<AccountInfo>,
         spec: SpecId,
-    ) -> Result<FinalAccount, String> {
+    ) -> Result<FinalAccount<'_>, String> {
         // A credit brings an absent account into existence (see `VmDb::exists`).
         let exists = self.exists.unwrap_or(base.is_some()) || !self.credit.is_zero();
         let wiped = self.exists.is_some();
@@ -298,7 +335,7 @@ impl Folded {
                 info: None,
                 deleted: self.deleted,
                 wiped,
-                storage: HashMap::default(),
+                storage: None,
             });
         }
         let balance = self
@@ -308,7 +345,8 @@ impl Folded {
         let nonce = self
             .nonce
             .unwrap_or(base.as_ref().map(|b| b.nonce).unwrap_or_default());
-        let (code_hash, code) = match self.code {
+        let written_code = self.rare.as_ref().and_then(|rare| rare.code.clone());
+        let (code_hash, code) = match written_code {
             Some(code) => code,
             None => match &base {
                 Some(info) => (info.code_hash, info.code.clone().unwrap_or_else(empty_code)),
@@ -327,7 +365,7 @@ impl Folded {
             info: Some(info),
             deleted: self.deleted,
             wiped,
-            storage: self.storage,
+            storage: self.rare.as_ref().map(|rare| &rare.storage),
         })
     }
 }
@@ -370,9 +408,10 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     } else {
         4 * threads
     };
-    type Share = (AddressMap<FinalAccount>, Vec<(Address, AccountChange)>);
+    type Share = (AddressMap<Folded>, Vec<(Address, AccountChange)>);
     let results: Vec<Mutex<Option<Result<Share, String>>>> =
         (0..parts).map(|_| Mutex::new(None)).collect();
+    let spec = ctx.cfg.spec;
     let fold_share = |part: usize| {
         let result = (|| {
             let mut folded: AddressMap<Folded> = AddressMap::default();
@@ -385,27 +424,24 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
                     }
                 }
             }
-            let mut accounts = AddressMap::default();
-            accounts.reserve(folded.len());
             let mut changes = Vec::with_capacity(folded.len());
-            for (address, account) in folded {
-                let pre = ctx.base.pre.account(&address);
-                let overlay = ctx.base.overlay.get(&address);
+            for (address, account) in &folded {
+                let pre = ctx.base.pre.account(address);
+                let overlay = ctx.base.overlay.get(address);
                 let base = match overlay {
                     Some((info, _)) => info.clone(),
                     None => pre.map(PreAccount::info),
                 };
-                let account = account.finish(address, base, ctx.cfg.spec)?;
+                let account = account.finish(*address, base, spec)?;
                 // The pre-block system calls' accounts: their changes come from `State`.
                 if overlay.is_none() {
-                    let slots = account.storage.iter().map(|(slot, value)| (*slot, *value));
                     let info = account.info.as_ref();
-                    let change = AccountChange::of(pre, info, account.deleted, slots, |_| None);
-                    changes.extend(change.map(|change| (address, change)));
+                    let change =
+                        AccountChange::of(pre, info, account.deleted, account.slots(), |_| None);
+                    changes.extend(change.map(|change| (*address, change)));
                 }
-                accounts.insert(address, account);
             }
-            Ok((accounts, changes))
+            Ok((folded, changes))
         })();
         *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
@@ -430,7 +466,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
         })
         .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
     Ok(Fold {
-        state: FinalState { shares },
+        state: FinalState { shares, spec },
         changes,
     })
 }
@@ -470,9 +506,12 @@ pub(crate) fn state_changes(
 ) -> StateChanges {
     let pre = ctx.base.pre;
     for (address, cached) in &cache.accounts {
-        let change = match fold.account(address) {
-            Some(written) if !ctx.base.overlay.contains_key(address) => {
-                let mut slots = written.storage.clone();
+        let written = (!ctx.base.overlay.contains_key(address))
+            .then(|| fold.account(address, || pre.basic_ref(*address).unwrap_or_default()))
+            .flatten();
+        let change = match written {
+            Some(written) => {
+                let mut slots: HashMap<U256, U256> = written.slots().collect();
                 if let Some(account) = &cached.account {
                     slots.extend(account.storage.iter().map(|(slot, value)| (*slot, *value)));
                 }

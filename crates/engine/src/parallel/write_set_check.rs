@@ -44,8 +44,8 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
             ))
         };
         let exists = reader.exists(address).map_err(read)?;
-        let account = final_state.account(&address);
-        let Some(info) = account.and_then(|account| account.info.as_ref()) else {
+        let account = final_state.account(&address, || ctx.base.info(address));
+        let Some(info) = account.as_ref().and_then(|account| account.info.as_ref()) else {
             if exists {
                 return mismatch("existence", "true".into(), "false".into());
             }
@@ -77,7 +77,7 @@ pub(crate) fn check_final_state<O: IncarnationOutput>(
             Location::Storage(_, slot) => {
                 let value = reader.storage(address, *slot).map_err(read)?;
                 // A slot written before the account's last wipe is not in the fold: zero.
-                let folded = account.map_or(U256::ZERO, |account| {
+                let folded = account.as_ref().map_or(U256::ZERO, |account| {
                     account.storage(*slot, || ctx.base.storage(address, *slot))
                 });
                 if value != folded {
