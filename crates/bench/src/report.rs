@@ -44,6 +44,7 @@ pub(crate) struct ParallelRun {
     pub(crate) validations: Vec<u64>,
     pub(crate) aborts: Vec<u64>,
     pub(crate) suspensions: Vec<u64>,
+    pub(crate) hint_waits: Vec<u64>,
     /// Runs whose result was compared with the sequential one and found equal.
     pub(crate) verified_runs: usize,
     pub(crate) peak_heap: u64,
@@ -196,6 +197,7 @@ impl BlockResult {
                     "validations": median(&run.validations),
                     "aborts": median(&run.aborts),
                     "suspensions": median(&run.suspensions),
+                    "hint_waits": median(&run.hint_waits),
                     "reexecutions_per_tx": self.reexecutions_per_tx(run),
                     "verified_runs": run.verified_runs,
                     "verified": self.error.is_none() && run.verified_runs > 0,

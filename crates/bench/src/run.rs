@@ -255,6 +255,7 @@ impl Bench<'_> {
                 validations: Vec::new(),
                 aborts: Vec::new(),
                 suspensions: Vec::new(),
+                hint_waits: Vec::new(),
                 verified_runs: 1,
                 peak_heap: peak,
             });
@@ -310,6 +311,7 @@ impl Bench<'_> {
                 run.validations.push(par.counters.validations);
                 run.aborts.push(par.counters.aborts);
                 run.suspensions.push(par.counters.suspensions);
+                run.hint_waits.push(par.counters.hint_waits);
                 run.verified_runs += 1;
             }
             rounds += 1;

@@ -82,6 +82,7 @@ fn check_block(block: &Value, repeats: u64) {
             "validations",
             "aborts",
             "suspensions",
+            "hint_waits",
         ] {
             assert!(run[key].is_u64(), "{key} in {run}");
         }

@@ -168,3 +168,30 @@ fn analysis_is_independent_of_thread_count() {
     );
     assert!(naive > lazy);
 }
+
+/// Block 12,520,364 is 650 transactions of one sender among 660: a chain through the sender's
+/// nonce. At 2 threads its transactions wait for the one below (the dependency hint) rather
+/// than run early and be aborted, and the replay still equals the sequential one.
+#[test]
+fn one_senders_batch_waits_on_its_hints() {
+    let chain = ChainSpec::mainnet();
+    let block = load_all()
+        .into_iter()
+        .find(|b| b.number() == 12_520_364)
+        .expect("block 12520364 among the shared fixtures");
+    let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+    let two = NonZeroUsize::new(2).unwrap();
+    let engine = ParallelEngine::new(two).unwrap();
+    let mut waits = 0;
+    for _ in 0..5 {
+        let par = engine
+            .replay(&block, &chain, Concurrency::Threads(two))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_same(block.number(), 2, &seq, &par.replay);
+        waits += par.counters.hint_waits;
+        if waits > 0 {
+            break;
+        }
+    }
+    assert!(waits > 0, "no transaction waited on its hint in 5 replays");
+}

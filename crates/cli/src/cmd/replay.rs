@@ -75,6 +75,7 @@ fn replay_one(
             "aborts": par.counters.aborts,
             "estimate_reads": par.counters.estimate_reads,
             "suspensions": par.counters.suspensions,
+            "hint_waits": par.counters.hint_waits,
         }));
     }
     let analysis = analysis.ok_or("no thread count given")?;

@@ -45,7 +45,7 @@ use super::{
     write_set_check::check_final_state,
 };
 use crate::{
-    access::Version,
+    access::{TxIdx, Version},
     block::ArchivedBlock,
     chain::{ChainSpec, Fork},
     error::{EngineError, ReplayError},
@@ -143,6 +143,8 @@ pub(crate) fn replay(
         ctx: &block_ctx,
         txs,
         senders: &senders,
+        // One worker runs every transaction after the one below it: nothing to wait for.
+        hints: threads > 1,
         #[cfg(test)]
         panic_at: options.panic_at,
     };
@@ -249,6 +251,8 @@ struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
     senders: &'a Senders<'a>,
+    /// Whether to give dependency hints (`TxExecutor::dependency_hint`).
+    hints: bool,
     /// Test-only fault injection: executing this transaction panics.
     #[cfg(test)]
     panic_at: Option<crate::access::TxIdx>,
@@ -294,7 +298,25 @@ impl TxExecutor for RevmTxExecutor<'_> {
     fn idle(&self) -> bool {
         self.senders.recover_ahead()
     }
+
+    /// The nearest of the [`HINT_WINDOW`] transactions below `tx` sent by `tx`'s sender:
+    /// `tx` reads the sender's nonce it writes. A batch of one sender's transactions (a
+    /// payout, an exchange's sweep; hundreds in some mainnet blocks) is a chain, which
+    /// otherwise runs every transaction early, reads a stale nonce and is aborted.
+    fn dependency_hint(&self, tx: TxIdx) -> Option<TxIdx> {
+        if !self.hints {
+            return None;
+        }
+        let sender = self.senders.get(tx).ok()?;
+        (tx.saturating_sub(HINT_WINDOW)..tx)
+            .rev()
+            .find(|lower| self.senders.get(*lower).is_ok_and(|s| s == sender))
+    }
 }
+
+/// How far below a transaction its dependency hint looks for the same sender: senders are
+/// recovered in order, so those below are at hand, and a batch's transactions sit together.
+const HINT_WINDOW: usize = 8;
 
 /// Test-only fault injection: the worker executing transaction `tx` panics.
 #[cfg(test)]

@@ -11,7 +11,12 @@
 //! # The worker loop
 //! Every worker runs [`run`]'s loop until the scheduler says the block is done: take the
 //! follow-up task the last task returned, or else ask the scheduler for the next one, and
-//! - **execute** an incarnation: run the executor without holding any lock, with the
+//! - **execute** an incarnation: a first incarnation whose executor names a lower
+//!   transaction it depends on (`TxExecutor::dependency_hint`: the engine's names the
+//!   sender's transaction below) suspends on it at once if that one has not executed yet, as
+//!   if it had read its ESTIMATE: a hint only orders first incarnations, it never changes
+//!   what a transaction reads, so a wrong one costs time, not correctness. Then run the
+//!   executor without holding any lock, with the
 //!   worker's own scratch (the engine's revm EVM, built once per worker per block; nothing
 //!   of one incarnation survives in it into the next, see `WorkerVm` in `vm.rs`). If a read
 //!   met an ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
@@ -156,7 +161,7 @@ pub(crate) fn run<E: TxExecutor>(
     let scheduler = Scheduler::new(n);
     let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
     let failure: Mutex<Option<EngineError>> = Mutex::new(None);
-    let stats: [AtomicU64; 5] = Default::default();
+    let stats: [AtomicU64; 6] = Default::default();
     let worker = Worker {
         executor,
         mv,
@@ -193,6 +198,7 @@ pub(crate) fn run<E: TxExecutor>(
         aborts: stats[2].load(Relaxed),
         estimate_reads: stats[3].load(Relaxed),
         suspensions: stats[4].load(Relaxed),
+        hint_waits: stats[5].load(Relaxed),
     };
     let slots = slots
         .into_iter()
@@ -218,7 +224,7 @@ struct Worker<'a, E: TxExecutor> {
     scheduler: &'a Scheduler,
     slots: &'a [Mutex<Slot<E::Output>>],
     /// Executions, validations, aborts, ESTIMATE reads, suspensions.
-    stats: &'a [AtomicU64; 5],
+    stats: &'a [AtomicU64; 6],
     number: u64,
 }
 
@@ -253,6 +259,15 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         version: Version,
     ) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
+        // A known dependency not yet executed: wait for it rather than run to be aborted.
+        if version.incarnation == 0
+            && let Some(writer) = self.executor.dependency_hint(tx)
+            && writer < tx
+            && self.scheduler.add_dependency(tx, writer)
+        {
+            self.stats[5].fetch_add(1, Relaxed);
+            return Ok(None);
+        }
         loop {
             let started = Instant::now();
             // Every lower transaction final before the first read: so is this incarnation.
@@ -339,6 +354,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::access::TxIdx;
     use crate::parallel::{
         mv_memory::{MvValue, Observed, Read},
         threads::test_pool,
@@ -425,6 +441,12 @@ mod tests {
         txs: Vec<MockTx>,
     }
 
+    /// An arbitrary lower transaction, true dependency or not: a hint only orders the first
+    /// incarnations, it can never change what the block computes.
+    fn mock_hint(tx: TxIdx) -> Option<TxIdx> {
+        (tx % 3 == 1).then(|| tx.checked_sub(1 + tx % 5)).flatten()
+    }
+
     impl TxExecutor for MockExecutor {
         type Output = MockOutput;
         type Scratch<'s> = ();
@@ -476,6 +498,10 @@ mod tests {
                 reads,
                 writes,
             })
+        }
+
+        fn dependency_hint(&self, tx: TxIdx) -> Option<TxIdx> {
+            mock_hint(tx)
         }
     }
 
@@ -630,7 +656,7 @@ mod tests {
     /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads and
     /// suspensions all occur (over repeated runs), each run equal to the baseline.
     #[test]
-    fn aborts_estimates_and_suspensions_occur() {
+    fn aborts_estimates_suspensions_and_hint_waits_occur() {
         let hot = Behaviour {
             reads: vec![0],
             reads_balance: false,
@@ -658,12 +684,15 @@ mod tests {
             total.aborts += counters.aborts;
             total.estimate_reads += counters.estimate_reads;
             total.suspensions += counters.suspensions;
-            if total.aborts > 0 && total.suspensions > 0 {
+            total.hint_waits += counters.hint_waits;
+            if total.aborts > 0 && total.suspensions > 0 && total.hint_waits > 0 {
                 break;
             }
         }
         assert!(total.aborts > 0, "{total:?}");
         assert!(total.estimate_reads > 0, "{total:?}");
         assert!(total.suspensions > 0, "{total:?}");
+        // Some first incarnations waited for their (mock) hint.
+        assert!(total.hint_waits > 0, "{total:?}");
     }
 }

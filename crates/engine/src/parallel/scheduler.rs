@@ -113,6 +113,9 @@ pub struct Counters {
     /// whose writer has already executed again is re-executed at once instead, so this is
     /// at most `estimate_reads`.
     pub suspensions: u64,
+    /// First incarnations that waited for their dependency hint to execute (the sender's
+    /// transaction below, see `TxExecutor::dependency_hint`) rather than run early.
+    pub hint_waits: u64,
 }
 
 /// The scheduler of one block.

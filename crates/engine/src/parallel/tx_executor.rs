@@ -52,6 +52,15 @@ pub(crate) trait TxExecutor: Sync {
     fn idle(&self) -> bool {
         false
     }
+
+    /// A lower transaction whose writes transaction `tx` is known to read before it runs (a
+    /// dependency hint): its first incarnation waits for that one to execute, as if it had
+    /// read its ESTIMATE, instead of running early only to be aborted. The default knows
+    /// none.
+    fn dependency_hint(&self, tx: TxIdx) -> Option<TxIdx> {
+        let _ = tx;
+        None
+    }
 }
 
 /// Why an incarnation did not complete.
