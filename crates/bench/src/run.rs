@@ -295,6 +295,17 @@ impl Bench<'_> {
                     ));
                 }
                 run.samples.push(sample);
+                run.executions.push(par.counters.executions);
+                run.validations.push(par.counters.validations);
+                run.aborts.push(par.counters.aborts);
+                run.suspensions.push(par.counters.suspensions);
+                run.hint_waits.push(par.counters.hint_waits);
+                run.verified_runs += 1;
+                // Every timed replay starts from the same heap: the sequential replays' results
+                // are dropped before the next timer starts, and so is this one (a 1-Ggas
+                // block's traces are hundreds of megabytes, which the next replay would
+                // otherwise take from fresh pages).
+                drop(par);
                 if let Some(senders) = &senders {
                     let (par, exec) =
                         timed(|| self.engine.replay_with_senders(block, chain, t, senders));
@@ -305,14 +316,9 @@ impl Bench<'_> {
                              the sequential one: {difference}"
                         ));
                     }
+                    drop(par);
                     run.exec_samples.push(exec);
                 }
-                run.executions.push(par.counters.executions);
-                run.validations.push(par.counters.validations);
-                run.aborts.push(par.counters.aborts);
-                run.suspensions.push(par.counters.suspensions);
-                run.hint_waits.push(par.counters.hint_waits);
-                run.verified_runs += 1;
             }
             rounds += 1;
         }
