@@ -50,8 +50,8 @@
 //! All index and counter operations use `SeqCst`. The done check reads `decrease_cnt`,
 //! both indices and `num_active_tasks` and concludes from their combination; the paper's
 //! proof assumes these reads see one total order of the updates, which only `SeqCst` gives.
-//! The counters are touched once per task, so the cost is negligible next to an EVM
-//! execution.
+//! The counters are touched once per task; each sits on its own cache line (`Line`), so that
+//! an update of one does not take the others' line from the other cores.
 
 use std::sync::{
     Mutex, MutexGuard,
@@ -122,14 +122,29 @@ pub struct Counters {
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     n: usize,
-    execution_idx: AtomicUsize,
-    validation_idx: AtomicUsize,
-    decrease_cnt: AtomicUsize,
-    num_active_tasks: AtomicUsize,
-    done_marker: AtomicBool,
+    execution_idx: Line<AtomicUsize>,
+    validation_idx: Line<AtomicUsize>,
+    decrease_cnt: Line<AtomicUsize>,
+    num_active_tasks: Line<AtomicUsize>,
+    done_marker: Line<AtomicBool>,
     /// Leading transactions whose last incarnation is final (see "Committed prefix").
-    committed: AtomicUsize,
+    committed: Line<AtomicUsize>,
     txs: Vec<TxState>,
+}
+
+/// A shared counter alone on its cache line (two, for the adjacent-line prefetcher): every
+/// task updates some of the scheduler's counters and every worker reads `done_marker` on
+/// every turn, so counters sharing a line would move it between cores on each of those.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// One transaction's status and the transactions suspended on it, alone on a cache line:
@@ -152,12 +167,12 @@ impl Scheduler {
     pub(crate) fn new(n: usize) -> Self {
         Self {
             n,
-            execution_idx: AtomicUsize::new(0),
-            validation_idx: AtomicUsize::new(0),
-            decrease_cnt: AtomicUsize::new(0),
-            num_active_tasks: AtomicUsize::new(0),
-            done_marker: AtomicBool::new(n == 0),
-            committed: AtomicUsize::new(0),
+            execution_idx: Line(AtomicUsize::new(0)),
+            validation_idx: Line(AtomicUsize::new(0)),
+            decrease_cnt: Line(AtomicUsize::new(0)),
+            num_active_tasks: Line(AtomicUsize::new(0)),
+            done_marker: Line(AtomicBool::new(n == 0)),
+            committed: Line(AtomicUsize::new(0)),
             txs: (0..n)
                 .map(|_| TxState {
                     status: Mutex::new((0, Status::ReadyToExecute)),
