@@ -148,6 +148,9 @@ pub(crate) struct VmDb<'a> {
     /// in a row. The base state never changes during the block, so this stays valid
     /// across incarnations.
     base_memo: Option<(Address, Option<AccountInfo>)>,
+    /// The last account whose storage wipe was read, and the wipe (see [`VmDb::wipe_of`]):
+    /// valid for one incarnation.
+    wipe_memo: Option<(Address, Option<TxIdx>)>,
 }
 
 impl std::fmt::Debug for VmDb<'_> {
@@ -180,6 +183,7 @@ impl<'a> VmDb<'a> {
             recording: true,
             credit_born: Vec::new(),
             base_memo: None,
+            wipe_memo: None,
         }
     }
 
@@ -206,6 +210,7 @@ impl<'a> VmDb<'a> {
         self.read_index.clear();
         self.loaded.clear();
         self.credit_born.clear();
+        self.wipe_memo = None;
     }
 
     /// The account's base state (pre-state plus pre-block system calls).
@@ -214,6 +219,24 @@ impl<'a> VmDb<'a> {
             self.base_memo = Some((address, self.base.info(address)));
         }
         self.base_memo.as_ref().and_then(|(_, info)| info.as_ref())
+    }
+
+    /// The transaction below that last wrote `address`'s existence (wiping its storage), if
+    /// any. revm asks for an account's slots one after another: the answer is kept for the
+    /// run, so that each slot costs one lookup in the memory, not two (the read set holds
+    /// the first observation of a location in any case).
+    fn wipe_of(&mut self, address: Address) -> Result<Option<TxIdx>, VmReadError> {
+        if let Some((memo, wipe)) = self.wipe_memo
+            && memo == address
+        {
+            return Ok(wipe);
+        }
+        let wipe = match self.read(Location::Existence(address))? {
+            Some((_, writer)) => writer,
+            None => None,
+        };
+        self.wipe_memo = Some((address, wipe));
+        Ok(wipe)
     }
 
     /// Hands over the read set, leaving room for one of the same size.
@@ -447,10 +470,7 @@ impl Database for VmDb<'_> {
     fn storage(&mut self, address: Address, slot: U256) -> Result<U256, Self::Error> {
         let location = Location::Storage(address, slot);
         let slot_write = self.read(location)?;
-        let wipe = match self.read(Location::Existence(address))? {
-            Some((_, writer)) => writer,
-            None => None,
-        };
+        let wipe = self.wipe_of(address)?;
         Ok(match slot_write {
             // A write older than the last wipe (or re-creation) is gone.
             Some((MvValue::Storage(value), writer)) => {
