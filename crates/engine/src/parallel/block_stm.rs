@@ -32,7 +32,7 @@ use alloy_primitives::Address;
 use revm::database::State;
 
 use super::{
-    commit::{commit_transactions, take_results, trace_work},
+    commit::{commit_transactions, take_results, take_sets, trace_work},
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     mv_memory::MvMemory,
@@ -190,7 +190,8 @@ pub(crate) fn replay(
     // The fold's state changes sorted (serial), while the other threads build the traces and
     // the receipts' blooms and then the caller joins them. Helpers for a large block, or
     // one with many logs (a unit is about 256 of them).
-    let trace_work = trace_work(&slots);
+    let sets = take_sets(&mut slots);
+    let trace_work = trace_work(&slots, &sets);
     let bloom_work = bloom_work(&slots);
     let helpers = if large || bloom_work.count() >= 4 {
         threads

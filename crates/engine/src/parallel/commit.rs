@@ -21,15 +21,17 @@ use alloy_evm::{
 use alloy_primitives::Address;
 use revm::context::result::{ExecutionResult, HaltReason, ResultAndState};
 
+use std::sync::Mutex;
+
 use super::{
     executor::LastIncarnations,
-    mv_memory::MvValue,
+    mv_memory::{MvValue, Observed},
     replay::TxTrace,
     threads::Chunks,
     vm::{BlockContext, Execution},
 };
 use crate::{
-    access::{ReadOrigin, TxIdx},
+    access::{Location, ReadOrigin, TxIdx},
     block::ArchivedBlock,
     error::{EngineError, ReplayError},
     sequential::{TxOutcome, TxStatus},
@@ -52,14 +54,39 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
         .collect()
 }
 
-/// Every transaction's trace, as work any thread can share, 64 transactions a chunk; `None`
-/// for a transaction never executed.
-pub(crate) fn trace_work(slots: &LastIncarnations<Execution>) -> Chunks<'_, Option<TxTrace>> {
+/// One transaction's read set and write set, taken out of its slot for its trace.
+pub(crate) type Sets = Mutex<Option<(Vec<(Location, Observed)>, Vec<(Location, MvValue)>)>>;
+
+/// Takes every transaction's read set and write set out of its slot (`None` for one never
+/// executed), leaving its result.
+pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Vec<Sets> {
+    slots
+        .iter_mut()
+        .map(|slot| {
+            let sets = slot.output.as_mut().map(|execution| {
+                (
+                    std::mem::take(&mut execution.reads),
+                    std::mem::take(&mut execution.writes),
+                )
+            });
+            Mutex::new(sets)
+        })
+        .collect()
+}
+
+/// Every transaction's trace from its `sets` (taken by [`take_sets`]) and its slot, as work
+/// any thread can share, 64 transactions a chunk; `None` for a transaction never executed.
+/// Each trace is built in its sets' memory: a trace is its transaction's sets with less in
+/// each entry, and building it in place allocates nothing new and leaves the sets' memory in
+/// use rather than a copy beside it.
+pub(crate) fn trace_work<'a>(
+    slots: &'a LastIncarnations<Execution>,
+    sets: &'a [Sets],
+) -> Chunks<'a, Option<TxTrace>> {
     Chunks::new(slots.len(), 64, move |index| {
         let slot = &slots[index];
-        slot.output
-            .as_ref()
-            .map(|execution| trace(index, execution, slot.executions, slot.exec_us))
+        let sets = sets[index].lock().unwrap_or_else(|p| p.into_inner()).take();
+        sets.map(|(reads, writes)| trace(index, reads, writes, slot.executions, slot.exec_us))
     })
 }
 
@@ -133,33 +160,41 @@ where
     Ok(outcomes)
 }
 
-/// The trace of transaction `index` from its last incarnation: its read set with where each
-/// value came from, and its write set split into full writes and lazy credits, both sorted.
-fn trace(index: TxIdx, execution: &Execution, incarnations: u32, exec_us: u64) -> TxTrace {
-    let mut writes = Vec::new();
+/// The trace of transaction `index` from its last incarnation's `reads` and `writes`: its
+/// read set with where each value came from, and its write set split into full writes and
+/// lazy credits, both sorted. The reads and the full writes are collected in place, in the
+/// sets' own buffers.
+fn trace(
+    index: TxIdx,
+    reads: Vec<(Location, Observed)>,
+    writes: Vec<(Location, MvValue)>,
+    incarnations: u32,
+    exec_us: u64,
+) -> TxTrace {
     let mut credits = Vec::new();
-    for (location, value) in &execution.writes {
-        if matches!(value, MvValue::BalanceCredit(_)) {
-            credits.push(*location);
-        } else {
-            writes.push(*location);
-        }
-    }
+    let mut writes: Vec<Location> = writes
+        .into_iter()
+        .filter_map(|(location, value)| {
+            if matches!(value, MvValue::BalanceCredit(_)) {
+                credits.push(location);
+                None
+            } else {
+                Some(location)
+            }
+        })
+        .collect();
     // revm's state output is a hash map: sort for a deterministic trace.
     writes.sort_unstable();
     credits.sort_unstable();
     TxTrace {
         index,
-        reads: execution
-            .reads
-            .iter()
+        reads: reads
+            .into_iter()
             .map(|(location, observed)| {
-                (
-                    *location,
-                    observed
-                        .writer()
-                        .map_or(ReadOrigin::PreState, ReadOrigin::Tx),
-                )
+                let origin = observed
+                    .writer()
+                    .map_or(ReadOrigin::PreState, ReadOrigin::Tx);
+                (location, origin)
             })
             .collect(),
         writes,
