@@ -11,14 +11,15 @@ use alloy_primitives::{Signature, U256};
 use replay_evm::{
     block::ArchivedBlock,
     block_dir::load_block_dir,
-    chain::ChainSpec,
+    chain::{ChainSpec, Fork},
     fixtures::{fixtures_dir, mainnet_block_dirs},
     parallel::{Concurrency, CostModel, Mode, ParallelEngine},
     sequential::replay_sequential,
     verify::verify,
 };
 use replay_evm_workload::{
-    Workload, dependency_chain, deploy_then_call, generate, selfdestruct_then_redeploy,
+    Workload, dependency_chain, deploy_then_call, execution_requests, generate,
+    selfdestruct_then_redeploy,
 };
 
 fn n(threads: usize) -> NonZeroUsize {
@@ -103,6 +104,39 @@ fn every_mode_equals_sequential_on_corner_scenarios() {
         dependency_chain(5, 64).unwrap().block,
     ] {
         assert_every_mode_equals_sequential(&engine, &block);
+    }
+}
+
+/// Transactions queue EIP-7002 and EIP-7251 requests in the system contracts, whose storage
+/// the post-block system calls then read and dequeue: Block-STM hands those calls the
+/// transactions' final state (`FinalDb`) and merges what both changed, at every thread
+/// count, as the sequential replay does.
+#[test]
+fn execution_requests_queued_by_transactions_and_dequeued_after_them_equal_sequential() {
+    let chain = ChainSpec::single_fork(1, Fork::Prague);
+    let scenario = execution_requests(7, 9).unwrap_or_else(|e| panic!("{e}"));
+    let block = scenario.block;
+    let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+    verify(block.header(), &seq).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(
+        seq.requests_hash,
+        Some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
+        "the post-block calls dequeued requests"
+    );
+    let queue = seq.state_changes.accounts.get(&scenario.contract);
+    assert!(
+        queue.is_some_and(|change| !change.storage.is_empty()),
+        "the request contract's storage changed: {queue:?}"
+    );
+    let engine = engine();
+    for threads in [1, 2, 4] {
+        let par = engine
+            .replay(&block, &chain, Concurrency::Threads(n(threads)))
+            .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+        verify(block.header(), &par.replay).unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+        if let Some(difference) = seq.first_difference(&par.replay) {
+            panic!("{threads} threads: {difference}");
+        }
     }
 }
 

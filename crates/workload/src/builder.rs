@@ -723,6 +723,10 @@ impl Builder {
         header.gas_used = replay.gas_used;
         header.receipts_root = receipts_root(&replay.receipts);
         header.logs_bloom = logs_bloom;
+        // Prague on: the hash of the requests the post-block system calls dequeued.
+        if header.requests_hash.is_some() {
+            header.requests_hash = replay.requests_hash;
+        }
         block.hash = header.hash_slow();
         Ok((block, replay))
     }

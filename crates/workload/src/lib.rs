@@ -67,6 +67,7 @@ pub use contracts::{
 pub use error::WorkloadError;
 pub use generate::{generate, generate_gas, txs_for_gas};
 pub use scenario::{
-    Scenario, dependency_chain, deploy_then_call, selfdestruct_then_redeploy, stale_blockhash,
+    Scenario, dependency_chain, deploy_then_call, execution_requests, selfdestruct_then_redeploy,
+    stale_blockhash,
 };
 pub use workload::Workload;

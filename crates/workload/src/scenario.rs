@@ -167,3 +167,71 @@ pub fn stale_blockhash(seed: u64, readers: usize) -> Result<Scenario, WorkloadEr
         contract: BLOCKHASH_READER,
     })
 }
+
+/// A Prague block whose transactions queue execution requests (EIP-7002 withdrawal
+/// requests, EIP-7251 consolidation requests) beside plain transfers, and read the
+/// withdrawal contract's fee; the post-block system calls then dequeue the requests from the
+/// same contracts' storage. The transactions write the system contracts' storage and the
+/// post-block rules read and write it again: a parallel engine must hand the rules the
+/// transactions' final state and merge what both changed. `requests` withdrawal requests,
+/// each from its own sender, every third followed by a consolidation request. `contract` is
+/// the withdrawal request contract. Replay it on `ChainSpec::single_fork(1, Fork::Prague)`.
+///
+/// # Errors
+/// As [`generate`](crate::generate).
+pub fn execution_requests(seed: u64, requests: usize) -> Result<Scenario, WorkloadError> {
+    use alloy_eips::{
+        eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+        eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
+    };
+    use replay_evm::chain::Fork;
+    /// Well above the fee of a queue with no excess (1 wei); the rest stays in the contract.
+    const FEE: u64 = 1_000;
+    const GAS_REQUEST: u64 = 200_000;
+    let mut b = Builder::for_fork(seed, 105, Fork::Prague);
+    b.reserve_senders(2 * requests + 2);
+    let pubkey = |label: &str, i: usize| {
+        let mut key = seeded_hash(label, seed.wrapping_add(i as u64)).to_vec();
+        key.extend_from_slice(&seeded_hash(label, seed.wrapping_add(i as u64 + 1_000))[..16]);
+        key
+    };
+    for i in 0..requests {
+        let sender = b.new_sender();
+        let mut input = pubkey("validator", i);
+        input.extend_from_slice(&(1_000_000_000u64 * (i as u64 + 1)).to_be_bytes());
+        b.push(
+            sender,
+            TxKind::Call(WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+            U256::from(FEE),
+            Bytes::from(input),
+            GAS_REQUEST,
+        );
+        let to = eth_recipient(&mut b);
+        eth_transfer(&mut b, to);
+        if i % 3 == 2 {
+            let sender = b.new_sender();
+            let mut input = pubkey("source", i);
+            input.extend(pubkey("target", i));
+            b.push(
+                sender,
+                TxKind::Call(CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
+                U256::from(FEE),
+                Bytes::from(input),
+                GAS_REQUEST,
+            );
+        }
+    }
+    // The fee, read from the queue's excess (input empty).
+    let reader = b.new_sender();
+    b.push(
+        reader,
+        TxKind::Call(WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+        U256::ZERO,
+        Bytes::new(),
+        GAS_REQUEST,
+    );
+    Ok(Scenario {
+        block: b.finish()?,
+        contract: WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    })
+}
