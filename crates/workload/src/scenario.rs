@@ -195,41 +195,31 @@ pub fn execution_requests(seed: u64, requests: usize) -> Result<Scenario, Worklo
         key.extend_from_slice(&seeded_hash(label, seed.wrapping_add(i as u64 + 1_000))[..16]);
         key
     };
-    for i in 0..requests {
+    // A new sender calls a request contract with `input` and `value`.
+    let call = |b: &mut Builder, to, value: u64, input: Vec<u8>| {
         let sender = b.new_sender();
-        let mut input = pubkey("validator", i);
-        input.extend_from_slice(&(1_000_000_000u64 * (i as u64 + 1)).to_be_bytes());
         b.push(
             sender,
-            TxKind::Call(WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
-            U256::from(FEE),
+            TxKind::Call(to),
+            U256::from(value),
             Bytes::from(input),
             GAS_REQUEST,
         );
+    };
+    for i in 0..requests {
+        let mut input = pubkey("validator", i);
+        input.extend_from_slice(&(1_000_000_000u64 * (i as u64 + 1)).to_be_bytes());
+        call(&mut b, WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, FEE, input);
         let to = eth_recipient(&mut b);
         eth_transfer(&mut b, to);
         if i % 3 == 2 {
-            let sender = b.new_sender();
             let mut input = pubkey("source", i);
             input.extend(pubkey("target", i));
-            b.push(
-                sender,
-                TxKind::Call(CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
-                U256::from(FEE),
-                Bytes::from(input),
-                GAS_REQUEST,
-            );
+            call(&mut b, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, FEE, input);
         }
     }
     // The fee, read from the queue's excess (input empty).
-    let reader = b.new_sender();
-    b.push(
-        reader,
-        TxKind::Call(WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
-        U256::ZERO,
-        Bytes::new(),
-        GAS_REQUEST,
-    );
+    call(&mut b, WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, 0, Vec::new());
     Ok(Scenario {
         block: b.finish()?,
         contract: WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
