@@ -6,7 +6,7 @@
 //! 1. load it, or generate it at `--gas` (real signatures: sender recovery is part of the
 //!    work of both engines);
 //! 2. warm up: one sequential replay, verified against the header (this also pays the
-//!    one-time KZG trusted-setup load);
+//!    one-time costs: thread pools, caches);
 //! 3. peak heap: one sequential replay and one parallel replay per thread count with the
 //!    counting allocator armed ([`alloc`]); every parallel result is compared with the
 //!    sequential one, and a block whose results differ is reported FAILED and not timed;

@@ -2,7 +2,7 @@
 //! `cargo run --release -p replay-evm-dataset --example overhead -- ARCHIVE [THREADS] [ROUNDS]`.
 //!
 //! Runs the per-partition function `replay_batch` over the whole archive `ROUNDS` times
-//! (default 5, after a warm-up that loads the KZG setup) with one thread count, then writes
+//! (default 5, after a warm-up round) with one thread count, then writes
 //! its four tables as Parquet. Every part is timed directly, block by block, in the same run
 //! (so a busy machine slows them alike): `ParallelEngine::replay` (the bare parallel replay,
 //! which always records the traces), the dependency analysis with the block's rows, the

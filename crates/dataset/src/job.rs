@@ -87,7 +87,7 @@ pub struct Progress {
     /// Seconds since this run started replaying.
     pub elapsed_secs: f64,
     /// Seconds from the start to the first finished block (`None` before it): the first
-    /// block also pays the one-time costs (thread pools, the KZG setup, cold caches), so
+    /// block also pays the one-time costs (thread pools, cold caches), so
     /// rates for estimates are measured after it.
     pub first_block_secs: Option<f64>,
 }
@@ -144,9 +144,8 @@ pub struct Timings {
     /// All per-block work: decode, sequential, parallel runs, analysis and what falls
     /// between them.
     pub blocks_us: u64,
-    /// The whole replay of the partitions' batches: the blocks, and the one-time set-up of
-    /// each batch (loading the KZG trusted setup, about 2.5 s once per process, before a
-    /// Cancun block is timed).
+    /// The whole replay of the partitions' batches: the blocks, and each batch's time
+    /// outside them (decoding the archive's columns, ordering the blocks).
     pub batch_us: u64,
     /// Turning rows into Arrow batches and Parquet files.
     pub write_us: u64,
@@ -168,8 +167,8 @@ impl Timings {
 
     /// Where `worker_us` of worker time went, as named parts that add up to it exactly:
     /// archive read; decode and checks, sequential replay, parallel runs, analysis and rows
-    /// (the blocks' stages); set-up and between stages (the KZG trusted-setup load, and the
-    /// rest of the batches' time outside the stages); Parquet write; and `other` (starting
+    /// (the blocks' stages); set-up and between stages (the batches' time outside the
+    /// stages); Parquet write; and `other` (starting
     /// the workers' thread pools, committing partitions, waiting for the last partition).
     pub fn parts(&self, worker_us: u64) -> [(&'static str, u64); 8] {
         let stages = self.decode_us + self.sequential_us + self.parallel_runs_us + self.analysis_us;
@@ -530,7 +529,7 @@ mod tests {
 
     #[test]
     fn the_estimate_leaves_out_the_first_blocks_one_time_costs() {
-        // The first block took 3.6 s (thread pools, KZG setup), then one every 0.25 s: the
+        // The first block took 3.6 s (thread pools, cold caches), then one every 0.25 s: the
         // rate over the whole run would promise 15 × 1.1 s = 16.5 s for the 15 left.
         assert_eq!(progress(0, 1.0, None).eta_secs(), None);
         assert_eq!(progress(1, 3.6, Some(3.6)).eta_secs(), None);

@@ -40,7 +40,6 @@ use replay_evm::{
     access::{Location, ReadOrigin},
     analysis::{BlockAnalysis, DagSummary, THREAD_COUNTS, UpdateModel, analyse, hotspots},
     block::ArchivedBlock,
-    chain::Fork,
     consistency,
     parallel::{Concurrency, ParallelEngine, ParallelReplay},
     sequential::{BlockReplay, TxStatus, replay_sequential},
@@ -106,7 +105,6 @@ pub fn replay_batch_with(
     params.validate()?;
     let columns = ArchiveColumns::new(batch)?;
     let next = next.map(ArchiveColumns::new).transpose()?;
-    warm_up(&columns);
     let width = params.partition_blocks;
     // In block order, so that each block meets its successor right after it.
     let mut order: Vec<usize> = (0..columns.len()).collect();
@@ -165,24 +163,6 @@ fn check_next_block(prev: &Replayed, next: &ArchivedBlock, width: u64, row: &mut
         disagreements: Some(i32::try_from(comparison.disagreements.len()).unwrap_or(i32::MAX)),
         first_disagreement: comparison.disagreements.first().map(ToString::to_string),
     };
-}
-
-/// Loads the KZG trusted setup (about 2.5 s, once per process) before any block is timed,
-/// when the batch holds a block of a fork with the point-evaluation precompile; otherwise the
-/// first such block's sequential replay would pay for it.
-fn warm_up(columns: &ArchiveColumns<'_>) {
-    let has_kzg = (0..columns.len()).any(|i| {
-        columns
-            .meta(i)
-            .fork
-            .parse::<Fork>()
-            .is_ok_and(|f| f >= Fork::Cancun)
-    });
-    if has_kzg {
-        let _ = revm::precompile::kzg_point_evaluation::verify_kzg_proof(
-            &[0; 48], &[0; 32], &[0; 32], &[0; 48],
-        );
-    }
 }
 
 /// What a verified block leaves for the check against the next one.

@@ -80,8 +80,7 @@ pub(crate) fn mainnet_blocks() -> Vec<(u64, ArchivedBlock)> {
 }
 
 /// Replays `block` sequentially and in parallel at every thread count and checks the
-/// results are equal. This is also the warm-up (the KZG trusted setup loads once, on the
-/// first block that needs it).
+/// results are equal. This is also the warm-up (thread pools, caches).
 ///
 /// # Panics
 /// When a replay fails or a parallel result differs from the sequential one.
