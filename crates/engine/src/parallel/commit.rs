@@ -76,8 +76,8 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Vec<Sets> {
 
 /// Every transaction's trace from its `sets` (taken by [`take_sets`]) and its slot, as work
 /// any thread can share, 64 transactions a chunk; `None` for a transaction never executed.
-/// Each trace is built in its sets' memory: a trace is its transaction's sets with less in
-/// each entry, and building it in place allocates nothing new and leaves the sets' memory in
+/// Each trace's reads are built in the read set's memory: a trace read is a read set entry
+/// with less in it, and building it in place allocates nothing new and leaves that memory in
 /// use rather than a copy beside it.
 pub(crate) fn trace_work<'a>(
     slots: &'a LastIncarnations<Execution>,
@@ -162,8 +162,8 @@ where
 
 /// The trace of transaction `index` from its last incarnation's `reads` and `writes`: its
 /// read set with where each value came from, and its write set split into full writes and
-/// lazy credits, both sorted. The reads and the full writes are collected in place, in the
-/// sets' own buffers.
+/// lazy credits, both sorted. The reads are collected in place, in the read set's own buffer
+/// (an entry of the trace is nearly as large as one of the read set).
 fn trace(
     index: TxIdx,
     reads: Vec<(Location, Observed)>,
@@ -171,18 +171,20 @@ fn trace(
     incarnations: u32,
     exec_us: u64,
 ) -> TxTrace {
-    let mut credits = Vec::new();
-    let mut writes: Vec<Location> = writes
-        .into_iter()
-        .filter_map(|(location, value)| {
-            if matches!(value, MvValue::BalanceCredit(_)) {
-                credits.push(location);
-                None
-            } else {
-                Some(location)
-            }
-        })
-        .collect();
+    // Exactly sized: the trace is part of the replay's result and outlives the write set,
+    // whose buffer holds each location with its value.
+    let is_credit = |value: &MvValue| matches!(value, MvValue::BalanceCredit(_));
+    let n_credits = writes.iter().filter(|(_, value)| is_credit(value)).count();
+    let mut credits = Vec::with_capacity(n_credits);
+    let mut full = Vec::with_capacity(writes.len() - n_credits);
+    for (location, value) in writes {
+        if is_credit(&value) {
+            credits.push(location);
+        } else {
+            full.push(location);
+        }
+    }
+    let mut writes = full;
     // revm's state output is a hash map: sort for a deterministic trace.
     writes.sort_unstable();
     credits.sort_unstable();

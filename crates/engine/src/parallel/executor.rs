@@ -39,14 +39,14 @@
 //!
 //! # The per-transaction slot
 //! `slots[tx]` ([`Slot`], under its own mutex) holds the latest *completed* incarnation of
-//! `tx`: its output (read set and write set), its incarnation number, the locations at which
-//! it wrote into the multi-version memory, and the number of completed executions. A
+//! `tx`: its output (read set and write set), its incarnation number and the number of
+//! completed executions. A
 //! suspended execution completes nothing and leaves the slot as it was.
 //!
 //! Invariants:
-//! 1. The slot's `write_locations` are exactly the locations at which the multi-version
-//!    memory holds an entry (a value or an ESTIMATE) of `tx`. Both change together under the
-//!    slot's lock: `MvMemory::record` in `execute` (which also removes the entries the new
+//! 1. The locations of the slot's write set ([`Slot::written`]) are exactly those at which
+//!    the multi-version memory holds an entry (a value or an ESTIMATE) of `tx`. Both change
+//!    together under the slot's lock: `MvMemory::record` in `execute` (which also removes the entries the new
 //!    write set no longer has), `MvMemory::mark_estimates` in `validate`.
 //! 2. A validation of incarnation `i` reads the read set of `i` or of a later incarnation,
 //!    never of an earlier one: the scheduler hands out the validation only once `status[tx]`
@@ -93,6 +93,7 @@ use std::{
 
 use super::{
     mv_memory::MvMemory,
+    mv_memory::MvValue,
     scheduler::{Counters, Scheduler, Task},
     threads::on_threads,
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
@@ -115,11 +116,17 @@ pub(crate) struct Slot<O> {
     /// Completed executions so far. Not the incarnation number, which also grows when a
     /// suspended execution (one that read an ESTIMATE) resumes.
     pub(crate) executions: u32,
-    /// The locations `output` wrote, as recorded in the multi-version memory: exactly where
-    /// the memory holds an entry (value or ESTIMATE) of this transaction (invariant 1).
-    pub(crate) write_locations: Vec<Location>,
     /// Wall time of the latest execution, in microseconds.
     pub(crate) exec_us: u64,
+}
+
+impl<O: IncarnationOutput> Slot<O> {
+    /// The write set of the latest completed incarnation (empty before the first): exactly
+    /// the locations at which the multi-version memory holds an entry (value or ESTIMATE)
+    /// of this transaction (invariant 1).
+    pub(crate) fn written(&self) -> &[(Location, MvValue)] {
+        self.output.as_ref().map_or(&[], |output| output.writes())
+    }
 }
 
 impl<O> Default for Slot<O> {
@@ -128,7 +135,6 @@ impl<O> Default for Slot<O> {
             output: None,
             incarnation: 0,
             executions: 0,
-            write_locations: Vec::new(),
             exec_us: 0,
         }
     }
@@ -290,19 +296,14 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                 Ok(output) => {
                     self.stats[0].fetch_add(1, Relaxed);
                     let exec_us = started.elapsed().as_micros() as u64;
-                    let locations: Vec<Location> =
-                        output.writes().iter().map(|(l, _)| *l).collect();
                     // Invariant 1: the memory's entries and `write_locations` change together,
                     // under the slot's lock.
                     let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                    let wrote_new = self
-                        .mv
-                        .record(version, output.writes(), &slot.write_locations);
+                    let wrote_new = self.mv.record(version, output.writes(), slot.written());
                     *slot = Slot {
                         output: Some(output),
                         incarnation: version.incarnation,
                         executions: slot.executions + 1,
-                        write_locations: locations,
                         exec_us,
                     };
                     drop(slot);
@@ -335,7 +336,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         let aborted = !valid && self.scheduler.try_validation_abort(version);
         if aborted {
             self.stats[2].fetch_add(1, Relaxed);
-            self.mv.mark_estimates(version.tx, &slot.write_locations);
+            self.mv.mark_estimates(version.tx, slot.written());
         }
         drop(slot);
         self.scheduler.finish_validation(version.tx, aborted)

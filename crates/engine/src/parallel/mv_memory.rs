@@ -72,11 +72,15 @@ pub(crate) enum Observed {
     Base,
     /// One full write.
     Written(Version),
-    /// A chain of balance credits, topmost first, ending on a full write or the base.
-    Credits {
-        credits: Vec<Version>,
-        base: Option<Version>,
-    },
+    /// A chain of balance credits (rare: boxed, so that every read set entry stays small).
+    Credits(Box<CreditChain>),
+}
+
+/// Balance credits a read added up, topmost first, ending on a full write or the base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CreditChain {
+    pub(crate) credits: Vec<Version>,
+    pub(crate) base: Option<Version>,
 }
 
 impl Observed {
@@ -85,8 +89,13 @@ impl Observed {
         match self {
             Self::Base => None,
             Self::Written(v) => Some(v.tx),
-            Self::Credits { credits, base } => credits.first().or(base.as_ref()).map(|v| v.tx),
+            Self::Credits(chain) => chain.credits.first().or(chain.base.as_ref()).map(|v| v.tx),
         }
+    }
+
+    /// The observation of a chain of `credits` (topmost first) ending on `base`.
+    pub(crate) fn credits(credits: Vec<Version>, base: Option<Version>) -> Self {
+        Self::Credits(Box::new(CreditChain { credits, base }))
     }
 }
 
@@ -273,14 +282,14 @@ impl MvMemory {
     }
 
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
-    /// `previous` are the locations the previous incarnation wrote; those not written again
+    /// `previous` is the previous incarnation's write set; its locations not written again
     /// are removed. Returns whether a location outside `previous` was written (Block-STM's
     /// `wrote_new_location`, which forces validation of all higher transactions).
     pub(crate) fn record(
         &self,
         version: Version,
         writes: &[(Location, MvValue)],
-        previous: &[Location],
+        previous: &[(Location, MvValue)],
     ) -> bool {
         // Small sets (nearly all) are compared by scanning; large ones through hash sets.
         let small = writes.len().max(previous.len()) <= 32;
@@ -325,7 +334,7 @@ impl MvMemory {
             });
             rest = &rest[run..];
         }
-        for location in previous.iter().filter(|l| !is_written(l)) {
+        for (location, _) in previous.iter().filter(|(l, _)| !is_written(l)) {
             self.with_versions_mut(location, false, |versions| {
                 if let Ok(i) = versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
                     versions.remove(i);
@@ -333,15 +342,18 @@ impl MvMemory {
             });
         }
         if small {
-            return writes.iter().any(|(l, _)| !previous.contains(l));
+            return writes
+                .iter()
+                .any(|(l, _)| previous.iter().all(|(p, _)| p != l));
         }
-        let previous: HashSet<&Location> = previous.iter().collect();
+        let previous: HashSet<&Location> = previous.iter().map(|(l, _)| l).collect();
         written.iter().any(|l| !previous.contains(l))
     }
 
-    /// Replaces `tx`'s entries at `locations` with ESTIMATE markers (after an abort).
-    pub(crate) fn mark_estimates(&self, tx: TxIdx, locations: &[Location]) {
-        for location in locations {
+    /// Replaces `tx`'s entries at the locations of its write set `writes` with ESTIMATE
+    /// markers (after an abort).
+    pub(crate) fn mark_estimates(&self, tx: TxIdx, writes: &[(Location, MvValue)]) {
+        for (location, _) in writes {
             self.with_versions_mut(location, false, |versions| {
                 if let Ok(i) = versions.binary_search_by_key(&tx, |(t, _)| *t) {
                     versions[i].1 = Entry::Estimate;
@@ -456,10 +468,7 @@ fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
                     MvValue::Balance(full) if !credits.is_empty() => {
                         return Read::Found {
                             value: MvValue::Balance(full.wrapping_add(credit_sum)),
-                            observed: Observed::Credits {
-                                credits,
-                                base: Some(version),
-                            },
+                            observed: Observed::credits(credits, Some(version)),
                         };
                     }
                     other => {
@@ -477,10 +486,7 @@ fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
     } else {
         Read::BaseWithCredit {
             credit: credit_sum,
-            observed: Observed::Credits {
-                credits,
-                base: None,
-            },
+            observed: Observed::credits(credits, None),
         }
     }
 }
@@ -517,15 +523,17 @@ mod tests {
                 observed: Observed::Written(v(3, 0))
             }
         );
-        mv.mark_estimates(3, &[loc]);
+        mv.mark_estimates(3, &[(loc, MvValue::Storage(U256::from(30)))]);
         assert_eq!(mv.read(&loc, 9), Read::Blocked(3));
         assert_eq!(mv.observe(&loc, 9), None);
         // The re-execution writes elsewhere: the old entry is removed, the new one is new.
         let other = Location::Nonce(Address::ZERO);
-        assert!(mv.record(v(3, 1), &[(other, MvValue::Nonce(1))], &[loc]));
+        let previous = [(loc, MvValue::Storage(U256::from(30)))];
+        assert!(mv.record(v(3, 1), &[(other, MvValue::Nonce(1))], &previous));
         assert_eq!(mv.observe(&loc, 9), Some(Observed::Written(v(1, 0))));
         // Writing the same location again is not new.
-        assert!(!mv.record(v(3, 2), &[(other, MvValue::Nonce(2))], &[other]));
+        let previous = [(other, MvValue::Nonce(1))];
+        assert!(!mv.record(v(3, 2), &[(other, MvValue::Nonce(2))], &previous));
     }
 
     #[test]
@@ -546,10 +554,7 @@ mod tests {
             mv.read(&loc, 3),
             Read::BaseWithCredit {
                 credit: U256::from(3),
-                observed: Observed::Credits {
-                    credits: vec![v(2, 0), v(0, 0)],
-                    base: None
-                }
+                observed: Observed::credits(vec![v(2, 0), v(0, 0)], None)
             }
         );
         mv.record(v(1, 0), &[(loc, MvValue::Balance(U256::from(100)))], &[]);
@@ -557,10 +562,7 @@ mod tests {
             mv.read(&loc, 3),
             Read::Found {
                 value: MvValue::Balance(U256::from(102)),
-                observed: Observed::Credits {
-                    credits: vec![v(2, 0)],
-                    base: Some(v(1, 0))
-                }
+                observed: Observed::credits(vec![v(2, 0)], Some(v(1, 0)))
             }
         );
     }
@@ -586,7 +588,7 @@ mod tests {
             &[],
         );
         mv.record(v(4, 0), &[(Location::Nonce(a), MvValue::Nonce(2))], &[]);
-        mv.mark_estimates(4, &[Location::Nonce(a)]);
+        mv.mark_estimates(4, &[(Location::Nonce(a), MvValue::Nonce(2))]);
         for reader in 0..6 {
             let together = mv.read_account(a, reader, true);
             assert_eq!(together.existence, mv.read(&Location::Existence(a), reader));

@@ -239,10 +239,10 @@ impl<'a> VmDb<'a> {
         Ok(wipe)
     }
 
-    /// Hands over the read set, leaving room for one of the same size.
+    /// Hands over the read set, exactly sized: it is kept until the block ends, while this
+    /// buffer, at the largest size so far, records the worker's next one.
     fn take_reads(&mut self) -> Vec<(Location, Observed)> {
-        let capacity = self.reads.len();
-        std::mem::replace(&mut self.reads, Vec::with_capacity(capacity))
+        hand_over(&mut self.reads)
     }
 
     fn note(&mut self, location: Location, observed: Observed) {
@@ -338,7 +338,7 @@ impl<'a> VmDb<'a> {
             Read::Found { observed, .. } | Read::BaseWithCredit { observed, .. } => {
                 // Credits are never zero, so any credit above the last full write means the
                 // account holds a balance and exists.
-                let credited = matches!(&observed, Observed::Credits { .. });
+                let credited = matches!(&observed, Observed::Credits(_));
                 self.note(location, observed);
                 if credited && !self.credit_born.contains(&address) {
                     self.credit_born.push(address);
@@ -605,6 +605,9 @@ type WorkerEvm<'a> = Evm<
 pub(crate) struct WorkerVm<'a> {
     ctx: &'a BlockContext<'a>,
     evm: WorkerEvm<'a>,
+    /// The write set being collected, handed over exactly sized (as the read set, see
+    /// `VmDb::take_reads`).
+    writes: Vec<(Location, MvValue)>,
 }
 
 impl<'a> WorkerVm<'a> {
@@ -619,7 +622,11 @@ impl<'a> WorkerVm<'a> {
             .with_precompiles(PrecompilesMap::from_static(Precompiles::new(
                 PrecompileSpecId::from_spec_id(ctx.cfg.spec),
             )));
-        Self { ctx, evm }
+        Self {
+            ctx,
+            evm,
+            writes: Vec::new(),
+        }
     }
 
     /// Executes transaction `index` once over the multi-version memory.
@@ -665,13 +672,15 @@ impl<'a> WorkerVm<'a> {
             Err(e) => Err(BlockExecutionError::evm(e, hash).to_string()),
         };
         let spec = ctx.cfg.spec;
-        let mut writes = Vec::new();
+        // Emptied first: an execution that ended with an error left its writes behind.
+        let writes = &mut self.writes;
+        writes.clear();
         if result.is_ok() {
-            collect_writes(&state, db, spec, &ctx.codes, &mut writes);
+            collect_writes(&state, db, spec, &ctx.codes, writes);
             let selfdestructed = state
                 .get(&beneficiary)
                 .is_some_and(|account| account.is_selfdestructed());
-            match credit_beneficiary(db, beneficiary, fee, selfdestructed, spec, &mut writes) {
+            match credit_beneficiary(db, beneficiary, fee, selfdestructed, spec, writes) {
                 Ok(()) => {}
                 Err(VmReadError::PreState(e)) => {
                     writes.clear();
@@ -683,9 +692,17 @@ impl<'a> WorkerVm<'a> {
         Ok(Execution {
             result,
             reads: db.take_reads(),
-            writes,
+            writes: hand_over(writes),
         })
     }
+}
+
+/// Moves `buffer`'s items into a new vector of exactly their number, leaving `buffer` empty
+/// with its capacity for the next incarnation.
+fn hand_over<T>(buffer: &mut Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(buffer.len());
+    out.append(buffer);
+    out
 }
 
 /// A read the archive could not answer, worded as the oracle's executor words it: its
