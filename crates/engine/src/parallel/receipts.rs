@@ -23,22 +23,39 @@ use alloy_primitives::{Bloom, Log, logs_bloom};
 use super::{executor::LastIncarnations, threads::Chunks, vm::Execution};
 
 /// The receipt builder of Block-STM's block executor: the receipts `AlloyReceiptBuilder`
-/// builds, the `i`-th built with the `i`-th of the blooms set by
-/// [`BloomedReceipts::set_blooms`] (computed from the logs when there is none).
+/// builds, the `i`-th built with transaction `i`'s bloom from those set by
+/// [`BloomedReceipts::set_blooms`] (computed from the logs when it has none).
 #[derive(Debug, Default)]
 pub(crate) struct BloomedReceipts {
-    blooms: Vec<Bloom>,
+    blooms: Blooms,
     /// The index of the next receipt: receipts are built once per transaction, in order.
     next: Cell<usize>,
+    /// The first entry of `blooms` not used yet.
+    cursor: Cell<usize>,
 }
 
 impl BloomedReceipts {
-    /// The blooms of the block's transactions, in order, for the receipts built from now on.
-    pub(crate) fn set_blooms(&mut self, blooms: Vec<Bloom>) {
+    /// The blooms of the block's transactions with logs, for the receipts built from now on.
+    pub(crate) fn set_blooms(&mut self, blooms: Blooms) {
         self.blooms = blooms;
         self.next.set(0);
+        self.cursor.set(0);
+    }
+
+    /// Transaction `index`'s bloom, if it was set; receipts ask in order.
+    fn bloom(&self, index: usize) -> Option<Bloom> {
+        let cursor = self.cursor.get();
+        let (tx, bloom) = self.blooms.get(cursor)?;
+        (*tx == index).then(|| {
+            self.cursor.set(cursor + 1);
+            *bloom
+        })
     }
 }
+
+/// The blooms of the transactions with logs, by transaction index, ascending. Only those:
+/// a block of plain transfers has no log, and a bloom is 256 bytes.
+pub(crate) type Blooms = Vec<(usize, Bloom)>;
 
 impl ReceiptBuilder for BloomedReceipts {
     type Transaction = TxEnvelope;
@@ -52,8 +69,9 @@ impl ReceiptBuilder for BloomedReceipts {
             cumulative_gas_used: ctx.cumulative_gas_used,
             logs: ctx.result.into_logs(),
         };
-        let logs_bloom = match self.blooms.get(index) {
-            Some(bloom) => *bloom,
+        // Without logs the bloom is empty (and costs nothing to compute).
+        let logs_bloom = match self.bloom(index) {
+            Some(bloom) => bloom,
             None => logs_bloom(&receipt.logs),
         };
         let receipt = ReceiptWithBloom {
@@ -96,8 +114,7 @@ pub(crate) fn bloom_work(slots: &LastIncarnations<Execution>) -> BloomWork<'_> {
 /// The blooms of `n` transactions, in units of about [`LOGS_PER_UNIT`] logs claimed by
 /// every thread that calls [`BloomWork::work`].
 pub(crate) struct BloomWork<'a> {
-    n: usize,
-    units: Chunks<'a, Vec<(usize, Bloom)>>,
+    units: Chunks<'a, Blooms>,
 }
 
 impl<'a> BloomWork<'a> {
@@ -130,11 +147,12 @@ impl<'a> BloomWork<'a> {
         let units = Chunks::new(count, 1, move |unit| match &units[unit] {
             Unit::Txs(txs) => txs
                 .clone()
+                .filter(|index| !logs(*index).is_empty())
                 .map(|index| (index, logs_bloom(logs(index))))
                 .collect::<Vec<_>>(),
             Unit::Logs(index, some) => vec![(*index, logs_bloom(&logs(*index)[some.clone()]))],
         });
-        Self { n, units }
+        Self { units }
     }
 
     /// Number of units.
@@ -147,11 +165,15 @@ impl<'a> BloomWork<'a> {
         self.units.work();
     }
 
-    /// Every transaction's bloom, in order.
-    pub(crate) fn into_blooms(self) -> Vec<Bloom> {
-        let mut blooms = vec![Bloom::ZERO; self.n];
+    /// The bloom of every transaction with logs, in order.
+    pub(crate) fn into_blooms(self) -> Blooms {
+        let mut blooms: Blooms = Vec::new();
+        // Units come in order; a transaction split over several comes in consecutive ones.
         for (index, part) in self.units.into_results().into_iter().flatten() {
-            blooms[index] |= part;
+            match blooms.last_mut() {
+                Some((last, bloom)) if *last == index => *bloom |= part,
+                _ => blooms.push((index, part)),
+            }
         }
         blooms
     }
@@ -182,7 +204,12 @@ mod tests {
             .enumerate()
             .map(|(t, &n)| (0..n).map(|i| log(t * 31 + i)).collect())
             .collect();
-        let expected: Vec<Bloom> = txs.iter().map(logs_bloom).collect();
+        let expected: Blooms = txs
+            .iter()
+            .enumerate()
+            .filter(|(_, logs)| !logs.is_empty())
+            .map(|(index, logs)| (index, logs_bloom(logs)))
+            .collect();
         for threads in 1..=3 {
             let work = BloomWork::new(txs.len(), |i| &txs[i]);
             on_threads(pool, threads.min(work.count()), || work.work());

@@ -126,7 +126,12 @@ impl<'a, T: Send> Chunks<'a, T> {
         self.work();
         let mut parts = self.parts.into_inner().unwrap_or_else(|p| p.into_inner());
         parts.sort_unstable_by_key(|(c, _)| *c);
-        parts.into_iter().flat_map(|(_, part)| part).collect()
+        // Exactly sized, each part freed as it is moved.
+        let mut results = Vec::with_capacity(parts.iter().map(|(_, part)| part.len()).sum());
+        for (_, part) in parts {
+            results.extend(part);
+        }
+        results
     }
 }
 
