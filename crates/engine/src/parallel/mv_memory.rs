@@ -23,10 +23,33 @@
 //! time and never calls out while holding it, so there is no lock order to respect and no
 //! deadlock. Block-STM's correctness does not rest on these locks being fair or ordered,
 //! only on each entry update being atomic, which the lock gives.
+//!
+//! # The written-key filter
+//! Most reads are of keys no transaction of the block writes (a sender's account before its
+//! first transaction, a recipient, a contract's untouched slots), and a shard lock taken by
+//! both workers moves its cache line between their cores even for a read lock. A bitmap
+//! ([`KeyFilter`], one bit per key hash, never cleared) says which keys *may* have entries:
+//! a key's bit is set before its entries are first created, under no lock, and a reader
+//! whose key's bit is clear answers "nothing written below" without taking the lock.
+//!
+//! That answer is a read of the memory at the moment the bit was loaded: the writer had not
+//! set the bit yet, so it had not created the entries either (it sets the bit first, with
+//! `Release`; the reader loads it with `Acquire`). Block-STM needs no more of a read than to
+//! be some state of the memory: a write recorded after it is the write that validation
+//! finds. And validation does find it: an incarnation's record happens before its
+//! `finish_execution` (the scheduler's `SeqCst` operations), which happens before any
+//! validation that this finish makes necessary, so that validation's load sees the bit set
+//! and takes the lock. A bit set by an entry since removed only costs the lock, as before.
 
 use std::{
     hash::{BuildHasher, Hash},
-    sync::RwLock,
+    sync::{
+        RwLock,
+        atomic::{
+            AtomicU64,
+            Ordering::{Acquire, Release},
+        },
+    },
 };
 
 use alloy_primitives::{
@@ -171,7 +194,50 @@ struct Shard {
 /// The multi-version memory of one block (see the module docs).
 pub(crate) struct MvMemory {
     shards: Vec<RwLock<Shard>>,
+    /// Which keys may have entries (see "The written-key filter").
+    written: KeyFilter,
     hasher: DefaultHashBuilder,
+}
+
+/// One bit per key hash: set for every key whose entries were ever created, so a clear bit
+/// means the key has no entry (see the module docs for why a read may trust it).
+struct KeyFilter {
+    words: Box<[AtomicU64]>,
+    /// Bit count minus one (a power of two minus one).
+    mask: u64,
+}
+
+impl KeyFilter {
+    /// Room for `keys` keys at 16 bits each (a few percent of false "may have entries").
+    fn with_keys(keys: usize) -> Self {
+        let bits = keys.saturating_mul(16).next_power_of_two().max(4096);
+        Self {
+            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+            mask: bits as u64 - 1,
+        }
+    }
+
+    /// The word and bit of a key hashed to `hash`: high bits, which the shard choice and the
+    /// tables' buckets do not use.
+    fn position(&self, hash: u64) -> (&AtomicU64, u64) {
+        let bit = hash.rotate_right(38) & self.mask;
+        (&self.words[(bit >> 6) as usize], 1 << (bit & 63))
+    }
+
+    /// Whether the key hashed to `hash` may have entries.
+    fn may_hold(&self, hash: u64) -> bool {
+        let (word, bit) = self.position(hash);
+        word.load(Acquire) & bit != 0
+    }
+
+    /// Marks the key hashed to `hash` as having entries, before they are created. A set bit
+    /// is not written again, so that the line stays shared between the cores that read it.
+    fn insert(&self, hash: u64) {
+        let (word, bit) = self.position(hash);
+        if word.load(Acquire) & bit == 0 {
+            word.fetch_or(bit, Release);
+        }
+    }
 }
 
 impl MvMemory {
@@ -187,6 +253,7 @@ impl MvMemory {
         // written locations an account; storage is sized as it comes.
         let accounts = locations / 2 / SHARDS;
         Self {
+            written: KeyFilter::with_keys(locations),
             shards: (0..SHARDS)
                 .map(|_| {
                     RwLock::new(Shard {
@@ -217,6 +284,9 @@ impl MvMemory {
         f: impl FnOnce(Option<&AccountVersions>) -> R,
     ) -> R {
         let hash = self.hash(&address);
+        if !self.written.may_hold(hash) {
+            return f(None);
+        }
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
         f(shard
             .accounts
@@ -230,6 +300,9 @@ impl MvMemory {
             Location::Storage(address, slot) => {
                 let key = (*address, *slot);
                 let hash = self.hash(&key);
+                if !self.written.may_hold(hash) {
+                    return None;
+                }
                 let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
                 let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
                 Some(f(versions))
@@ -252,6 +325,9 @@ impl MvMemory {
             Location::Storage(address, slot) => {
                 let key = (*address, *slot);
                 let hash = self.hash(&key);
+                if create {
+                    self.written.insert(hash);
+                }
                 let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
                 let rehash = |k: &(Address, U256)| self.hash(k);
                 entry_mut(&mut shard.storage, hash, key, rehash, create).map(f)
@@ -259,6 +335,9 @@ impl MvMemory {
             account_location => {
                 let address = account_location.address();
                 let hash = self.hash(&address);
+                if create {
+                    self.written.insert(hash);
+                }
                 let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
                 let rehash = |a: &Address| self.hash(a);
                 entry_mut(&mut shard.accounts, hash, address, rehash, create)?
@@ -276,6 +355,7 @@ impl MvMemory {
         f: impl FnOnce(&mut AccountVersions) -> R,
     ) -> R {
         let hash = self.hash(&address);
+        self.written.insert(hash);
         let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
         let rehash = |a: &Address| self.hash(a);
         f(entry_or_default(&mut shard.accounts, hash, address, rehash))
@@ -565,6 +645,37 @@ mod tests {
                 observed: Observed::credits(vec![v(2, 0)], Some(v(1, 0)))
             }
         );
+    }
+
+    #[test]
+    fn the_written_key_filter_never_hides_an_entry() {
+        // Sized for nothing: thousands of keys share its 4096 bits.
+        let mv = MvMemory::new();
+        let keys: Vec<Location> = (0..3000u64)
+            .flat_map(|i| {
+                let a = Address::left_padding_from(&i.to_be_bytes());
+                [Location::Nonce(a), Location::Storage(a, U256::from(i))]
+            })
+            .collect();
+        for (tx, key) in keys.iter().enumerate() {
+            let value = match key {
+                Location::Nonce(_) => MvValue::Nonce(tx as u64),
+                _ => MvValue::Storage(U256::from(tx)),
+            };
+            mv.record(v(tx, 0), &[(*key, value)], &[]);
+        }
+        for (tx, key) in keys.iter().enumerate() {
+            assert_eq!(mv.read(key, tx), Read::Base, "{key:?} below its writer");
+            assert_eq!(
+                mv.observe(key, tx + 1),
+                Some(Observed::Written(v(tx, 0))),
+                "{key:?}"
+            );
+        }
+        // Keys never written read as the base state.
+        let other = Address::repeat_byte(0xee);
+        assert_eq!(mv.read(&Location::Nonce(other), 10_000), Read::Base);
+        assert_eq!(mv.read_account(other, 10_000, true).nonce, Read::Base);
     }
 
     #[test]
