@@ -55,8 +55,11 @@ use revm::{
 };
 
 use super::{
-    executor::LastIncarnations, mv_memory::MvValue, threads::on_threads,
-    tx_executor::IncarnationOutput, vm::BlockContext,
+    executor::LastIncarnations,
+    mv_memory::MvValue,
+    threads::{Chunks, on_threads},
+    tx_executor::IncarnationOutput,
+    vm::BlockContext,
 };
 use crate::{
     access::Location,
@@ -370,6 +373,9 @@ impl Folded {
     }
 }
 
+/// Transactions per chunk of the pass that sorts the writes into their shares.
+const BUCKET_CHUNK: usize = 256;
+
 /// Which of `parts` shares of the accounts `address` falls in.
 fn share(address: &Address, parts: usize) -> usize {
     usize::from(address.0[19]) % parts.max(1)
@@ -400,14 +406,34 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     let total: usize = writes.clone().map(|output| output.writes().len()).sum();
     // Below a few thousand writes a second thread costs more than it saves.
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
-    // memory, see `block_stm.rs`) leaves its shares to the others; each share scans every
-    // write set, which costs little next to folding.
-    // One thread folds everything in one share: one scan.
+    // memory, see `block_stm.rs`) leaves its shares to the others. One thread folds
+    // everything in one share.
     let parts = if total < 4096 || threads <= 1 {
         1
     } else {
         4 * threads
     };
+    // With several shares, the writes are first sorted into them, in transaction order, by
+    // one pass over the write sets on the worker threads (chunks of transactions): a share
+    // then folds only its own writes, where each share scanning every write set cost the
+    // threads together `parts` scans.
+    let buckets = (parts > 1).then(|| {
+        let per_chunk = total.div_ceil(slots.len().div_ceil(BUCKET_CHUNK)) / parts + 4;
+        let chunks = Chunks::new(slots.len().div_ceil(BUCKET_CHUNK), 1, |chunk| {
+            let mut buckets: Vec<Vec<&(Location, MvValue)>> =
+                (0..parts).map(|_| Vec::with_capacity(per_chunk)).collect();
+            let first = chunk * BUCKET_CHUNK;
+            let chunk_slots = &slots[first..(first + BUCKET_CHUNK).min(slots.len())];
+            for output in chunk_slots.iter().filter_map(|slot| slot.output.as_ref()) {
+                for write in output.writes() {
+                    buckets[share(&write.0.address(), parts)].push(write);
+                }
+            }
+            buckets
+        });
+        on_threads(pool, threads, || chunks.work());
+        chunks.into_results()
+    });
     type Share = (AddressMap<Folded>, Vec<(Address, AccountChange)>);
     let results: Vec<Mutex<Option<Result<Share, String>>>> =
         (0..parts).map(|_| Mutex::new(None)).collect();
@@ -416,11 +442,19 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
         let result = (|| {
             let mut folded: AddressMap<Folded> = AddressMap::default();
             folded.reserve(total / 2 / parts);
-            for output in writes.clone() {
-                for (location, value) in output.writes() {
-                    let address = location.address();
-                    if parts == 1 || share(&address, parts) == part {
-                        folded.entry(address).or_default().apply(location, value)?;
+            let mut fold = |(location, value): &(Location, MvValue)| {
+                let address = location.address();
+                folded.entry(address).or_default().apply(location, value)
+            };
+            match &buckets {
+                Some(buckets) => {
+                    for write in buckets.iter().flat_map(|chunk| &chunk[part]) {
+                        fold(write)?;
+                    }
+                }
+                None => {
+                    for output in writes.clone() {
+                        output.writes().iter().try_for_each(&mut fold)?;
                     }
                 }
             }
