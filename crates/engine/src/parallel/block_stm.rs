@@ -137,8 +137,10 @@ pub(crate) fn replay(
     };
 
     // About four written locations per transaction (sender balance and nonce, a recipient,
-    // the beneficiary's credit).
-    let mv = MvMemory::with_capacity(4 * txs.len());
+    // the beneficiary's credit), of one account at least (the sender's; a table reserved
+    // for more than the block writes is memory held to the end, one that grows rehashes a
+    // shard at a time).
+    let mv = MvMemory::with_capacity(4 * txs.len(), txs.len());
     let revm_executor = RevmTxExecutor {
         ctx: &block_ctx,
         txs,

@@ -243,15 +243,16 @@ impl KeyFilter {
 impl MvMemory {
     #[cfg(test)]
     pub(crate) fn new() -> Self {
-        Self::with_capacity(0)
+        Self::with_capacity(0, 0)
     }
 
-    /// A memory sized for about `locations` written locations, so that recording write sets
-    /// does not grow the shards' tables while the workers run.
-    pub(crate) fn with_capacity(locations: usize) -> Self {
-        // Rounded down: a small block's memory allocates its tables as it writes. About two
-        // written locations an account; storage is sized as it comes.
-        let accounts = locations / 2 / SHARDS;
+    /// A memory sized for about `locations` written locations, of about `accounts`
+    /// accounts, so that recording write sets rarely grows the shards' tables while the
+    /// workers run.
+    pub(crate) fn with_capacity(locations: usize, accounts: usize) -> Self {
+        // Rounded down: a small block's memory allocates its tables as it writes. Storage
+        // is sized as it comes.
+        let accounts = accounts / SHARDS;
         Self {
             written: KeyFilter::with_keys(locations),
             shards: (0..SHARDS)
