@@ -199,18 +199,31 @@ pub(crate) fn run<E: TxExecutor>(
         return Err(error);
     }
     let counters = Counters {
-        executions: stats[0].load(Relaxed),
-        validations: stats[1].load(Relaxed),
-        aborts: stats[2].load(Relaxed),
-        estimate_reads: stats[3].load(Relaxed),
-        suspensions: stats[4].load(Relaxed),
-        hint_waits: stats[5].load(Relaxed),
+        executions: stats[Tally::EXECUTIONS].load(Relaxed),
+        validations: stats[Tally::VALIDATIONS].load(Relaxed),
+        aborts: stats[Tally::ABORTS].load(Relaxed),
+        estimate_reads: stats[Tally::ESTIMATE_READS].load(Relaxed),
+        suspensions: stats[Tally::SUSPENSIONS].load(Relaxed),
+        hint_waits: stats[Tally::HINT_WAITS].load(Relaxed),
     };
     let slots = slots
         .into_iter()
         .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
         .collect();
     Ok((slots, counters))
+}
+
+/// One worker's counts, indexed as `Worker::stats`.
+#[derive(Default)]
+struct Tally([u64; 6]);
+
+impl Tally {
+    const EXECUTIONS: usize = 0;
+    const VALIDATIONS: usize = 1;
+    const ABORTS: usize = 2;
+    const ESTIMATE_READS: usize = 3;
+    const SUSPENSIONS: usize = 4;
+    const HINT_WAITS: usize = 5;
 }
 
 /// The text of a caught panic.
@@ -229,7 +242,9 @@ struct Worker<'a, E: TxExecutor> {
     mv: &'a MvMemory,
     scheduler: &'a Scheduler,
     slots: &'a [Mutex<Slot<E::Output>>],
-    /// Executions, validations, aborts, ESTIMATE reads, suspensions.
+    /// Executions, validations, aborts, ESTIMATE reads, suspensions, hint waits: every
+    /// worker counts its own (`Tally`) and adds them here once, at its end, so that no
+    /// cache line moves between the workers' cores per task for a statistic.
     stats: &'a [AtomicU64; 6],
     number: u64,
 }
@@ -238,12 +253,21 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// One worker thread's loop (see "The worker loop" in the module docs): the follow-up
     /// task the last one returned, else the scheduler's next, until the block is done.
     fn run(&self) -> Result<(), EngineError> {
+        let mut tally = Tally::default();
+        let result = self.run_counting(&mut tally);
+        for (total, own) in self.stats.iter().zip(tally.0) {
+            total.fetch_add(own, Relaxed);
+        }
+        result
+    }
+
+    fn run_counting(&self, tally: &mut Tally) -> Result<(), EngineError> {
         let mut scratch = self.executor.scratch(self.mv);
         let mut task = None;
         while !self.scheduler.done() {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execution(version)) => self.execute(&mut scratch, version)?,
-                Some(Task::Validation(version)) => self.validate(version),
+                Some(Task::Execution(version)) => self.execute(&mut scratch, version, tally)?,
+                Some(Task::Validation(version)) => self.validate(version, tally),
                 None => {
                     if !self.executor.idle() {
                         std::thread::yield_now();
@@ -263,6 +287,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         &self,
         scratch: &mut E::Scratch<'a>,
         version: Version,
+        tally: &mut Tally,
     ) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
         // A known dependency not yet executed: wait for it rather than run to be aborted.
@@ -271,7 +296,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             && writer < tx
             && self.scheduler.add_dependency(tx, writer)
         {
-            self.stats[5].fetch_add(1, Relaxed);
+            tally.0[Tally::HINT_WAITS] += 1;
             return Ok(None);
         }
         loop {
@@ -280,9 +305,9 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             let on_committed_prefix = self.scheduler.committed() >= tx;
             match self.executor.execute(scratch, self.mv, version) {
                 Err(Interrupted::Blocked(blocking)) => {
-                    self.stats[3].fetch_add(1, Relaxed);
+                    tally.0[Tally::ESTIMATE_READS] += 1;
                     if self.scheduler.add_dependency(tx, blocking) {
-                        self.stats[4].fetch_add(1, Relaxed);
+                        tally.0[Tally::SUSPENSIONS] += 1;
                         return Ok(None);
                     }
                     // The writer has already executed again: retry at once.
@@ -294,7 +319,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                     });
                 }
                 Ok(output) => {
-                    self.stats[0].fetch_add(1, Relaxed);
+                    tally.0[Tally::EXECUTIONS] += 1;
                     let exec_us = started.elapsed().as_micros() as u64;
                     // Invariant 1: the memory's entries and `write_locations` change together,
                     // under the slot's lock.
@@ -320,8 +345,8 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// Validates `version`'s read set: every read must observe, now, what it observed when
     /// it ran. A failed validation aborts the incarnation (once), turns its writes into
     /// ESTIMATE markers and schedules its re-execution.
-    fn validate(&self, version: Version) -> Option<Task> {
-        self.stats[1].fetch_add(1, Relaxed);
+    fn validate(&self, version: Version, tally: &mut Tally) -> Option<Task> {
+        tally.0[Tally::VALIDATIONS] += 1;
         let slot = self.slots[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -335,7 +360,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         // is made ready.
         let aborted = !valid && self.scheduler.try_validation_abort(version);
         if aborted {
-            self.stats[2].fetch_add(1, Relaxed);
+            tally.0[Tally::ABORTS] += 1;
             self.mv.mark_estimates(version.tx, slot.written());
         }
         drop(slot);
