@@ -59,6 +59,7 @@ use alloy_primitives::{
 use hashbrown::HashTable;
 use revm::bytecode::Bytecode;
 
+use super::threads::Line;
 use crate::access::{Location, TxIdx, Version};
 
 /// Number of shards of the location map.
@@ -193,7 +194,8 @@ struct Shard {
 
 /// The multi-version memory of one block (see the module docs).
 pub(crate) struct MvMemory {
-    shards: Vec<RwLock<Shard>>,
+    /// Each shard's lock on its own line: the workers lock different shards concurrently.
+    shards: Vec<Line<RwLock<Shard>>>,
     /// Which keys may have entries (see "The written-key filter").
     written: KeyFilter,
     hasher: DefaultHashBuilder,
@@ -257,10 +259,10 @@ impl MvMemory {
             written: KeyFilter::with_keys(locations),
             shards: (0..SHARDS)
                 .map(|_| {
-                    RwLock::new(Shard {
+                    Line(RwLock::new(Shard {
                         accounts: HashTable::with_capacity(accounts),
                         storage: HashTable::new(),
-                    })
+                    }))
                 })
                 .collect(),
             hasher: DefaultHashBuilder::default(),

@@ -58,6 +58,7 @@ use std::sync::{
     atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
 };
 
+use super::threads::Line;
 use crate::access::{Incarnation, TxIdx, Version};
 
 /// A unit of work for a worker thread.
@@ -122,6 +123,9 @@ pub struct Counters {
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     n: usize,
+    // Each counter alone on its line (`Line`): every task updates some of them and every
+    // worker reads `done_marker` on every turn, so counters sharing a line would move it
+    // between cores on each of those.
     execution_idx: Line<AtomicUsize>,
     validation_idx: Line<AtomicUsize>,
     decrease_cnt: Line<AtomicUsize>,
@@ -130,21 +134,6 @@ pub(crate) struct Scheduler {
     /// Leading transactions whose last incarnation is final (see "Committed prefix").
     committed: Line<AtomicUsize>,
     txs: Vec<TxState>,
-}
-
-/// A shared counter alone on its cache line (two, for the adjacent-line prefetcher): every
-/// task updates some of the scheduler's counters and every worker reads `done_marker` on
-/// every turn, so counters sharing a line would move it between cores on each of those.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Line<T>(T);
-
-impl<T> std::ops::Deref for Line<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 /// One transaction's status and the transactions suspended on it, alone on a cache line:

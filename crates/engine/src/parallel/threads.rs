@@ -14,6 +14,21 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering::Relaxed},
 };
 
+/// A value alone on its cache line (two lines, for the adjacent-line prefetcher), for data
+/// the workers update concurrently: two such values sharing a line would move it between
+/// their cores on every update of either (false sharing).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Line<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Runs `work` on `threads` threads of `pool`: the caller and `threads - 1` pool threads.
 pub(crate) fn on_threads(pool: &rayon::ThreadPool, threads: usize, work: impl Fn() + Sync) {
     if threads <= 1 {
