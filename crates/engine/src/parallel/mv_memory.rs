@@ -335,33 +335,29 @@ impl MvMemory {
                 let rehash = |k: &(Address, U256)| self.hash(k);
                 entry_mut(&mut shard.storage, hash, key, rehash, create).map(f)
             }
-            account_location => {
-                let address = account_location.address();
-                let hash = self.hash(&address);
-                if create {
-                    self.written.insert(hash);
-                }
-                let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
-                let rehash = |a: &Address| self.hash(a);
-                entry_mut(&mut shard.accounts, hash, address, rehash, create)?
-                    .field_mut(account_location)
-                    .map(f)
-            }
+            account_location => self
+                .with_account_mut(account_location.address(), create, |account| {
+                    account.field_mut(account_location).map(f)
+                })
+                .flatten(),
         }
     }
 
     /// Calls `f` with account `address`'s entries under the shard's write lock, creating
-    /// them (empty) first.
+    /// them (empty) first if `create`; `None` if they do not exist and `create` is false.
     fn with_account_mut<R>(
         &self,
         address: Address,
+        create: bool,
         f: impl FnOnce(&mut AccountVersions) -> R,
-    ) -> R {
+    ) -> Option<R> {
         let hash = self.hash(&address);
-        self.written.insert(hash);
+        if create {
+            self.written.insert(hash);
+        }
         let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
         let rehash = |a: &Address| self.hash(a);
-        f(entry_or_default(&mut shard.accounts, hash, address, rehash))
+        entry_mut(&mut shard.accounts, hash, address, rehash, create).map(f)
     }
 
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
@@ -408,7 +404,7 @@ impl MvMemory {
                 .iter()
                 .take_while(|(l, _)| !matches!(l, Location::Storage(..)) && l.address() == address)
                 .count();
-            self.with_account_mut(address, |account| {
+            self.with_account_mut(address, true, |account| {
                 for (location, value) in &rest[..run] {
                     if let Some(versions) = account.field_mut(location) {
                         put(versions, version.tx, entry(value));
