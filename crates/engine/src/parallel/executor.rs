@@ -40,14 +40,15 @@
 //! # The per-transaction slot
 //! `slots[tx]` ([`Slot`], under its own mutex) holds the latest *completed* incarnation of
 //! `tx`: its output (read set and write set), its incarnation number and the number of
-//! completed executions. A
-//! suspended execution completes nothing and leaves the slot as it was.
+//! completed executions. A suspended execution completes nothing and leaves the slot as it
+//! was.
 //!
 //! Invariants:
 //! 1. The locations of the slot's write set ([`Slot::written`]) are exactly those at which
 //!    the multi-version memory holds an entry (a value or an ESTIMATE) of `tx`. Both change
-//!    together under the slot's lock: `MvMemory::record` in `execute` (which also removes the entries the new
-//!    write set no longer has), `MvMemory::mark_estimates` in `validate`.
+//!    together under the slot's lock: `MvMemory::record` in `execute` (which also removes
+//!    the entries the new write set no longer has), `MvMemory::mark_estimates` in
+//!    `validate`.
 //! 2. A validation of incarnation `i` reads the read set of `i` or of a later incarnation,
 //!    never of an earlier one: the scheduler hands out the validation only once `status[tx]`
 //!    says `Executed(i)`, which `finish_execution` sets after the slot was written and
@@ -72,9 +73,8 @@
 //! order slot, status, shard is acyclic.
 //!
 //! # Atomic orderings
-//! - The statistics (executions, validations, aborts, ESTIMATE reads, suspensions) are
-//!   `Relaxed`: they are only read after the pool's scope has joined every worker, and the
-//!   join orders all their updates before the read.
+//! - The statistics ([`Counters`]) need no atomics: each worker counts in its own copy and
+//!   adds it to the run's, under a mutex, once at its end.
 //! - A slot's contents are published by its mutex (unlock releases, lock acquires); the
 //!   memory's entries by its shard locks; a task's hand-over by the scheduler's status
 //!   mutexes and `SeqCst` indices (see `scheduler.rs`). Invariant 2 is the chain slot unlock,
@@ -84,16 +84,12 @@
 
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering::Relaxed},
-    },
+    sync::Mutex,
     time::Instant,
 };
 
 use super::{
-    mv_memory::MvMemory,
-    mv_memory::MvValue,
+    mv_memory::{MvMemory, MvValue},
     scheduler::{Counters, Scheduler, Task},
     threads::on_threads,
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
@@ -167,7 +163,7 @@ pub(crate) fn run<E: TxExecutor>(
     let scheduler = Scheduler::new(n);
     let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
     let failure: Mutex<Option<EngineError>> = Mutex::new(None);
-    let stats: [AtomicU64; 6] = Default::default();
+    let stats = Mutex::new(Counters::default());
     let worker = Worker {
         executor,
         mv,
@@ -198,32 +194,12 @@ pub(crate) fn run<E: TxExecutor>(
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }
-    let counters = Counters {
-        executions: stats[Tally::EXECUTIONS].load(Relaxed),
-        validations: stats[Tally::VALIDATIONS].load(Relaxed),
-        aborts: stats[Tally::ABORTS].load(Relaxed),
-        estimate_reads: stats[Tally::ESTIMATE_READS].load(Relaxed),
-        suspensions: stats[Tally::SUSPENSIONS].load(Relaxed),
-        hint_waits: stats[Tally::HINT_WAITS].load(Relaxed),
-    };
+    let counters = stats.into_inner().unwrap_or_else(|p| p.into_inner());
     let slots = slots
         .into_iter()
         .map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
         .collect();
     Ok((slots, counters))
-}
-
-/// One worker's counts, indexed as `Worker::stats`.
-#[derive(Default)]
-struct Tally([u64; 6]);
-
-impl Tally {
-    const EXECUTIONS: usize = 0;
-    const VALIDATIONS: usize = 1;
-    const ABORTS: usize = 2;
-    const ESTIMATE_READS: usize = 3;
-    const SUSPENSIONS: usize = 4;
-    const HINT_WAITS: usize = 5;
 }
 
 /// The text of a caught panic.
@@ -242,10 +218,9 @@ struct Worker<'a, E: TxExecutor> {
     mv: &'a MvMemory,
     scheduler: &'a Scheduler,
     slots: &'a [Mutex<Slot<E::Output>>],
-    /// Executions, validations, aborts, ESTIMATE reads, suspensions, hint waits: every
-    /// worker counts its own (`Tally`) and adds them here once, at its end, so that no
-    /// cache line moves between the workers' cores per task for a statistic.
-    stats: &'a [AtomicU64; 6],
+    /// The run's counters: every worker counts its own and adds them here once, at its end,
+    /// so that no cache line moves between the workers' cores per task for a statistic.
+    stats: &'a Mutex<Counters>,
     number: u64,
 }
 
@@ -253,15 +228,13 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// One worker thread's loop (see "The worker loop" in the module docs): the follow-up
     /// task the last one returned, else the scheduler's next, until the block is done.
     fn run(&self) -> Result<(), EngineError> {
-        let mut tally = Tally::default();
+        let mut tally = Counters::default();
         let result = self.run_counting(&mut tally);
-        for (total, own) in self.stats.iter().zip(tally.0) {
-            total.fetch_add(own, Relaxed);
-        }
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) += tally;
         result
     }
 
-    fn run_counting(&self, tally: &mut Tally) -> Result<(), EngineError> {
+    fn run_counting(&self, tally: &mut Counters) -> Result<(), EngineError> {
         let mut scratch = self.executor.scratch(self.mv);
         let mut task = None;
         while !self.scheduler.done() {
@@ -287,7 +260,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         &self,
         scratch: &mut E::Scratch<'a>,
         version: Version,
-        tally: &mut Tally,
+        tally: &mut Counters,
     ) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
         // A known dependency not yet executed: wait for it rather than run to be aborted.
@@ -296,7 +269,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             && writer < tx
             && self.scheduler.add_dependency(tx, writer)
         {
-            tally.0[Tally::HINT_WAITS] += 1;
+            tally.hint_waits += 1;
             return Ok(None);
         }
         loop {
@@ -305,9 +278,9 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             let on_committed_prefix = self.scheduler.committed() >= tx;
             match self.executor.execute(scratch, self.mv, version) {
                 Err(Interrupted::Blocked(blocking)) => {
-                    tally.0[Tally::ESTIMATE_READS] += 1;
+                    tally.estimate_reads += 1;
                     if self.scheduler.add_dependency(tx, blocking) {
-                        tally.0[Tally::SUSPENSIONS] += 1;
+                        tally.suspensions += 1;
                         return Ok(None);
                     }
                     // The writer has already executed again: retry at once.
@@ -319,10 +292,10 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                     });
                 }
                 Ok(output) => {
-                    tally.0[Tally::EXECUTIONS] += 1;
+                    tally.executions += 1;
                     let exec_us = started.elapsed().as_micros() as u64;
-                    // Invariant 1: the memory's entries and `write_locations` change together,
-                    // under the slot's lock.
+                    // Invariant 1: the memory's entries and the slot's write set change
+                    // together, under the slot's lock.
                     let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
                     let wrote_new = self.mv.record(version, output.writes(), slot.written());
                     *slot = Slot {
@@ -345,8 +318,8 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// Validates `version`'s read set: every read must observe, now, what it observed when
     /// it ran. A failed validation aborts the incarnation (once), turns its writes into
     /// ESTIMATE markers and schedules its re-execution.
-    fn validate(&self, version: Version, tally: &mut Tally) -> Option<Task> {
-        tally.0[Tally::VALIDATIONS] += 1;
+    fn validate(&self, version: Version, tally: &mut Counters) -> Option<Task> {
+        tally.validations += 1;
         let slot = self.slots[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -360,7 +333,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         // is made ready.
         let aborted = !valid && self.scheduler.try_validation_abort(version);
         if aborted {
-            tally.0[Tally::ABORTS] += 1;
+            tally.aborts += 1;
             self.mv.mark_estimates(version.tx, slot.written());
         }
         drop(slot);
@@ -706,11 +679,7 @@ mod tests {
             .collect();
         let mut total = Counters::default();
         for _ in 0..20 {
-            let counters = check(txs.clone(), 4).unwrap_or_else(|e| panic!("{e}"));
-            total.aborts += counters.aborts;
-            total.estimate_reads += counters.estimate_reads;
-            total.suspensions += counters.suspensions;
-            total.hint_waits += counters.hint_waits;
+            total += check(txs.clone(), 4).unwrap_or_else(|e| panic!("{e}"));
             if total.aborts > 0 && total.suspensions > 0 && total.hint_waits > 0 {
                 break;
             }

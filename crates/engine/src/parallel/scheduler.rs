@@ -119,6 +119,18 @@ pub struct Counters {
     pub hint_waits: u64,
 }
 
+impl std::ops::AddAssign for Counters {
+    /// Adds another run's (or worker's) counts to these.
+    fn add_assign(&mut self, other: Self) {
+        self.executions += other.executions;
+        self.validations += other.validations;
+        self.aborts += other.aborts;
+        self.estimate_reads += other.estimate_reads;
+        self.suspensions += other.suspensions;
+        self.hint_waits += other.hint_waits;
+    }
+}
+
 /// The scheduler of one block.
 #[derive(Debug)]
 pub(crate) struct Scheduler {
