@@ -384,7 +384,7 @@ fn add_analysis(
         .zip(&seq.transactions)
         .zip(&par.traces)
     {
-        let mut reads: Vec<(Location, ReadOrigin)> = trace.reads.clone();
+        let mut reads: Vec<(Location, ReadOrigin)> = trace.reads.iter().collect();
         reads.sort_by_key(|(location, _)| *location);
         totals[0] += to_i64(reads.len() as u64);
         totals[1] += to_i64(trace.writes.len() as u64);

@@ -171,6 +171,17 @@ pub enum EngineError {
         /// The panic's message.
         message: String,
     },
+    /// The block holds more transactions than Block-STM indexes (its traces pack a
+    /// transaction index into 32 bits); the sequential replay has no such limit.
+    #[error("block {number}: {count} transactions, more than Block-STM's {max}")]
+    TooManyTransactions {
+        /// Block number.
+        number: u64,
+        /// The block's transactions.
+        count: usize,
+        /// The most Block-STM replays.
+        max: usize,
+    },
     /// An invariant of the engine broke: a bug in the engine, never the block's fault. It is
     /// returned, not panicked, so that the caller can fall back to the sequential replay.
     #[error("block {number}: engine invariant broken: {what}")]

@@ -27,8 +27,10 @@
 //!   property test runs mock transactions against a sequential baseline.
 //! - `tx_executor`: what the worker loop asks of a transaction executor (one incarnation's
 //!   read and write sets, or why it was interrupted).
-//! - `vm`: revm over the multi-version memory, read-set recording, write-set extraction
-//!   and the lazy beneficiary and transfer credits.
+//! - `vm`: revm over the multi-version memory, write-set extraction and the lazy
+//!   beneficiary and transfer credits.
+//! - `read_set`: an incarnation's read set, one entry per account read and one per slot,
+//!   and the worker's buffer that records it.
 //! - [`scheduler`]: the collaborative scheduler (execution and validation indices,
 //!   dependency suspension, validation waves, the done check).
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
@@ -45,6 +47,7 @@ mod executor;
 mod final_state;
 mod in_order;
 mod mv_memory;
+mod read_set;
 mod receipts;
 mod replay;
 pub mod scheduler;
@@ -56,5 +59,5 @@ mod write_set_check;
 
 pub use cost_model::CostModel;
 pub use engine::{Concurrency, ParallelEngine};
-pub use replay::{Mode, ParallelReplay, TxTrace};
+pub use replay::{Mode, ParallelReplay, TraceReads, TxTrace};
 pub use scheduler::Counters;

@@ -37,7 +37,7 @@ use super::{
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     mv_memory::MvMemory,
     receipts::{BloomedReceipts, bloom_work},
-    replay::{Mode, ParallelReplay},
+    replay::{MAX_TXS, Mode, ParallelReplay},
     senders::Senders,
     threads::{beside, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
@@ -82,6 +82,14 @@ pub(crate) fn replay(
     let number = block.number();
     let fork = block.fork(chain);
     let txs = block.transactions();
+    if txs.len() > MAX_TXS {
+        return Err(EngineError::TooManyTransactions {
+            number,
+            count: txs.len(),
+            max: MAX_TXS,
+        }
+        .into());
+    }
     // Known senders (execution-only timing) are used as given; otherwise the workers recover
     // them as they execute.
     let senders = match known_senders {
@@ -290,7 +298,7 @@ impl TxExecutor for RevmTxExecutor<'_> {
             Err(error) => {
                 return Ok(Execution {
                     result: Err(error.to_string()),
-                    reads: Vec::new(),
+                    reads: Default::default(),
                     writes: Vec::new(),
                 });
             }

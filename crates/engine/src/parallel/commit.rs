@@ -11,7 +11,7 @@
 //! applies the post-block rules.
 //!
 //! Every transaction also yields its [`TxTrace`]: the read set and write set of its last
-//! incarnation, built on the worker threads ([`traces`]).
+//! incarnation, built on the worker threads ([`trace_work`]).
 
 use alloy_consensus::{Transaction, TxEnvelope, TxType};
 use alloy_evm::{
@@ -25,13 +25,14 @@ use std::sync::Mutex;
 
 use super::{
     executor::LastIncarnations,
-    mv_memory::{MvValue, Observed},
-    replay::TxTrace,
+    mv_memory::MvValue,
+    read_set::ReadSet,
+    replay::{TraceReads, TxTrace},
     threads::Chunks,
     vm::{BlockContext, Execution},
 };
 use crate::{
-    access::{Location, ReadOrigin, TxIdx},
+    access::{Location, TxIdx},
     block::ArchivedBlock,
     error::{EngineError, ReplayError},
     sequential::{TxOutcome, TxStatus},
@@ -55,7 +56,7 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
 }
 
 /// One transaction's read set and write set, taken out of its slot for its trace.
-pub(crate) type Sets = Mutex<Option<(Vec<(Location, Observed)>, Vec<(Location, MvValue)>)>>;
+pub(crate) type Sets = Mutex<Option<(ReadSet, Vec<(Location, MvValue)>)>>;
 
 /// Takes every transaction's read set and write set out of its slot (`None` for one never
 /// executed), leaving its result.
@@ -76,9 +77,7 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Vec<Sets> {
 
 /// Every transaction's trace from its `sets` (taken by [`take_sets`]) and its slot, as work
 /// any thread can share, 64 transactions a chunk; `None` for a transaction never executed.
-/// Each trace's reads are built in the read set's memory: a trace read is a read set entry
-/// with less in it, and building it in place allocates nothing new and leaves that memory in
-/// use rather than a copy beside it.
+/// Each read set is freed as soon as its trace is built.
 pub(crate) fn trace_work<'a>(
     slots: &'a LastIncarnations<Execution>,
     sets: &'a [Sets],
@@ -162,11 +161,10 @@ where
 
 /// The trace of transaction `index` from its last incarnation's `reads` and `writes`: its
 /// read set with where each value came from, and its write set split into full writes and
-/// lazy credits, both sorted. The reads are collected in place, in the read set's own buffer
-/// (an entry of the trace is nearly as large as one of the read set).
+/// lazy credits, both sorted.
 fn trace(
     index: TxIdx,
-    reads: Vec<(Location, Observed)>,
+    reads: ReadSet,
     writes: Vec<(Location, MvValue)>,
     incarnations: u32,
     exec_us: u64,
@@ -190,15 +188,7 @@ fn trace(
     credits.sort_unstable();
     TxTrace {
         index,
-        reads: reads
-            .into_iter()
-            .map(|(location, observed)| {
-                let origin = observed
-                    .writer()
-                    .map_or(ReadOrigin::PreState, ReadOrigin::Tx);
-                (location, origin)
-            })
-            .collect(),
+        reads: TraceReads::of(&reads),
         writes,
         credits,
         incarnations,

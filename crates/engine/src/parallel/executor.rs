@@ -323,11 +323,10 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         let slot = self.slots[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let valid = slot.output.as_ref().is_some_and(|output| {
-            output.reads().iter().all(|(location, observed)| {
-                self.mv.observe(location, version.tx).as_ref() == Some(observed)
-            })
-        });
+        let valid = slot
+            .output
+            .as_ref()
+            .is_some_and(|output| output.reads().still_observed(self.mv, version.tx));
         // Invariants 2 and 3: the abort only hits the incarnation still listed as executed,
         // and its writes become ESTIMATEs before the slot is unlocked and the re-execution
         // is made ready.
@@ -356,6 +355,7 @@ mod tests {
     use crate::access::TxIdx;
     use crate::parallel::{
         mv_memory::{MvValue, Observed, Read},
+        read_set::{ReadRecorder, ReadSet},
         threads::test_pool,
     };
 
@@ -396,12 +396,12 @@ mod tests {
     struct MockOutput {
         behaviour: usize,
         seen: Vec<U256>,
-        reads: Vec<(Location, Observed)>,
+        reads: ReadSet,
         writes: Vec<(Location, MvValue)>,
     }
 
     impl IncarnationOutput for MockOutput {
-        fn reads(&self) -> &[(Location, Observed)] {
+        fn reads(&self) -> &ReadSet {
             &self.reads
         }
 
@@ -467,8 +467,15 @@ mod tests {
                 .iter()
                 .map(|key| slot(*key))
                 .chain(behaviour.reads_balance.then_some(BALANCE));
-            let (mut seen, mut reads) = (Vec::new(), Vec::new());
+            let (mut seen, mut reads) = (Vec::new(), ReadRecorder::default());
+            let mut cache: Vec<(Location, U256)> = Vec::new();
             for location in locations {
+                // A location read again is answered from the incarnation's own cache, as
+                // revm's journal answers it: the read set keeps one observation a location.
+                if let Some((_, value)) = cache.iter().find(|(l, _)| *l == location) {
+                    seen.push(*value);
+                    continue;
+                }
                 let (value, observed) = match mv.read(&location, tx) {
                     Read::Blocked(blocking) => return Err(Interrupted::Blocked(blocking)),
                     Read::Base => (base(location), Observed::Base),
@@ -484,7 +491,8 @@ mod tests {
                     }
                 };
                 seen.push(value);
-                reads.push((location, observed));
+                cache.push((location, value));
+                reads.note(location, observed);
                 // Give other workers a chance to interleave.
                 if tx.is_multiple_of(3) {
                     std::thread::yield_now();
@@ -494,7 +502,7 @@ mod tests {
             Ok(MockOutput {
                 behaviour: index,
                 seen,
-                reads,
+                reads: reads.take(),
                 writes,
             })
         }
@@ -633,7 +641,7 @@ mod tests {
                 Ok(MockOutput {
                     behaviour: 0,
                     seen: Vec::new(),
-                    reads: Vec::new(),
+                    reads: ReadSet::default(),
                     writes: Vec::new(),
                 })
             }

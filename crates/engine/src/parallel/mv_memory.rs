@@ -14,7 +14,13 @@
 //! (`Database::basic`), and [`MvMemory::read_account`] answers with one hash, one lock and
 //! one lookup. Storage slots are keyed by address and slot on their own, so that the slots
 //! of one hot contract spread over the shards. Each key is hashed once per access, and the
-//! hash picks both the shard and the bucket in it.
+//! hash picks both the shard and the bucket in it. Validation checks an account's fields
+//! under one lock too ([`MvMemory::account_unchanged`], for a read set's account entry, see
+//! `read_set.rs`).
+//!
+//! Every write of every transaction is an [`Entry`] here, so entries are kept to 48 bytes:
+//! the transaction index in 32 bits, an ESTIMATE as a missing value, and a code write as
+//! its hash only (the code is in the block's `vm::NewCodes`).
 //!
 //! # Concurrency
 //! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
@@ -57,9 +63,11 @@ use alloy_primitives::{
     map::{DefaultHashBuilder, HashSet},
 };
 use hashbrown::HashTable;
-use revm::bytecode::Bytecode;
 
-use super::threads::Line;
+use super::{
+    read_set::{ACCOUNT_FIELDS, AccountReads},
+    threads::Line,
+};
 use crate::access::{Location, TxIdx, Version};
 
 /// Number of shards of the location map.
@@ -74,8 +82,9 @@ pub(crate) enum MvValue {
     BalanceCredit(U256),
     /// A nonce.
     Nonce(u64),
-    /// Code and its hash.
-    Code(B256, Bytecode),
+    /// Code, by its hash: the code itself is in the block's `vm::NewCodes` (the empty code
+    /// for `KECCAK_EMPTY`).
+    Code(B256),
     /// Whether the account exists. Every existence write also wipes the account's storage:
     /// a destroyed account has none, a newly created one starts empty.
     Existence(bool),
@@ -83,10 +92,20 @@ pub(crate) enum MvValue {
     Storage(U256),
 }
 
+/// One transaction's entry at one location: 48 bytes (a block has one for every write of
+/// every transaction), the transaction index packed as in [`PackedVersion`].
 #[derive(Debug, Clone)]
-enum Entry {
-    Written { incarnation: u32, value: MvValue },
-    Estimate,
+struct Entry {
+    tx: u32,
+    incarnation: u32,
+    /// The value written; `None` is an ESTIMATE marker (the incarnation was aborted).
+    value: Option<MvValue>,
+}
+
+impl Entry {
+    fn tx(&self) -> TxIdx {
+        self.tx as TxIdx
+    }
 }
 
 /// Which writes a read observed: what validation compares.
@@ -95,9 +114,28 @@ pub(crate) enum Observed {
     /// No transaction below the reader wrote the location.
     Base,
     /// One full write.
-    Written(Version),
+    Written(PackedVersion),
     /// A chain of balance credits (rare: boxed, so that every read set entry stays small).
     Credits(Box<CreditChain>),
+}
+
+/// A [`Version`] in eight bytes, as every read set entry holds one: an observation is then
+/// sixteen bytes, not twenty-four. A transaction index fits in 32 bits because Block-STM
+/// refuses a block of more than `replay::MAX_TXS` transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedVersion {
+    tx: u32,
+    incarnation: u32,
+}
+
+impl From<Version> for PackedVersion {
+    fn from(version: Version) -> Self {
+        Self {
+            // At most `replay::MAX_TXS` (see above): never truncated.
+            tx: version.tx as u32,
+            incarnation: version.incarnation,
+        }
+    }
 }
 
 /// Balance credits a read added up, topmost first, ending on a full write or the base.
@@ -112,9 +150,14 @@ impl Observed {
     pub(crate) fn writer(&self) -> Option<TxIdx> {
         match self {
             Self::Base => None,
-            Self::Written(v) => Some(v.tx),
+            Self::Written(v) => Some(v.tx as TxIdx),
             Self::Credits(chain) => chain.credits.first().or(chain.base.as_ref()).map(|v| v.tx),
         }
+    }
+
+    /// The observation of one full write, `version`'s.
+    pub(crate) fn written(version: Version) -> Self {
+        Self::Written(version.into())
     }
 
     /// The observation of a chain of `credits` (topmost first) ending on `base`.
@@ -141,7 +184,7 @@ pub(crate) enum Read {
 /// The entries of one location, sorted by transaction index. Most locations are written by
 /// one or a few transactions, so a sorted vector (one allocation, binary search) beats a
 /// B-tree here.
-type Versions = Vec<(TxIdx, Entry)>;
+type Versions = Vec<Entry>;
 
 /// The entries of an account's four basic locations.
 #[derive(Debug, Default)]
@@ -384,9 +427,11 @@ impl MvMemory {
                 written.contains(l)
             }
         };
-        let entry = |value: &MvValue| Entry::Written {
+        let entry = |value: &MvValue| Entry {
+            // At most `replay::MAX_TXS` (see `PackedVersion`): never truncated.
+            tx: version.tx as u32,
             incarnation: version.incarnation,
-            value: value.clone(),
+            value: Some(value.clone()),
         };
         // An account's basic locations come together in a write set (`vm.rs`): each such run
         // is recorded under one lock and one lookup.
@@ -394,7 +439,7 @@ impl MvMemory {
         while let Some((location, value)) = rest.first() {
             if let Location::Storage(..) = location {
                 self.with_versions_mut(location, true, |versions| {
-                    put(versions, version.tx, entry(value));
+                    put(versions, entry(value));
                 });
                 rest = &rest[1..];
                 continue;
@@ -407,7 +452,7 @@ impl MvMemory {
             self.with_account_mut(address, true, |account| {
                 for (location, value) in &rest[..run] {
                     if let Some(versions) = account.field_mut(location) {
-                        put(versions, version.tx, entry(value));
+                        put(versions, entry(value));
                     }
                 }
             });
@@ -415,7 +460,7 @@ impl MvMemory {
         }
         for (location, _) in previous.iter().filter(|(l, _)| !is_written(l)) {
             self.with_versions_mut(location, false, |versions| {
-                if let Ok(i) = versions.binary_search_by_key(&version.tx, |(tx, _)| *tx) {
+                if let Ok(i) = versions.binary_search_by_key(&version.tx, Entry::tx) {
                     versions.remove(i);
                 }
             });
@@ -434,8 +479,8 @@ impl MvMemory {
     pub(crate) fn mark_estimates(&self, tx: TxIdx, writes: &[(Location, MvValue)]) {
         for (location, _) in writes {
             self.with_versions_mut(location, false, |versions| {
-                if let Ok(i) = versions.binary_search_by_key(&tx, |(t, _)| *t) {
-                    versions[i].1 = Entry::Estimate;
+                if let Ok(i) = versions.binary_search_by_key(&tx, Entry::tx) {
+                    versions[i].value = None;
                 }
             });
         }
@@ -473,11 +518,36 @@ impl MvMemory {
     /// What a read of `location` by `reader` would observe now, for validation. `None` when
     /// an ESTIMATE is in the way (the read is then invalid).
     pub(crate) fn observe(&self, location: &Location, reader: TxIdx) -> Option<Observed> {
-        match self.read(location, reader) {
-            Read::Found { observed, .. } | Read::BaseWithCredit { observed, .. } => Some(observed),
-            Read::Base => Some(Observed::Base),
-            Read::Blocked(_) => None,
-        }
+        observed(self.read(location, reader))
+    }
+
+    /// Whether `reader`'s reads of account `reads.address`'s basic fields would observe now
+    /// what they observed (validation), all under one lock.
+    pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
+        let address = reads.address;
+        self.with_account(address, |account| {
+            ACCOUNT_FIELDS
+                .iter()
+                .zip(&reads.fields)
+                .all(|(location, field)| {
+                    let Some(then) = field else {
+                        return true;
+                    };
+                    let now = account
+                        .and_then(|a| a.field(&location(address)))
+                        .map_or(Read::Base, |versions| read_versions(versions, reader));
+                    observed(now).as_ref() == Some(then)
+                })
+        })
+    }
+}
+
+/// What `read` observed; `None` when it met an ESTIMATE.
+fn observed(read: Read) -> Option<Observed> {
+    match read {
+        Read::Found { observed, .. } | Read::BaseWithCredit { observed, .. } => Some(observed),
+        Read::Base => Some(Observed::Base),
+        Read::Blocked(_) => None,
     }
 }
 
@@ -507,21 +577,21 @@ fn entry_or_default<K: Copy + Eq, V: Default>(
     &mut entry.or_insert_with(|| (key, V::default())).into_mut().1
 }
 
-/// Puts `tx`'s entry into one location's entries, replacing an older incarnation's.
-fn put(versions: &mut Versions, tx: TxIdx, entry: Entry) {
+/// Puts `entry` into one location's entries, replacing an older incarnation's.
+fn put(versions: &mut Versions, entry: Entry) {
     // Transactions mostly record in order: the beneficiary's credits, thousands of entries,
     // are appended without a search through them.
-    if versions.last().is_none_or(|(last, _)| *last < tx) {
+    if versions.last().is_none_or(|last| last.tx < entry.tx) {
         // Most locations have one writer: room for one entry, not `Vec`'s first four.
         if versions.capacity() == 0 {
             versions.reserve_exact(1);
         }
-        versions.push((tx, entry));
+        versions.push(entry);
         return;
     }
-    match versions.binary_search_by_key(&tx, |(t, _)| *t) {
-        Ok(i) => versions[i].1 = entry,
-        Err(i) => versions.insert(i, (tx, entry)),
+    match versions.binary_search_by_key(&entry.tx, |e| e.tx) {
+        Ok(i) => versions[i] = entry,
+        Err(i) => versions.insert(i, entry),
     }
 }
 
@@ -529,15 +599,15 @@ fn put(versions: &mut Versions, tx: TxIdx, entry: Entry) {
 fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
     let mut credits = Vec::new();
     let mut credit_sum = U256::ZERO;
-    let below = versions.partition_point(|(tx, _)| *tx < reader);
-    for (tx, entry) in versions[..below].iter().rev() {
-        let tx = *tx;
-        match entry {
-            Entry::Estimate => return Read::Blocked(tx),
-            Entry::Written { incarnation, value } => {
+    let below = versions.partition_point(|entry| entry.tx() < reader);
+    for entry in versions[..below].iter().rev() {
+        let tx = entry.tx();
+        match &entry.value {
+            None => return Read::Blocked(tx),
+            Some(value) => {
                 let version = Version {
                     tx,
-                    incarnation: *incarnation,
+                    incarnation: entry.incarnation,
                 };
                 match value {
                     MvValue::BalanceCredit(credit) => {
@@ -553,7 +623,7 @@ fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
                     other => {
                         return Read::Found {
                             value: other.clone(),
-                            observed: Observed::Written(version),
+                            observed: Observed::written(version),
                         };
                     }
                 }
@@ -580,6 +650,14 @@ mod tests {
         Version { tx, incarnation }
     }
 
+    /// The sizes `Entry`'s docs count on (one entry per write, and a write set entry holds
+    /// a value too): growing one is a decision for the bench's peak-heap target.
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        assert_eq!(std::mem::size_of::<MvValue>(), 40);
+    }
+
     #[test]
     fn reads_latest_write_below_reader() {
         let mv = MvMemory::new();
@@ -592,14 +670,14 @@ mod tests {
             mv.read(&loc, 3),
             Read::Found {
                 value: MvValue::Storage(U256::from(10)),
-                observed: Observed::Written(v(1, 0))
+                observed: Observed::written(v(1, 0))
             }
         );
         assert_eq!(
             mv.read(&loc, 9),
             Read::Found {
                 value: MvValue::Storage(U256::from(30)),
-                observed: Observed::Written(v(3, 0))
+                observed: Observed::written(v(3, 0))
             }
         );
         mv.mark_estimates(3, &[(loc, MvValue::Storage(U256::from(30)))]);
@@ -609,7 +687,7 @@ mod tests {
         let other = Location::Nonce(Address::ZERO);
         let previous = [(loc, MvValue::Storage(U256::from(30)))];
         assert!(mv.record(v(3, 1), &[(other, MvValue::Nonce(1))], &previous));
-        assert_eq!(mv.observe(&loc, 9), Some(Observed::Written(v(1, 0))));
+        assert_eq!(mv.observe(&loc, 9), Some(Observed::written(v(1, 0))));
         // Writing the same location again is not new.
         let previous = [(other, MvValue::Nonce(1))];
         assert!(!mv.record(v(3, 2), &[(other, MvValue::Nonce(2))], &previous));
@@ -667,7 +745,7 @@ mod tests {
             assert_eq!(mv.read(key, tx), Read::Base, "{key:?} below its writer");
             assert_eq!(
                 mv.observe(key, tx + 1),
-                Some(Observed::Written(v(tx, 0))),
+                Some(Observed::written(v(tx, 0))),
                 "{key:?}"
             );
         }
@@ -716,7 +794,7 @@ mod tests {
             mv.read(&slot, 2),
             Read::Found {
                 value: MvValue::Storage(U256::from(9)),
-                observed: Observed::Written(v(1, 0))
+                observed: Observed::written(v(1, 0))
             }
         );
         assert_eq!(mv.read(&Location::Storage(a, U256::from(4)), 2), Read::Base);

@@ -2,7 +2,12 @@
 //! the mode it ran in, Block-STM's counters, and every transaction's trace (read set and
 //! write set of its last incarnation), from which the dependency analysis is built.
 
-use super::scheduler::Counters;
+use alloy_primitives::{Address, U256};
+
+use super::{
+    read_set::{ACCOUNT_FIELDS, ReadSet},
+    scheduler::Counters,
+};
 use crate::{
     access::{Location, ReadOrigin, TxAccess, TxIdx},
     sequential::BlockReplay,
@@ -37,7 +42,7 @@ pub struct TxTrace {
     /// Position in the block.
     pub index: TxIdx,
     /// Read set: each location with where its value came from.
-    pub reads: Vec<(Location, ReadOrigin)>,
+    pub reads: TraceReads,
     /// Locations fully written.
     pub writes: Vec<Location>,
     /// Balances changed by a lazy credit only.
@@ -54,7 +59,7 @@ impl TxTrace {
     pub fn access(&self, gas: u64) -> TxAccess {
         TxAccess {
             gas,
-            reads: self.reads.iter().map(|(location, _)| *location).collect(),
+            reads: self.reads.iter().map(|(location, _)| location).collect(),
             writes: self.writes.clone(),
             deltas: self.credits.clone(),
         }
@@ -90,5 +95,184 @@ impl ParallelReplay {
             .zip(&self.replay.transactions)
             .map(|(trace, outcome)| trace.access(outcome.gas_used))
             .collect()
+    }
+}
+
+/// A transaction's read set as its trace keeps it: each location once, with where its value
+/// came from ([`TraceReads::iter`]).
+///
+/// Kept compact, one entry per account read (its four basic fields' origins) and one per
+/// storage slot, because a block's traces are held whole: at four bytes an origin, an
+/// account costs 36 bytes instead of four `(Location, ReadOrigin)` pairs of 72.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceReads {
+    accounts: Vec<TracedAccount>,
+    slots: Vec<TracedSlot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TracedAccount {
+    address: Address,
+    /// In `read_set::ACCOUNT_FIELDS` order.
+    origins: [Origin; 4],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TracedSlot {
+    slot: U256,
+    address: Address,
+    origin: Origin,
+}
+
+/// A read's origin in four bytes: the writing transaction's index, or one of two marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin(u32);
+
+impl Origin {
+    /// The location was not read.
+    const NOT_READ: Self = Self(u32::MAX);
+    /// The value came from the pre-state.
+    const PRE_STATE: Self = Self(u32::MAX - 1);
+
+    /// `origin` packed. A transaction index is below [`MAX_TXS`]: Block-STM refuses a block
+    /// with more transactions (`block_stm.rs`).
+    fn of(origin: ReadOrigin) -> Self {
+        match origin {
+            ReadOrigin::PreState => Self::PRE_STATE,
+            ReadOrigin::Tx(tx) => Self(u32::try_from(tx).unwrap_or(Self::PRE_STATE.0)),
+        }
+    }
+
+    fn get(self) -> Option<ReadOrigin> {
+        match self {
+            Self::NOT_READ => None,
+            Self::PRE_STATE => Some(ReadOrigin::PreState),
+            Self(tx) => Some(ReadOrigin::Tx(tx as TxIdx)),
+        }
+    }
+}
+
+/// The most transactions a block replayed by Block-STM may hold: a trace packs a
+/// transaction index into 32 bits, two values of which are marks.
+pub(crate) const MAX_TXS: usize = u32::MAX as usize - 1;
+
+impl TraceReads {
+    /// The trace of a last incarnation's read set.
+    pub(crate) fn of(reads: &ReadSet) -> Self {
+        let origin = |observed: &super::mv_memory::Observed| {
+            Origin::of(
+                observed
+                    .writer()
+                    .map_or(ReadOrigin::PreState, ReadOrigin::Tx),
+            )
+        };
+        Self {
+            accounts: reads
+                .accounts
+                .iter()
+                .map(|account| TracedAccount {
+                    address: account.address,
+                    origins: account
+                        .fields
+                        .each_ref()
+                        .map(|field| field.as_ref().map_or(Origin::NOT_READ, origin)),
+                })
+                .collect(),
+            slots: reads
+                .slots
+                .iter()
+                .map(|read| TracedSlot {
+                    slot: read.slot,
+                    address: read.address,
+                    origin: origin(&read.observed),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every location read with where its value came from: the accounts' basic fields
+    /// first (each account's in [`Location`]'s order), then the storage slots, each group
+    /// in the order of first reads.
+    pub fn iter(&self) -> impl Iterator<Item = (Location, ReadOrigin)> + '_ {
+        let fields = self.accounts.iter().flat_map(|account| {
+            ACCOUNT_FIELDS
+                .iter()
+                .zip(account.origins)
+                .filter_map(|(location, origin)| {
+                    origin.get().map(|o| (location(account.address), o))
+                })
+        });
+        let slots = self.slots.iter().filter_map(|read| {
+            read.origin
+                .get()
+                .map(|o| (Location::Storage(read.address, read.slot), o))
+        });
+        fields.chain(slots)
+    }
+
+    /// The number of locations read.
+    pub fn len(&self) -> usize {
+        let fields: usize = self
+            .accounts
+            .iter()
+            .map(|a| a.origins.iter().filter(|o| **o != Origin::NOT_READ).count())
+            .sum();
+        fields + self.slots.len()
+    }
+
+    /// Whether nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        access::Version,
+        parallel::{mv_memory::Observed, read_set::ReadRecorder},
+    };
+
+    /// The trace gives back every location of the read set with its writer (or the
+    /// pre-state), from the smallest to the largest transaction index it can hold.
+    #[test]
+    fn keeps_every_read_and_its_origin() {
+        let mut recorder = ReadRecorder::default();
+        let written = |tx| Observed::written(Version { tx, incarnation: 2 });
+        let a = Address::repeat_byte(1);
+        let b = Address::repeat_byte(2);
+        let reads = [
+            (Location::Existence(a), Observed::Base),
+            (Location::Nonce(a), written(0)),
+            (Location::Storage(b, U256::from(9)), written(MAX_TXS - 1)),
+            (Location::Balance(b), written(17)),
+            (
+                Location::Code(a),
+                Observed::credits(
+                    vec![],
+                    Some(Version {
+                        tx: 5,
+                        incarnation: 0,
+                    }),
+                ),
+            ),
+        ];
+        for (location, observed) in reads.iter().cloned() {
+            recorder.note(location, observed);
+        }
+        let set = recorder.take();
+        let trace = TraceReads::of(&set);
+        let mut got: Vec<(Location, ReadOrigin)> = trace.iter().collect();
+        got.sort_by_key(|(l, _)| *l);
+        let mut expected: Vec<(Location, ReadOrigin)> = reads
+            .iter()
+            .map(|(l, o)| (*l, o.writer().map_or(ReadOrigin::PreState, ReadOrigin::Tx)))
+            .collect();
+        expected.sort_by_key(|(l, _)| *l);
+        assert_eq!(got, expected);
+        assert_eq!(trace.len(), 5);
+        assert!(!trace.is_empty());
+        assert!(TraceReads::default().is_empty());
     }
 }

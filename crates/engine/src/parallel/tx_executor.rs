@@ -7,13 +7,16 @@
 //! the worker loop's property test plugs in mock transactions whose reads and writes change
 //! with every incarnation. Both sides import this file; it imports neither.
 
-use super::mv_memory::{MvMemory, MvValue, Observed};
+use super::{
+    mv_memory::{MvMemory, MvValue},
+    read_set::ReadSet,
+};
 use crate::access::{Location, TxIdx, Version};
 
 /// What the worker loop needs of one completed incarnation.
 pub(crate) trait IncarnationOutput: Send {
     /// The read set: every location read, with what the read observed.
-    fn reads(&self) -> &[(Location, Observed)];
+    fn reads(&self) -> &ReadSet;
     /// The write set: every location written, with its value (or credit).
     fn writes(&self) -> &[(Location, MvValue)];
 }

@@ -28,7 +28,7 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_evm::{FromRecoveredTx, block::BlockExecutionError, precompiles::PrecompilesMap};
 use alloy_primitives::{
     Address, B256, U256,
-    map::{AddressMap, B256Map, HashMap, HashSet},
+    map::{AddressMap, B256Map, HashMap},
 };
 use revm::{
     Context, MainBuilder, MainContext,
@@ -52,6 +52,7 @@ use revm::{
 
 use super::{
     mv_memory::{MvMemory, MvValue, Observed, Read},
+    read_set::{ReadRecorder, ReadSet, hand_over},
     tx_executor::{IncarnationOutput, Interrupted},
 };
 use crate::{
@@ -87,9 +88,36 @@ impl BaseState<'_> {
     }
 }
 
-/// Codes deployed during the block, by hash (content-addressed, so unversioned).
+/// Codes deployed during the block, by hash (content-addressed, so unversioned). The
+/// multi-version memory's code writes hold only the hash, to keep every entry small; the
+/// code is registered here before its write is recorded.
 #[derive(Debug, Default)]
 pub(crate) struct NewCodes(RwLock<B256Map<Bytecode>>);
+
+impl NewCodes {
+    /// The code of `hash`, as written by a transaction of the block: the empty code for
+    /// [`KECCAK_EMPTY`]; `None` if no code of that hash was registered.
+    pub(crate) fn get(&self, hash: B256) -> Option<Bytecode> {
+        if hash == KECCAK_EMPTY {
+            return Some(empty_code());
+        }
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned()
+    }
+
+    /// Registers `code` under `hash`, unless it is the empty code.
+    fn register(&self, hash: B256, code: &Bytecode) {
+        if hash != KECCAK_EMPTY {
+            self.0
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hash, code.clone());
+        }
+    }
+}
 
 /// Why a read could not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,11 +131,14 @@ pub(crate) enum VmReadError {
     /// A location held a value of another kind: a bug in this module.
     #[error("location {0:?} holds a value of another kind")]
     WrongKind(Location),
+    /// A code write's code was not registered in [`NewCodes`]: a bug in this module.
+    #[error("code {0} was written but not registered")]
+    UnregisteredCode(B256),
 }
 
 impl From<VmReadError> for Interrupted {
     /// The interruption a read error causes; a pre-state error is not one (it is the
-    /// incarnation's outcome, see [`execute`]) and is reported as a broken invariant if it
+    /// incarnation's outcome, see [`WorkerVm::execute`]) and is reported as a broken invariant if it
     /// ever reaches here.
     fn from(error: VmReadError) -> Self {
         match error {
@@ -119,9 +150,6 @@ impl From<VmReadError> for Interrupted {
 
 impl DBErrorMarker for VmReadError {}
 
-/// Up to this many reads, a read set is searched for a location by scanning it.
-const SCANNED_READS: usize = 24;
-
 /// The revm database of one incarnation.
 pub(crate) struct VmDb<'a> {
     tx: TxIdx,
@@ -132,11 +160,8 @@ pub(crate) struct VmDb<'a> {
     lazy_candidate: Option<Address>,
     /// Set when the candidate was given the placeholder.
     pub(crate) lazy_recipient: Option<Address>,
-    /// The read set: each location once, with what it observed.
-    pub(crate) reads: Vec<(Location, Observed)>,
-    /// The locations of `reads`, once it holds more than [`SCANNED_READS`]: a short read
-    /// set is searched by scanning it, which costs less than hashing every read.
-    read_index: HashSet<Location>,
+    /// The read set being recorded: each location once, with what it observed.
+    reads: ReadRecorder,
     /// Account infos as handed to revm, to tell which fields the transaction changed.
     pub(crate) loaded: AddressMap<Option<AccountInfo>>,
     /// Whether reads are recorded (off for the final-state check, which only reads).
@@ -177,8 +202,7 @@ impl<'a> VmDb<'a> {
             codes,
             lazy_candidate,
             lazy_recipient: None,
-            reads: Vec::new(),
-            read_index: HashSet::default(),
+            reads: ReadRecorder::default(),
             loaded: AddressMap::default(),
             recording: true,
             credit_born: Vec::new(),
@@ -207,7 +231,6 @@ impl<'a> VmDb<'a> {
         self.lazy_candidate = lazy_candidate;
         self.lazy_recipient = None;
         self.reads.clear();
-        self.read_index.clear();
         self.loaded.clear();
         self.credit_born.clear();
         self.wipe_memo = None;
@@ -241,28 +264,15 @@ impl<'a> VmDb<'a> {
 
     /// Hands over the read set, exactly sized: it is kept until the block ends, while this
     /// buffer, at the largest size so far, records the worker's next one.
-    fn take_reads(&mut self) -> Vec<(Location, Observed)> {
-        hand_over(&mut self.reads)
+    fn take_reads(&mut self) -> ReadSet {
+        self.reads.take()
     }
 
+    /// Records the read of `location` (the first read of each location counts).
     fn note(&mut self, location: Location, observed: Observed) {
-        if !self.recording {
-            return;
+        if self.recording {
+            self.reads.note(location, observed);
         }
-        let n = self.reads.len();
-        if n < SCANNED_READS {
-            if self.reads.iter().any(|(l, _)| *l == location) {
-                return;
-            }
-        } else {
-            if self.read_index.is_empty() {
-                self.read_index.extend(self.reads.iter().map(|(l, _)| *l));
-            }
-            if !self.read_index.insert(location) {
-                return;
-            }
-        }
-        self.reads.push((location, observed));
     }
 
     /// Reads a non-balance location; `Ok(None)` means "from the base state".
@@ -410,7 +420,10 @@ impl<'a> VmDb<'a> {
     ) -> Result<(B256, Option<Bytecode>), VmReadError> {
         let location = Location::Code(address);
         Ok(match self.take(location, read)? {
-            Some((MvValue::Code(hash, code), _)) => (hash, Some(code)),
+            Some((MvValue::Code(hash), _)) => match self.codes.get(hash) {
+                Some(code) => (hash, Some(code)),
+                None => return Err(VmReadError::UnregisteredCode(hash)),
+            },
             Some(_) => return Err(VmReadError::WrongKind(location)),
             None => match self.base_info(address) {
                 Some(info) => (info.code_hash, info.code.clone()),
@@ -549,13 +562,13 @@ pub(crate) struct Execution {
     /// revm's state output is not kept: the write set holds what it changed.
     pub(crate) result: Result<ExecutionResult, String>,
     /// Read set.
-    pub(crate) reads: Vec<(Location, Observed)>,
+    pub(crate) reads: ReadSet,
     /// Write set.
     pub(crate) writes: Vec<(Location, MvValue)>,
 }
 
 impl IncarnationOutput for Execution {
-    fn reads(&self) -> &[(Location, Observed)] {
+    fn reads(&self) -> &ReadSet {
         &self.reads
     }
 
@@ -697,14 +710,6 @@ impl<'a> WorkerVm<'a> {
     }
 }
 
-/// Moves `buffer`'s items into a new vector of exactly their number, leaving `buffer` empty
-/// with its capacity for the next incarnation.
-fn hand_over<T>(buffer: &mut Vec<T>) -> Vec<T> {
-    let mut out = Vec::with_capacity(buffer.len());
-    out.append(buffer);
-    out
-}
-
 /// A read the archive could not answer, worded as the oracle's executor words it: its
 /// database is revm's `State`, which wraps the pre-state's error.
 fn read_failure(error: PreStateError, hash: B256) -> String {
@@ -733,15 +738,11 @@ fn collect_writes(
             || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty()));
         let info = &account.info;
         let code_write = || {
-            let code = info.code.clone().unwrap_or_else(empty_code);
-            if info.code_hash != KECCAK_EMPTY {
-                codes
-                    .0
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(info.code_hash, code.clone());
-            }
-            MvValue::Code(info.code_hash, code)
+            codes.register(
+                info.code_hash,
+                &info.code.clone().unwrap_or_else(empty_code),
+            );
+            MvValue::Code(info.code_hash)
         };
         if pre_exists != post_exists || account.is_created() {
             writes.push((
@@ -761,10 +762,7 @@ fn collect_writes(
             } else {
                 writes.push((Location::Balance(address), MvValue::Balance(U256::ZERO)));
                 writes.push((Location::Nonce(address), MvValue::Nonce(0)));
-                writes.push((
-                    Location::Code(address),
-                    MvValue::Code(KECCAK_EMPTY, empty_code()),
-                ));
+                writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY)));
             }
             continue;
         }
@@ -858,10 +856,7 @@ fn credit_beneficiary(
             writes.push((Location::Existence(beneficiary), MvValue::Existence(false)));
             writes.push((balance_location, MvValue::Balance(U256::ZERO)));
             writes.push((Location::Nonce(beneficiary), MvValue::Nonce(0)));
-            writes.push((
-                Location::Code(beneficiary),
-                MvValue::Code(KECCAK_EMPTY, empty_code()),
-            ));
+            writes.push((Location::Code(beneficiary), MvValue::Code(KECCAK_EMPTY)));
         }
     }
     Ok(())
@@ -871,8 +866,5 @@ fn push_created(address: Address, balance: U256, writes: &mut Vec<(Location, MvV
     writes.push((Location::Existence(address), MvValue::Existence(true)));
     writes.push((Location::Balance(address), MvValue::Balance(balance)));
     writes.push((Location::Nonce(address), MvValue::Nonce(0)));
-    writes.push((
-        Location::Code(address),
-        MvValue::Code(KECCAK_EMPTY, empty_code()),
-    ));
+    writes.push((Location::Code(address), MvValue::Code(KECCAK_EMPTY)));
 }

@@ -1,0 +1,305 @@
+//! One incarnation's read set: every location it read, once, with what the read observed
+//! (Block-STM's read set, which validation compares with what a read would observe now).
+//!
+//! revm asks for an account's four basic fields together (`Database::basic`), so most of a
+//! transaction's reads come in fours: an ERC-20 transfer through a pool reads about nine
+//! slots and four accounts, sixteen account fields. A [`ReadSet`] therefore holds one entry
+//! per *account*, with an observation for each field read, and one per storage slot, in two
+//! lists. The read sets of every transaction stay in memory until the block is done, so their
+//! size is most of the parallel replay's memory over the sequential one's: an account costs
+//! one entry of 88 bytes here instead of four of 80.
+//!
+//! A [`ReadRecorder`] is a worker's buffer for the read set being recorded: it keeps the
+//! first observation of each location and hands the set over exactly sized.
+
+use alloy_primitives::{
+    Address, U256,
+    map::{AddressMap, HashSet},
+};
+
+use super::mv_memory::{MvMemory, Observed};
+use crate::access::{Location, TxIdx};
+
+/// An account's basic fields in the order [`ReadSet`] keeps them (the order of
+/// [`Location`]'s account variants).
+pub(crate) const ACCOUNT_FIELDS: [fn(Address) -> Location; 4] = [
+    Location::Balance,
+    Location::Nonce,
+    Location::Code,
+    Location::Existence,
+];
+
+/// The account and field index of an account location; `None` for a storage slot.
+pub(crate) const fn account_field(location: &Location) -> Option<(Address, usize)> {
+    match *location {
+        Location::Balance(a) => Some((a, 0)),
+        Location::Nonce(a) => Some((a, 1)),
+        Location::Code(a) => Some((a, 2)),
+        Location::Existence(a) => Some((a, 3)),
+        Location::Storage(..) => None,
+    }
+}
+
+/// The reads of one account's basic fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountReads {
+    pub(crate) address: Address,
+    /// What each field's read observed (in [`ACCOUNT_FIELDS`] order); `None` if not read.
+    pub(crate) fields: [Option<Observed>; 4],
+}
+
+/// One storage slot's read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlotRead {
+    pub(crate) address: Address,
+    pub(crate) slot: U256,
+    pub(crate) observed: Observed,
+}
+
+/// A read set: each location once, with what its first read observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReadSet {
+    /// The accounts whose basic fields were read, in the order of their first read.
+    pub(crate) accounts: Vec<AccountReads>,
+    /// The storage slots read, in the order of their first read.
+    pub(crate) slots: Vec<SlotRead>,
+}
+
+impl ReadSet {
+    /// The number of locations read.
+    pub(crate) fn len(&self) -> usize {
+        let fields: usize = self
+            .accounts
+            .iter()
+            .map(|a| a.fields.iter().flatten().count())
+            .sum();
+        fields + self.slots.len()
+    }
+
+    /// Block-STM's validation: whether every read would observe now, as transaction
+    /// `reader`, what it observed when it ran (an ESTIMATE in the way fails it). An
+    /// account's fields are checked under one lock.
+    pub(crate) fn still_observed(&self, mv: &MvMemory, reader: TxIdx) -> bool {
+        self.accounts
+            .iter()
+            .all(|account| mv.account_unchanged(account, reader))
+            && self.slots.iter().all(|read| {
+                let location = Location::Storage(read.address, read.slot);
+                mv.observe(&location, reader).as_ref() == Some(&read.observed)
+            })
+    }
+
+    /// Every location read with what it observed: the accounts' fields first, then the
+    /// slots.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Location, &Observed)> {
+        let fields = self.accounts.iter().flat_map(|account| {
+            ACCOUNT_FIELDS
+                .iter()
+                .zip(&account.fields)
+                .filter_map(|(location, observed)| {
+                    observed.as_ref().map(|o| (location(account.address), o))
+                })
+        });
+        let slots = self
+            .slots
+            .iter()
+            .map(|s| (Location::Storage(s.address, s.slot), &s.observed));
+        fields.chain(slots)
+    }
+}
+
+/// Up to this many accounts or slots, a read set is searched for one by scanning it, which
+/// costs less than hashing every read.
+const SCANNED: usize = 16;
+
+/// A worker's buffer for the read set being recorded, reused by every incarnation it runs.
+#[derive(Debug, Default)]
+pub(crate) struct ReadRecorder {
+    set: ReadSet,
+    /// Each account's position in `set.accounts`, once there are more than [`SCANNED`].
+    account_index: AddressMap<usize>,
+    /// The slots of `set.slots`, once there are more than [`SCANNED`].
+    slot_index: HashSet<(Address, U256)>,
+}
+
+impl ReadRecorder {
+    /// Empties the buffer for the next incarnation, keeping its capacity.
+    pub(crate) fn clear(&mut self) {
+        self.set.accounts.clear();
+        self.set.slots.clear();
+        self.account_index.clear();
+        self.slot_index.clear();
+    }
+
+    /// The number of locations recorded so far.
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Records that `location` was read and observed `observed`, unless it was read before
+    /// (the first read is the one the transaction's behaviour depends on).
+    pub(crate) fn note(&mut self, location: Location, observed: Observed) {
+        match account_field(&location) {
+            Some((address, field)) => {
+                let position = self.account_position(address);
+                let entry = &mut self.set.accounts[position].fields[field];
+                if entry.is_none() {
+                    *entry = Some(observed);
+                }
+            }
+            None => {
+                let Location::Storage(address, slot) = location else {
+                    return;
+                };
+                let slots = &mut self.set.slots;
+                let seen = if slots.len() < SCANNED {
+                    slots.iter().any(|s| s.slot == slot && s.address == address)
+                } else {
+                    if self.slot_index.is_empty() {
+                        self.slot_index
+                            .extend(slots.iter().map(|s| (s.address, s.slot)));
+                    }
+                    !self.slot_index.insert((address, slot))
+                };
+                if !seen {
+                    slots.push(SlotRead {
+                        address,
+                        slot,
+                        observed,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The position of `address`'s entry, added (with no field read) if it has none.
+    fn account_position(&mut self, address: Address) -> usize {
+        let accounts = &mut self.set.accounts;
+        let found = if accounts.len() < SCANNED {
+            accounts.iter().position(|a| a.address == address)
+        } else {
+            if self.account_index.is_empty() {
+                let positions = accounts.iter().enumerate().map(|(i, a)| (a.address, i));
+                self.account_index.extend(positions);
+            }
+            self.account_index.get(&address).copied()
+        };
+        found.unwrap_or_else(|| {
+            let position = accounts.len();
+            accounts.push(AccountReads {
+                address,
+                fields: [None, None, None, None],
+            });
+            if !self.account_index.is_empty() {
+                self.account_index.insert(address, position);
+            }
+            position
+        })
+    }
+
+    /// Hands over the read set, exactly sized: it is kept until the block ends, while this
+    /// buffer, at the largest size so far, records the worker's next one.
+    pub(crate) fn take(&mut self) -> ReadSet {
+        let set = ReadSet {
+            accounts: hand_over(&mut self.set.accounts),
+            slots: hand_over(&mut self.set.slots),
+        };
+        self.account_index.clear();
+        self.slot_index.clear();
+        set
+    }
+}
+
+/// Moves `buffer`'s items into a new vector of exactly their number, leaving `buffer` empty
+/// with its capacity for the next incarnation.
+pub(crate) fn hand_over<T>(buffer: &mut Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(buffer.len());
+    out.append(buffer);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::address;
+
+    use super::*;
+    use crate::access::Version;
+
+    fn written(tx: usize) -> Observed {
+        Observed::written(Version { tx, incarnation: 0 })
+    }
+
+    /// Many accounts and slots (past the scanned prefix, into the indexes): each location
+    /// once, its first observation kept, and `iter` gives back exactly what was noted.
+    #[test]
+    fn keeps_each_location_once_with_its_first_observation() {
+        let mut recorder = ReadRecorder::default();
+        let mut expected = Vec::new();
+        for round in 0..2 {
+            for i in 0..40u8 {
+                let address = Address::repeat_byte(i);
+                let locations = [
+                    Location::Existence(address),
+                    Location::Nonce(address),
+                    Location::Storage(address, U256::from(i)),
+                    Location::Balance(address),
+                ];
+                for (k, location) in locations.into_iter().enumerate() {
+                    // The second round observes other writers: ignored.
+                    recorder.note(location, written(round * 1000 + usize::from(i) + k));
+                    if round == 0 {
+                        expected.push((location, written(usize::from(i) + k)));
+                    }
+                }
+            }
+        }
+        assert_eq!(recorder.len(), expected.len());
+        let set = recorder.take();
+        assert_eq!(recorder.len(), 0);
+        let mut got: Vec<(Location, Observed)> = set.iter().map(|(l, o)| (l, o.clone())).collect();
+        got.sort_by_key(|(l, _)| *l);
+        expected.sort_by_key(|(l, _)| *l);
+        assert_eq!(got, expected);
+        assert_eq!(set.len(), 160);
+        assert_eq!(set.accounts.len(), 40);
+        assert_eq!(set.accounts.capacity(), 40);
+        assert_eq!(set.slots.len(), 40);
+        assert!(set.accounts.iter().all(|a| a.fields[2].is_none()));
+    }
+
+    /// The sizes the module docs count on: a read set's entries are most of a parallel
+    /// replay's memory over the sequential one's, so growing one is a decision to make on
+    /// purpose (the bench's peak-heap target), not by accident.
+    #[test]
+    fn entries_stay_small() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Observed>(), 16);
+        assert_eq!(size_of::<AccountReads>(), 88);
+        assert_eq!(size_of::<SlotRead>(), 72);
+    }
+
+    /// After `take` and `clear` nothing of the last incarnation is remembered: a location
+    /// read again is recorded again.
+    #[test]
+    fn a_new_incarnation_starts_empty() {
+        let a = address!("00000000000000000000000000000000000000aa");
+        let mut recorder = ReadRecorder::default();
+        for i in 0..20u8 {
+            recorder.note(Location::Storage(a, U256::from(i)), Observed::Base);
+            recorder.note(Location::Code(Address::repeat_byte(i)), Observed::Base);
+        }
+        recorder.clear();
+        recorder.note(Location::Storage(a, U256::ZERO), written(3));
+        recorder.note(Location::Code(Address::repeat_byte(0)), written(4));
+        let set = recorder.take();
+        let got: Vec<(Location, Observed)> = set.iter().map(|(l, o)| (l, o.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Location::Code(Address::repeat_byte(0)), written(4)),
+                (Location::Storage(a, U256::ZERO), written(3)),
+            ]
+        );
+    }
+}
