@@ -20,7 +20,7 @@
 //!   [unbounded speedup](DependencyGraph::theoretical_speedup) (`critical_path.rs`), and the
 //!   speedup of a [list schedule on `k` workers](DependencyGraph::speedup_with_threads)
 //!   (`list_schedule.rs`).
-//! * [`hotspots`] ranks the locations by how many dependency edges they cause
+//! * [`hotspots()`] ranks the locations by how many dependency edges they cause
 //!   (`hotspots.rs`).
 //! * [`analyse`] computes all of it under both update models at once ([`BlockAnalysis`],
 //!   one [`DagSummary`] each; `summary.rs`).

@@ -4,7 +4,7 @@
 //! A bloom costs three Keccak hashes per log address and topic and depends only on its own
 //! transaction's logs. On a block with many logs it outweighs the execution (mainnet block
 //! 15537394: about 20 of its 23 ms), and the commit phase, which builds the receipts in
-//! transaction order because each carries the cumulative gas, is serial. [`blooms`] computes
+//! transaction order because each carries the cumulative gas, is serial. [`bloom_work`] computes
 //! them in parallel after the worker loop; [`BloomedReceipts`], the block executor's receipt
 //! builder, builds each receipt as alloy-evm's `AlloyReceiptBuilder` does with the bloom
 //! already computed.
