@@ -67,7 +67,9 @@ pub(crate) fn while_freeing<T: Send, R>(
 /// Runs `serial` on the calling thread while `helpers` threads of `pool` run `parallel`,
 /// which the caller then joins: serial work beside work any thread can share (`parallel`
 /// claims [`Chunks`], so it ends when they are spent, whoever runs it). With no helpers the
-/// caller runs both in turn.
+/// caller runs both in turn, `parallel` first: in a replay it is the work that frees memory
+/// (read sets into traces), and `serial` the work that holds more at once (the state
+/// changes sorted into a map), so the peak is the lower.
 pub(crate) fn beside<S>(
     pool: &rayon::ThreadPool,
     helpers: usize,
@@ -75,9 +77,8 @@ pub(crate) fn beside<S>(
     parallel: impl Fn() + Sync,
 ) -> S {
     if helpers == 0 {
-        let result = serial();
         parallel();
-        return result;
+        return serial();
     }
     pool.in_place_scope(|scope| {
         for _ in 0..helpers {
