@@ -25,7 +25,8 @@
 //!      (`parallel/mv_memory.rs`) that keeps, per state location, the value written by each
 //!      transaction and *incarnation*;
 //!    - a read returns the highest write below the reader (or the base state) and is recorded
-//!      in the transaction's *read set* with the version it saw;
+//!      in the transaction's *read set* with the version it saw (`parallel/read_set.rs`: one
+//!      entry per account read, one per slot);
 //!    - the *collaborative scheduler* (`parallel/scheduler.rs`) hands out execution and
 //!      *validation* tasks from two shared indices; validation re-reads the read set, and a
 //!      changed version aborts the incarnation, turns its writes into ESTIMATE markers and
