@@ -85,7 +85,7 @@ impl ReadSet {
             .all(|account| mv.account_unchanged(account, reader))
             && self.slots.iter().all(|read| {
                 let location = Location::Storage(read.address, read.slot);
-                mv.observe(&location, reader).as_ref() == Some(&read.observed)
+                mv.still_observes(&location, reader, &read.observed)
             })
     }
 
