@@ -7,7 +7,9 @@
 //!
 //! Arguments: a workload name or a mainnet block folder, the gas of a generated block, `seq`
 //! or `par` (execution-only) or `seq-e2e` or `par-e2e` (senders recovered inside the
-//! replay), the thread count, the number of replays.
+//! replay), or `ab` or `ab-e2e` (each round replays both, in alternating order, and the
+//! median of the rounds' ratios is printed: on a machine whose speed drifts, a ratio within
+//! a round holds where two runs' medians do not), the thread count, the number of replays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{num::NonZeroUsize, time::Instant};
@@ -38,10 +40,9 @@ fn main() {
     let threads = NonZeroUsize::new(threads.parse().unwrap()).unwrap();
     let engine = ParallelEngine::new(threads).unwrap();
     let rounds: u32 = rounds.parse().unwrap();
-    let mut times = Vec::new();
-    for _ in 0..rounds {
+    let replay = |side: &str| {
         let started = Instant::now();
-        match side.as_str() {
+        match side {
             "seq" => {
                 replay_sequential_with_senders(&block, &chain, &senders).unwrap();
             }
@@ -60,8 +61,34 @@ fn main() {
                     .unwrap();
             }
         }
-        times.push(started.elapsed());
+        started.elapsed()
+    };
+    if let Some(suffix) = side.strip_prefix("ab") {
+        let (seq, par) = (format!("seq{suffix}"), format!("par{suffix}"));
+        let (mut seqs, mut pars, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (s, p) = if round % 2 == 0 {
+                let s = replay(&seq);
+                (s, replay(&par))
+            } else {
+                let p = replay(&par);
+                (replay(&seq), p)
+            };
+            ratios.push(s.as_secs_f64() / p.as_secs_f64());
+            seqs.push(s);
+            pars.push(p);
+        }
+        seqs.sort();
+        pars.sort();
+        ratios.sort_by(f64::total_cmp);
+        let mid = seqs.len() / 2;
+        println!(
+            "{side}: sequential median {:?}, parallel median {:?}, median ratio {:.3}x",
+            seqs[mid], pars[mid], ratios[mid]
+        );
+        return;
     }
+    let mut times: Vec<_> = (0..rounds).map(|_| replay(side)).collect();
     times.sort();
     println!(
         "{side}: min {:?}, median {:?} per replay",
