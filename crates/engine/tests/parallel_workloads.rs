@@ -46,6 +46,39 @@ fn every_workload_equals_sequential() {
     }
 }
 
+/// A transaction's trace is its last incarnation's read and write sets, which Block-STM makes
+/// the sequential execution's: the same at every thread count, whether the worker built it
+/// as the incarnation finished (every one at one thread, those on the committed prefix at
+/// more) or the commit built it after the worker loop.
+#[test]
+fn traces_do_not_depend_on_the_thread_count() {
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(8).unwrap()).unwrap();
+    let replay = |block: &ArchivedBlock, threads: usize| {
+        let n = NonZeroUsize::new(threads).unwrap();
+        engine
+            .replay(block, &chain, Concurrency::Threads(n))
+            .unwrap_or_else(|e| panic!("{threads} threads: {e}"))
+    };
+    for workload in Workload::ALL {
+        let block = generate(workload, 5, 300).unwrap_or_else(|e| panic!("{workload}: {e}"));
+        let one = replay(&block, 1);
+        assert_eq!(one.traces.len(), block.transactions().len());
+        for threads in [2, 3, 4, 8] {
+            let par = replay(&block, threads);
+            assert_eq!(par.traces.len(), one.traces.len(), "{workload}");
+            for (a, b) in one.traces.iter().zip(&par.traces) {
+                let at = format!("{workload}, transaction {}, {threads} threads", a.index);
+                assert_eq!(a.index, b.index, "{at}");
+                assert_eq!(a.reads, b.reads, "{at}: reads");
+                assert_eq!(a.writes, b.writes, "{at}: writes");
+                assert_eq!(a.credits, b.credits, "{at}: credits");
+                assert_eq!(a.incarnations, 1, "{at}: one thread never re-executes");
+            }
+        }
+    }
+}
+
 /// As measurements run it: without the self-check, on blocks large enough (at least 256
 /// transactions, 4,096 writes) that the memory is freed on another thread while the final
 /// state is folded in several shares.

@@ -15,7 +15,10 @@
 //!    memory's reads after the last transaction. The block executor's `State` reads it
 //!    beneath its own cache from then on ([`FinalDb`]).
 //! 5. The traces and the receipts' blooms are built on the other threads while the caller
-//!    sorts the state changes (`commit.rs`, `receipts.rs`); the commit phase hands the last
+//!    sorts the state changes (`commit.rs`, `receipts.rs`), except what the workers built
+//!    already: a final incarnation's (one that started on the committed prefix: every one on
+//!    one thread) trace read set and bloom, built as it finished, while in its core's cache
+//!    (`commit::Finalized`). The commit phase hands the last
 //!    incarnations' results in order to the same block executor (receipts and gas), which
 //!    then applies the post-block rules over the final state; what they change joins the
 //!    state changes.
@@ -32,7 +35,7 @@ use alloy_primitives::Address;
 use revm::database::State;
 
 use super::{
-    commit::{commit_transactions, take_results, take_sets, trace_work},
+    commit::{Taken, commit_transactions, take_results, take_sets, trace_work},
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     mv_memory::MvMemory,
@@ -200,9 +203,13 @@ pub(crate) fn replay(
     // The fold's state changes sorted (serial), while the other threads build the traces and
     // the receipts' blooms and then the caller joins them. Helpers for a large block, or
     // one with many logs (a unit is about 256 of them).
-    let sets = take_sets(&mut slots);
+    let Taken {
+        sets,
+        blooms: known_blooms,
+        bloomed,
+    } = take_sets(&mut slots);
     let trace_work = trace_work(&slots, &sets);
-    let bloom_work = bloom_work(&slots);
+    let bloom_work = bloom_work(&slots, &bloomed);
     let helpers = if large || bloom_work.count() >= 4 {
         threads
             .saturating_sub(1)
@@ -222,7 +229,7 @@ pub(crate) fn replay(
     let traces = trace_work.into_results();
     executor
         .receipt_builder
-        .set_blooms(bloom_work.into_blooms());
+        .set_blooms(bloom_work.into_blooms(known_blooms));
     let results = take_results(&mut slots);
     // The receipts, in order, while the read and write sets are freed.
     let outcomes = while_freeing(pool, threads, large, slots, || {
@@ -300,6 +307,7 @@ impl TxExecutor for RevmTxExecutor<'_> {
                     result: Err(error.to_string()),
                     reads: Default::default(),
                     writes: Vec::new(),
+                    finalized: None,
                 });
             }
         };

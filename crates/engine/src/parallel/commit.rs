@@ -18,7 +18,7 @@ use alloy_evm::{
     block::{BlockExecutor, BlockValidationError},
     eth::EthTxResult,
 };
-use alloy_primitives::Address;
+use alloy_primitives::{Address, Bloom};
 use revm::context::result::{ExecutionResult, HaltReason, ResultAndState};
 
 use std::sync::Mutex;
@@ -27,6 +27,7 @@ use super::{
     executor::LastIncarnations,
     mv_memory::MvValue,
     read_set::ReadSet,
+    receipts::Blooms,
     replay::{TraceReads, TxTrace},
     threads::Chunks,
     vm::{BlockContext, Execution},
@@ -55,24 +56,76 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
         .collect()
 }
 
-/// One transaction's read set and write set, taken out of its slot for its trace.
-pub(crate) type Sets = Mutex<Option<(ReadSet, Vec<(Location, MvValue)>)>>;
+/// What the commit needs of a final incarnation besides its result, built by the worker
+/// that ran it (`IncarnationOutput::finalize`) while its read set and logs were in that
+/// core's cache: after the worker loop they are read back cold, and on one thread, where
+/// every incarnation is final, that cost more than the work itself. The trace's write sets
+/// are built after the loop as for any other transaction: the write set stays until then
+/// (the block's final state is folded from it), and a copy of its locations held from the
+/// loop on would raise the replay's peak memory.
+#[derive(Debug)]
+pub(crate) struct Finalized {
+    /// The trace's read set (the incarnation's own is freed).
+    pub(crate) reads: TraceReads,
+    /// The logs' bloom; `None` without logs (a block of transfers has none, and a bloom is
+    /// 256 bytes).
+    pub(crate) bloom: Option<Box<Bloom>>,
+}
 
-/// Takes every transaction's read set and write set out of its slot (`None` for one never
-/// executed), leaving its result.
-pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Vec<Sets> {
-    slots
+/// One transaction's read set and write set, taken out of its slot for its trace, with the
+/// trace's read set instead when its worker built it already.
+pub(crate) type Sets = Mutex<Option<(TraceInput, Vec<(Location, MvValue)>)>>;
+
+/// Where a trace's read set comes from.
+#[derive(Debug)]
+pub(crate) enum TraceInput {
+    /// The incarnation's read set.
+    Reads(ReadSet),
+    /// The trace's, built by the incarnation's worker ([`Finalized`]).
+    Traced(TraceReads),
+}
+
+/// What [`take_sets`] takes out of the slots.
+pub(crate) struct Taken {
+    /// Every transaction's sets (`None` for one never executed).
+    pub(crate) sets: Vec<Sets>,
+    /// The blooms the workers built, by transaction index, ascending.
+    pub(crate) blooms: Blooms,
+    /// Whether transaction `i`'s bloom is known already (in `blooms`, or empty).
+    pub(crate) bloomed: Vec<bool>,
+}
+
+/// Takes every transaction's read set, write set and what its worker finalized out of its
+/// slot, leaving its result.
+pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
+    let mut blooms = Blooms::new();
+    let mut bloomed = Vec::with_capacity(slots.len());
+    let sets = slots
         .iter_mut()
-        .map(|slot| {
+        .enumerate()
+        .map(|(index, slot)| {
             let sets = slot.output.as_mut().map(|execution| {
-                (
-                    std::mem::take(&mut execution.reads),
-                    std::mem::take(&mut execution.writes),
-                )
+                let input = match execution.finalized.take() {
+                    Some(finalized) => {
+                        let Finalized { reads, bloom } = *finalized;
+                        if let Some(bloom) = bloom {
+                            blooms.push((index, *bloom));
+                        }
+                        TraceInput::Traced(reads)
+                    }
+                    None => TraceInput::Reads(std::mem::take(&mut execution.reads)),
+                };
+                (input, std::mem::take(&mut execution.writes))
             });
+            bloomed.push(matches!(sets, Some((TraceInput::Traced(_), _))));
             Mutex::new(sets)
         })
-        .collect()
+        .collect();
+    Taken {
+        sets,
+        blooms,
+        bloomed,
+    }
 }
 
 /// Every transaction's trace from its `sets` (taken by [`take_sets`]) and its slot, as work
@@ -85,7 +138,13 @@ pub(crate) fn trace_work<'a>(
     Chunks::new(slots.len(), 64, move |index| {
         let slot = &slots[index];
         let sets = sets[index].lock().unwrap_or_else(|p| p.into_inner()).take();
-        sets.map(|(reads, writes)| trace(index, reads, writes, slot.executions, slot.exec_us))
+        sets.map(|(input, writes)| {
+            let reads = match input {
+                TraceInput::Reads(reads) => TraceReads::of(&reads),
+                TraceInput::Traced(reads) => reads,
+            };
+            trace(index, reads, writes, slot.executions, slot.exec_us)
+        })
     })
 }
 
@@ -159,12 +218,12 @@ where
     Ok(outcomes)
 }
 
-/// The trace of transaction `index` from its last incarnation's `reads` and `writes`: its
-/// read set with where each value came from, and its write set split into full writes and
-/// lazy credits, both sorted.
+/// The trace of transaction `index` from its last incarnation's `reads` (as the trace
+/// keeps them) and `writes`: its write set split into full writes and lazy credits, both
+/// sorted.
 fn trace(
     index: TxIdx,
-    reads: ReadSet,
+    reads: TraceReads,
     writes: Vec<(Location, MvValue)>,
     incarnations: u32,
     exec_us: u64,
@@ -188,7 +247,7 @@ fn trace(
     credits.sort_unstable();
     TxTrace {
         index,
-        reads: TraceReads::of(&reads),
+        reads,
         writes,
         credits,
         incarnations,

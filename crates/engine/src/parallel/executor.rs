@@ -25,7 +25,9 @@
 //!   multi-version memory, store the incarnation in the transaction's slot, and tell the
 //!   scheduler (`finish_execution`), which may hand back the incarnation's own validation.
 //!   An incarnation that started when every lower transaction was committed is final and
-//!   is not validated (the committed prefix, see `scheduler.rs`);
+//!   is not validated (the committed prefix, see `scheduler.rs`); the worker then
+//!   finalizes it at once (`IncarnationOutput::finalize`: the engine's builds its trace and
+//!   its logs' bloom while they are in this core's cache);
 //! - **validate** an incarnation: re-read its read set and compare each read with what it
 //!   observed when it ran. If one changed, abort the incarnation (`try_validation_abort`),
 //!   turn its writes into ESTIMATE markers, and let `finish_validation` schedule the
@@ -305,11 +307,18 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                         exec_us,
                     };
                     drop(slot);
-                    return Ok(self.scheduler.finish_execution(
-                        version,
-                        wrote_new,
-                        on_committed_prefix,
-                    ));
+                    let next =
+                        self.scheduler
+                            .finish_execution(version, wrote_new, on_committed_prefix);
+                    // A final incarnation is finalized once its writes are published (so that
+                    // no later transaction waits for it), still in this core's cache.
+                    if on_committed_prefix {
+                        let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(output) = slot.output.as_mut() {
+                            output.finalize();
+                        }
+                    }
+                    return Ok(next);
                 }
             }
         }

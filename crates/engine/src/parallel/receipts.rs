@@ -4,10 +4,11 @@
 //! A bloom costs three Keccak hashes per log address and topic and depends only on its own
 //! transaction's logs. On a block with many logs it outweighs the execution (mainnet block
 //! 15537394: about 20 of its 23 ms), and the commit phase, which builds the receipts in
-//! transaction order because each carries the cumulative gas, is serial. [`bloom_work`] computes
-//! them in parallel after the worker loop; [`BloomedReceipts`], the block executor's receipt
-//! builder, builds each receipt as alloy-evm's `AlloyReceiptBuilder` does with the bloom
-//! already computed.
+//! transaction order because each carries the cumulative gas, is serial. A final
+//! incarnation's bloom is computed by its worker as it finishes (`commit::Finalized`);
+//! [`bloom_work`] computes the others in parallel after the worker loop; [`BloomedReceipts`],
+//! the block executor's receipt builder, builds each receipt as alloy-evm's
+//! `AlloyReceiptBuilder` does with the bloom already computed.
 
 use std::{cell::Cell, ops::Range};
 
@@ -100,10 +101,18 @@ enum Unit {
     Logs(usize, Range<usize>),
 }
 
-/// Every transaction's bloom, from its last incarnation's logs, as work any thread can share
-/// (the empty bloom for a transaction without a result; the commit reports it).
-pub(crate) fn bloom_work(slots: &LastIncarnations<Execution>) -> BloomWork<'_> {
+/// Every transaction's bloom not known yet (`bloomed[i]` says transaction `i`'s is: its
+/// worker built it, see `commit::Finalized`), from its last incarnation's logs, as work any
+/// thread can share (the empty bloom for a transaction without a result; the commit
+/// reports it).
+pub(crate) fn bloom_work<'a>(
+    slots: &'a LastIncarnations<Execution>,
+    bloomed: &'a [bool],
+) -> BloomWork<'a> {
     BloomWork::new(slots.len(), |index| {
+        if bloomed[index] {
+            return &[];
+        }
         match slots[index].output.as_ref().map(|e| &e.result) {
             Some(Ok(result)) => result.logs(),
             _ => &[],
@@ -165,15 +174,37 @@ impl<'a> BloomWork<'a> {
         self.units.work();
     }
 
-    /// The bloom of every transaction with logs, in order.
-    pub(crate) fn into_blooms(self) -> Blooms {
-        let mut blooms: Blooms = Vec::new();
+    /// The bloom of every transaction with logs, in order: those computed here with those
+    /// `known` before (by transaction index, ascending; none of them computed here).
+    pub(crate) fn into_blooms(self, known: Blooms) -> Blooms {
+        let mut computed: Blooms = Vec::new();
         // Units come in order; a transaction split over several comes in consecutive ones.
         for (index, part) in self.units.into_results().into_iter().flatten() {
-            match blooms.last_mut() {
+            match computed.last_mut() {
                 Some((last, bloom)) if *last == index => *bloom |= part,
-                _ => blooms.push((index, part)),
+                _ => computed.push((index, part)),
             }
+        }
+        if known.is_empty() {
+            return computed;
+        }
+        if computed.is_empty() {
+            return known;
+        }
+        // Two ascending lists of distinct indices, merged.
+        let mut blooms = Vec::with_capacity(known.len() + computed.len());
+        let (mut known, mut computed) = (
+            known.into_iter().peekable(),
+            computed.into_iter().peekable(),
+        );
+        loop {
+            let next = match (known.peek(), computed.peek()) {
+                (Some((a, _)), Some((b, _))) if a < b => known.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => computed.next(),
+                (Some(_), None) => known.next(),
+                (None, None) => break,
+            };
+            blooms.extend(next);
         }
         blooms
     }
@@ -213,7 +244,41 @@ mod tests {
         for threads in 1..=3 {
             let work = BloomWork::new(txs.len(), |i| &txs[i]);
             on_threads(pool, threads.min(work.count()), || work.work());
-            assert_eq!(work.into_blooms(), expected, "{threads} threads");
+            assert_eq!(work.into_blooms(Vec::new()), expected, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn blooms_known_before_merge_in_order_with_those_computed() {
+        let pool = test_pool();
+        let counts = [2, 0, 5, 300, 1, 0, 7, 3];
+        let txs: Vec<Vec<Log>> = counts
+            .iter()
+            .enumerate()
+            .map(|(t, &n)| (0..n).map(|i| log(t * 13 + i)).collect())
+            .collect();
+        let expected: Blooms = txs
+            .iter()
+            .enumerate()
+            .filter(|(_, logs)| !logs.is_empty())
+            .map(|(index, logs)| (index, logs_bloom(logs)))
+            .collect();
+        // Known before: none, every one, the first, the last, and every other transaction.
+        let patterns: [fn(usize) -> bool; 5] =
+            [|_| false, |_| true, |i| i == 0, |i| i == 7, |i| i % 2 == 1];
+        for known_before in patterns {
+            let bloomed: Vec<bool> = (0..txs.len()).map(known_before).collect();
+            let known: Blooms = expected
+                .iter()
+                .filter(|(index, _)| bloomed[*index])
+                .copied()
+                .collect();
+            for threads in 1..=3 {
+                let work =
+                    BloomWork::new(txs.len(), |i| if bloomed[i] { &[] } else { &txs[i][..] });
+                on_threads(pool, threads.min(work.count()), || work.work());
+                assert_eq!(work.into_blooms(known.clone()), expected, "{bloomed:?}");
+            }
         }
     }
 }

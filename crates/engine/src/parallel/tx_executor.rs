@@ -19,6 +19,15 @@ pub(crate) trait IncarnationOutput: Send {
     fn reads(&self) -> &ReadSet;
     /// The write set: every location written, with its value (or credit).
     fn writes(&self) -> &[(Location, MvValue)];
+
+    /// Called by the worker that ran this incarnation once it is known to be its
+    /// transaction's last (it started on the committed prefix, see `scheduler.rs`), right
+    /// after it was recorded: what the commit needs of it can be built now, while its sets
+    /// are in this core's cache, rather than read back cold after the worker loop. Its read
+    /// set is never validated again (a validation already under way passes whatever it
+    /// finds, as the incarnation is final), so it may be consumed. The write set must stay:
+    /// the block's final state is folded from it. The default does nothing.
+    fn finalize(&mut self) {}
 }
 
 /// Runs one incarnation of one transaction over the multi-version memory.

@@ -51,8 +51,10 @@ use revm::{
 };
 
 use super::{
+    commit::Finalized,
     mv_memory::{MvMemory, MvValue, Observed, Read},
     read_set::{ReadRecorder, ReadSet, hand_over},
+    replay::TraceReads,
     tx_executor::{IncarnationOutput, Interrupted},
 };
 use crate::{
@@ -565,6 +567,10 @@ pub(crate) struct Execution {
     pub(crate) reads: ReadSet,
     /// Write set.
     pub(crate) writes: Vec<(Location, MvValue)>,
+    /// What the commit needs of a final incarnation, built by the worker that ran it
+    /// ([`IncarnationOutput::finalize`]); `None` for any other, whose trace and bloom are
+    /// built after the worker loop.
+    pub(crate) finalized: Option<Box<Finalized>>,
 }
 
 impl IncarnationOutput for Execution {
@@ -574,6 +580,24 @@ impl IncarnationOutput for Execution {
 
     fn writes(&self) -> &[(Location, MvValue)] {
         &self.writes
+    }
+
+    /// Builds the trace's read set (the read set is freed) and the logs' bloom.
+    fn finalize(&mut self) {
+        if self.finalized.is_some() {
+            return;
+        }
+        let reads = std::mem::take(&mut self.reads);
+        let bloom = match &self.result {
+            Ok(result) if !result.logs().is_empty() => {
+                Some(Box::new(alloy_primitives::logs_bloom(result.logs())))
+            }
+            _ => None,
+        };
+        self.finalized = Some(Box::new(Finalized {
+            reads: TraceReads::of(&reads),
+            bloom,
+        }));
     }
 }
 
@@ -706,6 +730,7 @@ impl<'a> WorkerVm<'a> {
             result,
             reads: db.take_reads(),
             writes: hand_over(writes),
+            finalized: None,
         })
     }
 }
