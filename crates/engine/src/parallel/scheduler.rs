@@ -341,11 +341,14 @@ impl Scheduler {
         }
         if self.validation_idx.load(SeqCst) > version.tx {
             if wrote_new_location {
-                // Higher transactions may have missed the new location: validate them again
-                // (and this one too, unless it is final).
-                let from = version.tx + usize::from(on_committed_prefix);
-                self.decrease_validation_idx(from);
-            } else if !on_committed_prefix {
+                // Higher transactions may have missed the new location: validate them again.
+                // The paper lowers the index to this transaction itself; its own validation
+                // is returned instead (below), to this worker, whose cache holds the read
+                // set: through the index another worker would likely take it and read the
+                // read set from this core's cache.
+                self.decrease_validation_idx(version.tx + 1);
+            }
+            if !on_committed_prefix {
                 return Some(Task::Validation(version));
             }
         }
@@ -452,7 +455,13 @@ mod tests {
         );
         // tx 1 reads an estimate of tx 0: suspended.
         assert!(s.add_dependency(v1.tx, v0.tx));
-        assert_eq!(s.finish_execution(v0, true, false), None);
+        // tx 0 wrote new locations: the higher transactions are validated again, and its own
+        // validation is the follow-up task of the worker that executed it.
+        assert_eq!(
+            s.finish_execution(v0, true, false),
+            Some(Task::Validation(v0))
+        );
+        assert_eq!(s.finish_validation(v0.tx, false), None);
         // tx 1 resumed with incarnation 1.
         let mut seen_reexec = false;
         drive(
