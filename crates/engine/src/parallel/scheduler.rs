@@ -217,7 +217,10 @@ impl Scheduler {
         }
     }
 
-    fn try_incarnate(&self, tx: TxIdx) -> Option<Version> {
+    /// Moves `tx` from ready to executing and returns the incarnation to run, if it is ready;
+    /// the one gate every execution passes, so a transaction is claimed once per incarnation
+    /// whichever way a worker reached it.
+    fn claim(&self, tx: TxIdx) -> Option<Version> {
         if tx < self.n {
             let mut status = lock(&self.txs[tx].status);
             if status.1 == Status::ReadyToExecute {
@@ -228,8 +231,15 @@ impl Scheduler {
                 });
             }
         }
-        self.num_active_tasks.fetch_sub(1, SeqCst);
         None
+    }
+
+    fn try_incarnate(&self, tx: TxIdx) -> Option<Version> {
+        let claimed = self.claim(tx);
+        if claimed.is_none() {
+            self.num_active_tasks.fetch_sub(1, SeqCst);
+        }
+        claimed
     }
 
     fn next_version_to_execute(&self) -> Claim {
@@ -315,9 +325,10 @@ impl Scheduler {
     }
 
     /// Marks `version` executed, resumes the transactions suspended on it, and returns its
-    /// validation as the next task when it can be done at once. `on_committed_prefix` says
-    /// the incarnation started when every lower transaction was committed: it is final,
-    /// needs no validation, and extends the prefix.
+    /// validation as the next task when it can be done at once, else the execution of the
+    /// lowest transaction it resumed. `on_committed_prefix` says the incarnation started
+    /// when every lower transaction was committed: it is final, needs no validation, and
+    /// extends the prefix.
     pub(crate) fn finish_execution(
         &self,
         version: Version,
@@ -325,12 +336,9 @@ impl Scheduler {
         on_committed_prefix: bool,
     ) -> Option<Task> {
         lock(&self.txs[version.tx].status).1 = Status::Executed;
-        let dependents = std::mem::take(&mut *lock(&self.txs[version.tx].dependencies));
-        if let Some(&min) = dependents.iter().min() {
-            for &dependent in &dependents {
-                self.set_ready(dependent);
-            }
-            self.decrease_execution_idx(min);
+        let mut resumed = std::mem::take(&mut *lock(&self.txs[version.tx].dependencies));
+        for &dependent in &resumed {
+            self.set_ready(dependent);
         }
         if on_committed_prefix {
             // The prefix was exactly `version.tx` long: nothing below it re-executes, and
@@ -339,6 +347,7 @@ impl Scheduler {
                 .committed
                 .compare_exchange(version.tx, version.tx + 1, SeqCst, SeqCst);
         }
+        let mut validate_own = false;
         if self.validation_idx.load(SeqCst) > version.tx {
             if wrote_new_location {
                 // Higher transactions may have missed the new location: validate them again.
@@ -348,9 +357,34 @@ impl Scheduler {
                 // read set from this core's cache.
                 self.decrease_validation_idx(version.tx + 1);
             }
-            if !on_committed_prefix {
-                return Some(Task::Validation(version));
-            }
+            validate_own = !on_committed_prefix;
+        }
+        // The resumed transactions are executed again: the index is lowered to the lowest
+        // (as in the paper), unless this worker takes that one itself. With no validation of
+        // its own to do, it goes on with the lowest, which waited for what it just wrote (a
+        // sender's next transaction, the next swap of a pool): on this core those writes are
+        // in the cache, and a chain of such transactions runs on one core. Nor does the other
+        // worker then sweep the index from the chain's next link over every transaction
+        // suspended above it, once per link (`claim` hands an incarnation out once, so a
+        // sweep that does reach it passes over it).
+        resumed.sort_unstable();
+        let claimed = match resumed.first() {
+            Some(&lowest) if !validate_own => self.claim(lowest),
+            _ => None,
+        };
+        let still_ready = if claimed.is_some() {
+            resumed.get(1)
+        } else {
+            resumed.first()
+        };
+        if let Some(&lowest) = still_ready {
+            self.decrease_execution_idx(lowest);
+        }
+        if validate_own {
+            return Some(Task::Validation(version));
+        }
+        if let Some(next) = claimed {
+            return Some(Task::Execution(next));
         }
         self.num_active_tasks.fetch_sub(1, SeqCst);
         None
@@ -476,6 +510,41 @@ mod tests {
             |_| {},
         );
         assert!(seen_reexec);
+    }
+
+    #[test]
+    fn a_resumed_transaction_follows_its_writer_on_the_same_worker() {
+        let s = Scheduler::new(3);
+        let Some(Task::Execution(v0)) = s.next_task() else {
+            panic!("tx 0 first")
+        };
+        let Some(Task::Execution(v1)) = s.next_task() else {
+            panic!("tx 1 next, while tx 0 runs")
+        };
+        // tx 1 waits for tx 0 (its sender's transaction below, say).
+        assert!(s.add_dependency(v1.tx, v0.tx));
+        // tx 0 ran on the committed prefix: no validation of its own, so its worker goes
+        // on with tx 1, resumed as incarnation 1.
+        let next = s.finish_execution(v0, true, true);
+        let resumed = Version {
+            tx: 1,
+            incarnation: 1,
+        };
+        assert_eq!(next, Some(Task::Execution(resumed)));
+        // Nobody else is handed tx 1 while it runs; the block ends with each executed once
+        // more.
+        let mut executed = vec![resumed.tx];
+        assert_eq!(s.finish_execution(resumed, true, s.committed() >= 1), None);
+        drive(
+            &s,
+            |v| {
+                executed.push(v.tx);
+                s.finish_execution(v, true, s.committed() >= v.tx)
+            },
+            |_| {},
+        );
+        assert_eq!(executed, vec![1, 2]);
+        assert_eq!(s.committed(), 3);
     }
 
     #[test]
