@@ -225,22 +225,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn split_and_grouped_blooms_equal_each_transactions_own() {
-        let pool = test_pool();
-        // Empty, small, exactly one unit, just over, and many units of logs.
-        let counts = [0, 3, 0, 256, 257, 1, 1300, 0, 40, 900, 2];
+    /// Transactions with `counts[t]` logs each (distinct logs, `stride` apart between
+    /// transactions), and the bloom of each one with logs, computed one by one.
+    fn txs_with_logs(counts: &[usize], stride: usize) -> (Vec<Vec<Log>>, Blooms) {
         let txs: Vec<Vec<Log>> = counts
             .iter()
             .enumerate()
-            .map(|(t, &n)| (0..n).map(|i| log(t * 31 + i)).collect())
+            .map(|(t, &n)| (0..n).map(|i| log(t * stride + i)).collect())
             .collect();
-        let expected: Blooms = txs
+        let blooms = txs
             .iter()
             .enumerate()
             .filter(|(_, logs)| !logs.is_empty())
             .map(|(index, logs)| (index, logs_bloom(logs)))
             .collect();
+        (txs, blooms)
+    }
+
+    #[test]
+    fn split_and_grouped_blooms_equal_each_transactions_own() {
+        let pool = test_pool();
+        // Empty, small, exactly one unit, just over, and many units of logs.
+        let (txs, expected) = txs_with_logs(&[0, 3, 0, 256, 257, 1, 1300, 0, 40, 900, 2], 31);
         for threads in 1..=3 {
             let work = BloomWork::new(txs.len(), |i| &txs[i]);
             on_threads(pool, threads.min(work.count()), || work.work());
@@ -251,18 +257,7 @@ mod tests {
     #[test]
     fn blooms_known_before_merge_in_order_with_those_computed() {
         let pool = test_pool();
-        let counts = [2, 0, 5, 300, 1, 0, 7, 3];
-        let txs: Vec<Vec<Log>> = counts
-            .iter()
-            .enumerate()
-            .map(|(t, &n)| (0..n).map(|i| log(t * 13 + i)).collect())
-            .collect();
-        let expected: Blooms = txs
-            .iter()
-            .enumerate()
-            .filter(|(_, logs)| !logs.is_empty())
-            .map(|(index, logs)| (index, logs_bloom(logs)))
-            .collect();
+        let (txs, expected) = txs_with_logs(&[2, 0, 5, 300, 1, 0, 7, 3], 13);
         // Known before: none, every one, the first, the last, and every other transaction.
         let patterns: [fn(usize) -> bool; 5] =
             [|_| false, |_| true, |i| i == 0, |i| i == 7, |i| i % 2 == 1];

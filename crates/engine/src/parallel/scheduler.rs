@@ -512,15 +512,22 @@ mod tests {
         assert!(seen_reexec);
     }
 
-    #[test]
-    fn a_resumed_transaction_follows_its_writer_on_the_same_worker() {
-        let s = Scheduler::new(3);
+    /// The first two tasks of a fresh scheduler: the executions of transactions 0 and 1
+    /// (the second handed out while the first runs).
+    fn first_two_executions(s: &Scheduler) -> (Version, Version) {
         let Some(Task::Execution(v0)) = s.next_task() else {
             panic!("tx 0 first")
         };
         let Some(Task::Execution(v1)) = s.next_task() else {
             panic!("tx 1 next, while tx 0 runs")
         };
+        (v0, v1)
+    }
+
+    #[test]
+    fn a_resumed_transaction_follows_its_writer_on_the_same_worker() {
+        let s = Scheduler::new(3);
+        let (v0, v1) = first_two_executions(&s);
         // tx 1 waits for tx 0 (its sender's transaction below, say).
         assert!(s.add_dependency(v1.tx, v0.tx));
         // tx 0 ran on the committed prefix: no validation of its own, so its worker goes
@@ -566,12 +573,7 @@ mod tests {
     #[test]
     fn a_transaction_off_the_prefix_is_validated_and_stops_the_prefix() {
         let s = Scheduler::new(2);
-        let Some(Task::Execution(v0)) = s.next_task() else {
-            panic!("tx 0 first")
-        };
-        let Some(Task::Execution(v1)) = s.next_task() else {
-            panic!("tx 1 next, while tx 0 runs")
-        };
+        let (v0, v1) = first_two_executions(&s);
         // tx 1 started before tx 0 was committed: not on the prefix.
         assert_eq!(s.committed(), 0);
         assert_eq!(s.finish_execution(v1, false, false), None);
