@@ -67,8 +67,7 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
 pub(crate) struct Finalized {
     /// The trace's read set (the incarnation's own is freed).
     pub(crate) reads: TraceReads,
-    /// The logs' bloom; `None` without logs (a block of transfers has none, and a bloom is
-    /// 256 bytes).
+    /// The logs' bloom (`receipts::bloom_of`: `None` without logs).
     pub(crate) bloom: Option<Box<Bloom>>,
 }
 

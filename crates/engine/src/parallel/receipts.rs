@@ -58,6 +58,12 @@ impl BloomedReceipts {
 /// a block of plain transfers has no log, and a bloom is 256 bytes.
 pub(crate) type Blooms = Vec<(usize, Bloom)>;
 
+/// The bloom of one transaction's `logs`; `None` without logs, whose bloom is empty and is
+/// not kept (see [`Blooms`]).
+pub(crate) fn bloom_of(logs: &[Log]) -> Option<Bloom> {
+    (!logs.is_empty()).then(|| logs_bloom(logs))
+}
+
 impl ReceiptBuilder for BloomedReceipts {
     type Transaction = TxEnvelope;
     type Receipt = ReceiptEnvelope;
@@ -156,8 +162,7 @@ impl<'a> BloomWork<'a> {
         let units = Chunks::new(count, 1, move |unit| match &units[unit] {
             Unit::Txs(txs) => txs
                 .clone()
-                .filter(|index| !logs(*index).is_empty())
-                .map(|index| (index, logs_bloom(logs(index))))
+                .filter_map(|index| Some((index, bloom_of(logs(index))?)))
                 .collect::<Vec<_>>(),
             Unit::Logs(index, some) => vec![(*index, logs_bloom(&logs(*index)[some.clone()]))],
         });

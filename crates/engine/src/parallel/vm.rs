@@ -54,6 +54,7 @@ use super::{
     commit::Finalized,
     mv_memory::{MvMemory, MvValue, Observed, Read},
     read_set::{ReadRecorder, ReadSet, hand_over},
+    receipts::bloom_of,
     replay::TraceReads,
     tx_executor::{IncarnationOutput, Interrupted},
 };
@@ -589,10 +590,8 @@ impl IncarnationOutput for Execution {
         }
         let reads = std::mem::take(&mut self.reads);
         let bloom = match &self.result {
-            Ok(result) if !result.logs().is_empty() => {
-                Some(Box::new(alloy_primitives::logs_bloom(result.logs())))
-            }
-            _ => None,
+            Ok(result) => bloom_of(result.logs()).map(Box::new),
+            Err(_) => None,
         };
         self.finalized = Some(Box::new(Finalized {
             reads: TraceReads::of(&reads),
