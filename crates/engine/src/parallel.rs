@@ -20,6 +20,8 @@
 //!   block executor in transaction order (receipts and gas).
 //! - `receipts`: the commit's receipt builder, with the logs' blooms computed on the worker
 //!   threads.
+//! - `bloom`: a receipt's logs bloom, each thread remembering the hashes of the log
+//!   addresses and topics it met.
 //! - `write_set_check`: the optional self-check of the folded final state against the
 //!   multi-version memory's reads ([`ParallelEngine::with_write_set_check`]).
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
@@ -40,6 +42,7 @@
 //!   inside Block-STM's worker loop.
 
 mod block_stm;
+mod bloom;
 mod commit;
 mod cost_model;
 pub mod engine;

@@ -1,8 +1,8 @@
 //! The receipts of Block-STM's commit: alloy-evm's receipts (status, cumulative gas, logs and
 //! the logs' bloom filter), with every bloom computed on the worker threads beforehand.
 //!
-//! A bloom costs three Keccak hashes per log address and topic and depends only on its own
-//! transaction's logs. On a block with many logs it outweighs the execution (mainnet block
+//! A bloom costs a Keccak hash per log address and topic (fewer where the thread remembers
+//! them, `bloom.rs`) and depends only on its own transaction's logs. On a block with many logs it outweighs the execution (mainnet block
 //! 15537394: about 20 of its 23 ms), and the commit phase, which builds the receipts in
 //! transaction order because each carries the cumulative gas, is serial. A final
 //! incarnation's bloom is computed by its worker as it finishes (`commit::Finalized`);
@@ -19,9 +19,9 @@ use alloy_evm::{
     Evm,
     eth::receipt_builder::{ReceiptBuilder, ReceiptBuilderCtx},
 };
-use alloy_primitives::{Bloom, Log, logs_bloom};
+use alloy_primitives::{Bloom, Log};
 
-use super::{executor::LastIncarnations, threads::Chunks, vm::Execution};
+use super::{bloom::logs_bloom, executor::LastIncarnations, threads::Chunks, vm::Execution};
 
 /// The receipt builder of Block-STM's block executor: the receipts `AlloyReceiptBuilder`
 /// builds, the `i`-th built with transaction `i`'s bloom from those set by
@@ -242,7 +242,7 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(_, logs)| !logs.is_empty())
-            .map(|(index, logs)| (index, logs_bloom(logs)))
+            .map(|(index, logs)| (index, alloy_primitives::logs_bloom(logs)))
             .collect();
         (txs, blooms)
     }
