@@ -382,6 +382,25 @@ impl Folded {
     }
 }
 
+/// Folds `writes`, in transaction order, into `folded`. An account's writes come together
+/// in a write set (`vm.rs`): each run of them is folded with one lookup.
+fn fold_writes<'w>(
+    folded: &mut AddressMap<Folded>,
+    codes: &NewCodes,
+    writes: impl Iterator<Item = &'w (Location, MvValue)>,
+) -> Result<(), String> {
+    let mut writes = writes.peekable();
+    while let Some((location, value)) = writes.next() {
+        let address = location.address();
+        let account = folded.entry(address).or_default();
+        account.apply(location, value, codes)?;
+        while let Some((location, value)) = writes.next_if(|(next, _)| next.address() == address) {
+            account.apply(location, value, codes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Transactions per chunk of the pass that sorts the writes into their shares.
 const BUCKET_CHUNK: usize = 256;
 
@@ -451,22 +470,15 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
         let result = (|| {
             let mut folded: AddressMap<Folded> = AddressMap::default();
             folded.reserve(total / 2 / parts);
-            let mut fold = |(location, value): &(Location, MvValue)| {
-                let address = location.address();
-                folded
-                    .entry(address)
-                    .or_default()
-                    .apply(location, value, &ctx.codes)
-            };
             match &buckets {
-                Some(buckets) => {
-                    for write in buckets.iter().flat_map(|chunk| &chunk[part]) {
-                        fold(write)?;
-                    }
-                }
+                Some(buckets) => fold_writes(
+                    &mut folded,
+                    &ctx.codes,
+                    buckets.iter().flat_map(|chunk| &chunk[part]).copied(),
+                )?,
                 None => {
                     for output in writes.clone() {
-                        output.writes().iter().try_for_each(&mut fold)?;
+                        fold_writes(&mut folded, &ctx.codes, output.writes().iter())?;
                     }
                 }
             }
