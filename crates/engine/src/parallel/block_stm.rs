@@ -15,8 +15,8 @@
 //!    memory's reads after the last transaction. The block executor's `State` reads it
 //!    beneath its own cache from then on ([`FinalDb`]).
 //! 5. The traces and the receipts' blooms are built on the other threads while the caller
-//!    sorts the state changes (`commit.rs`, `receipts.rs`), except what the workers built
-//!    already: a final incarnation's (one that started on the committed prefix: every one on
+//!    merges the state changes, each share of them sorted by the fold (`commit.rs`,
+//!    `receipts.rs`), except what the workers built already: a final incarnation's (one that started on the committed prefix: every one on
 //!    one thread) trace read set and bloom, built as it finished, while in its core's cache
 //!    (`commit::Finalized`). The commit phase hands the last
 //!    incarnations' results in order to the same block executor (receipts and gas), which
@@ -200,7 +200,7 @@ pub(crate) fn replay(
     if fold_cell.set(final_state).is_err() {
         return Err(invariant("the final state was folded twice".into()).into());
     }
-    // The fold's state changes sorted (serial), while the other threads build the traces and
+    // The fold's state changes merged in order (serial), while the other threads build the traces and
     // the receipts' blooms and then the caller joins them. Helpers for a large block, or
     // one with many logs (a unit is about 256 of them).
     let Taken {

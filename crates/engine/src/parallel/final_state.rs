@@ -9,7 +9,8 @@
 //! [`final_state`] folds on the worker threads, each taking a share of the accounts, into
 //! one compact record per written account (its last writes and the credits after them;
 //! code and storage, which few accounts write, boxed apart), and diffs each account's
-//! [`FinalAccount`] against the pre-state there and then: the block's state changes
+//! [`FinalAccount`] against the pre-state there and then, each share's changes sorted by
+//! address there too ([`sorted_changes`] merges them): the block's state changes
 //! (`state_changes.rs`) come from the fold, not from a revm `State` the fold would first be
 //! committed to.
 //!
@@ -34,7 +35,8 @@
 //! | present, only its fields written | changed: its final info and written storage over the base state |
 
 use std::{
-    collections::BTreeMap,
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap},
     sync::{
         Mutex, OnceLock,
         atomic::{AtomicUsize, Ordering::Relaxed},
@@ -499,7 +501,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
                     changes.extend(change.map(|change| (*address, change)));
                 }
             }
-            Ok((folded, changes))
+            Ok((folded, by_address(changes)))
         })();
         *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
@@ -529,26 +531,50 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     })
 }
 
-/// The fold's state changes (`Fold::changes`) in one map, ordered by address.
-///
-/// A change is about 170 bytes: sorting them would move each a dozen times. The addresses
-/// are sorted with where their change is, and each change then moves once.
-pub(crate) fn sorted_changes(
-    mut changes: Vec<Vec<(Address, AccountChange)>>,
-) -> BTreeMap<Address, AccountChange> {
-    let mut keys: Vec<(Address, usize, usize)> = changes
+/// `changes` ordered by address. A change is about 170 bytes: sorting them would move
+/// each a dozen times. The addresses are sorted with where their change is, and each
+/// change then moves once.
+fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, AccountChange)> {
+    let mut keys: Vec<(Address, usize)> = changes
         .iter()
         .enumerate()
-        .flat_map(|(share, part)| {
-            part.iter()
-                .enumerate()
-                .map(move |(index, (address, _))| (*address, share, index))
-        })
+        .map(|(index, (address, _))| (*address, index))
         .collect();
     keys.sort_unstable();
     keys.into_iter()
-        .map(|(address, share, index)| (address, std::mem::take(&mut changes[share][index].1)))
+        .map(|(address, index)| (address, std::mem::take(&mut changes[index].1)))
         .collect()
+}
+
+/// The fold's state changes (`Fold::changes`) in one map, ordered by address: each share's
+/// are ordered already (sorted on the worker threads, [`by_address`]), and are merged here.
+/// (A share out of order would only cost the map's own sort.)
+pub(crate) fn sorted_changes(
+    changes: Vec<Vec<(Address, AccountChange)>>,
+) -> BTreeMap<Address, AccountChange> {
+    let mut shares: Vec<_> = changes
+        .into_iter()
+        .map(|share| share.into_iter().peekable())
+        .collect();
+    let mut heads: BinaryHeap<Reverse<(Address, usize)>> = shares
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(share, changes)| {
+            changes
+                .peek()
+                .map(|(address, _)| Reverse((*address, share)))
+        })
+        .collect();
+    std::iter::from_fn(|| {
+        let Reverse((_, share)) = heads.pop()?;
+        let changes = shares.get_mut(share)?;
+        let next = changes.next();
+        if let Some((address, _)) = changes.peek() {
+            heads.push(Reverse((*address, share)));
+        }
+        next
+    })
+    .collect()
 }
 
 /// The block's state changes: the fold's `changes` (sorted), and for every account revm's `State`
@@ -591,4 +617,50 @@ pub(crate) fn state_changes(
         };
     }
     StateChanges { accounts }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A change told apart by its storage (the merge must keep each with its address).
+    fn change(tag: u64) -> AccountChange {
+        AccountChange {
+            storage: BTreeMap::from([(U256::ZERO, U256::from(tag))]),
+            ..AccountChange::default()
+        }
+    }
+
+    proptest! {
+        /// Shares of changes, each ordered by `by_address` as the fold orders them (or left
+        /// as they come), merge into the map of all of them.
+        #[test]
+        fn the_shares_merge_into_one_ordered_map(
+            shares in prop::collection::vec(
+                prop::collection::hash_set(any::<[u8; 20]>(), 0..30), 0..9),
+            ordered in any::<bool>(),
+        ) {
+            let mut expected = BTreeMap::new();
+            let mut tag = 0;
+            let changes: Vec<Vec<(Address, AccountChange)>> = shares
+                .iter()
+                .map(|addresses| {
+                    let share: Vec<(Address, AccountChange)> = addresses
+                        .iter()
+                        .filter_map(|bytes| {
+                            let address = Address::from(*bytes);
+                            tag += 1;
+                            // One share an address, as the fold shares them.
+                            expected.insert(address, change(tag)).is_none()
+                                .then(|| (address, change(tag)))
+                        })
+                        .collect();
+                    if ordered { by_address(share) } else { share }
+                })
+                .collect();
+            prop_assert_eq!(sorted_changes(changes), expected);
+        }
+    }
 }

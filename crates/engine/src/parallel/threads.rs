@@ -69,7 +69,7 @@ pub(crate) fn while_freeing<T: Send, R>(
 /// claims [`Chunks`], so it ends when they are spent, whoever runs it). With no helpers the
 /// caller runs both in turn, `parallel` first: in a replay it is the work that frees memory
 /// (read sets into traces), and `serial` the work that holds more at once (the state
-/// changes sorted into a map), so the peak is the lower.
+/// changes merged into a map), so the peak is the lower.
 pub(crate) fn beside<S>(
     pool: &rayon::ThreadPool,
     helpers: usize,
