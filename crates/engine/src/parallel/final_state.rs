@@ -531,9 +531,10 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
     })
 }
 
-/// `changes` ordered by address. A change is about 170 bytes: sorting them would move
-/// each a dozen times. The addresses are sorted with where their change is, and each
-/// change then moves once.
+/// `changes` ordered by address, in place. A change is about 170 bytes: sorting them would
+/// move each a dozen times, and a sorted copy would hold them twice at once (the heap's
+/// peak). The addresses are sorted with where their change is, and the changes then follow
+/// the permutation's cycles, two moves each.
 fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, AccountChange)> {
     let mut keys: Vec<(Address, usize)> = changes
         .iter()
@@ -541,9 +542,21 @@ fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, Accou
         .map(|(index, (address, _))| (*address, index))
         .collect();
     keys.sort_unstable();
-    keys.into_iter()
-        .map(|(address, index)| (address, std::mem::take(&mut changes[index].1)))
-        .collect()
+    // Position `k` receives the change now at `keys[k].1`.
+    let mut placed = vec![false; changes.len()];
+    for start in 0..changes.len() {
+        let mut at = start;
+        while !placed[at] {
+            placed[at] = true;
+            let from = keys[at].1;
+            if from == start {
+                break;
+            }
+            changes.swap(at, from);
+            at = from;
+        }
+    }
+    changes
 }
 
 /// The fold's state changes (`Fold::changes`) in one map, ordered by address: each share's
@@ -565,7 +578,10 @@ pub(crate) fn sorted_changes(
                 .map(|(address, _)| Reverse((*address, share)))
         })
         .collect();
-    std::iter::from_fn(|| {
+    // Merged into a vector of the exact size (the map is built from one, and one grown by
+    // doubling would hold up to twice the changes at the heap's peak).
+    let mut merged = Vec::with_capacity(shares.iter().map(ExactSizeIterator::len).sum());
+    merged.extend(std::iter::from_fn(|| {
         let Reverse((_, share)) = heads.pop()?;
         let changes = shares.get_mut(share)?;
         let next = changes.next();
@@ -573,8 +589,9 @@ pub(crate) fn sorted_changes(
             heads.push(Reverse((*address, share)));
         }
         next
-    })
-    .collect()
+    }));
+    drop(shares);
+    merged.into_iter().collect()
 }
 
 /// The block's state changes: the fold's `changes` (sorted), and for every account revm's `State`
