@@ -45,8 +45,9 @@
 //!      worker threads, credits summed in, and diffed against the pre-state there
 //!      (`parallel/final_state.rs`); the commit phase (`parallel/commit.rs`) hands every
 //!      result in order to the same alloy-evm executor the oracle uses, which builds the
-//!      receipts (their blooms computed beforehand on the workers, `parallel/receipts.rs`)
-//!      and applies the block rules.
+//!      receipts (their blooms computed beforehand on the workers, `parallel/receipts.rs`,
+//!      each thread remembering the hashes of the log addresses and topics it met,
+//!      `parallel/bloom.rs`) and applies the block rules.
 //!
 //!    Block-STM is one of two modes. The other, *in-order* mode, runs the oracle's own
 //!    executor on the calling thread while the other threads recover senders ahead of it
