@@ -48,17 +48,19 @@ impl Memo {
         }
     }
 
-    /// Sets `input`'s three bits in `bloom`, hashing it unless the memo holds it.
+    /// Sets `input`'s three bits in `bloom` (an address or a topic), hashing it unless the
+    /// memo holds it.
     fn accrue(&mut self, bloom: &mut Bloom, input: &[u8]) {
         let mut hash = B256::ZERO;
         match self.entries.get_mut(slot_of(input)) {
-            // An address or a topic: remembered.
+            // Never empty (an empty entry has length 0).
             Some(entry) if (1..=32).contains(&input.len()) => {
-                if usize::from(entry.len) != input.len() || entry.input[..input.len()] != *input {
+                if !entry.holds(input) {
                     *entry = Entry::of(input);
                 }
                 hash[..6].copy_from_slice(&entry.hash_head);
             }
+            // Longer than any address or topic (or empty): hashed, not remembered.
             _ => hash = keccak256(input),
         }
         bloom.m3_2048_hashed(&hash);
@@ -66,6 +68,11 @@ impl Memo {
 }
 
 impl Entry {
+    /// Whether this entry remembers `input` (byte for byte, length included).
+    fn holds(&self, input: &[u8]) -> bool {
+        usize::from(self.len) == input.len() && self.input.get(..input.len()) == Some(input)
+    }
+
     /// `input` (at most 32 bytes) with its hash's first six bytes.
     fn of(input: &[u8]) -> Self {
         let hash = keccak256(input);

@@ -542,13 +542,11 @@ fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, Accou
         .map(|(index, (address, _))| (*address, index))
         .collect();
     keys.sort_unstable();
-    // Position `k` receives the change now at `keys[k].1`.
-    let mut placed = vec![false; changes.len()];
+    // Position `k` receives the change now at `keys[k].1`; once it has, `keys[k].1 == k`.
     for start in 0..changes.len() {
         let mut at = start;
-        while !placed[at] {
-            placed[at] = true;
-            let from = keys[at].1;
+        while keys[at].1 != at {
+            let from = std::mem::replace(&mut keys[at].1, at);
             if from == start {
                 break;
             }

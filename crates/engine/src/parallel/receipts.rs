@@ -2,8 +2,9 @@
 //! the logs' bloom filter), with every bloom computed on the worker threads beforehand.
 //!
 //! A bloom costs a Keccak hash per log address and topic (fewer where the thread remembers
-//! them, `bloom.rs`) and depends only on its own transaction's logs. On a block with many logs it outweighs the execution (mainnet block
-//! 15537394: about 20 of its 23 ms), and the commit phase, which builds the receipts in
+//! them, `bloom.rs`) and depends only on its own transaction's logs. On a block with many
+//! logs it outweighs the execution (mainnet block 15537394: about 20 of its 23 ms, before
+//! the memo), and the commit phase, which builds the receipts in
 //! transaction order because each carries the cumulative gas, is serial. A final
 //! incarnation's bloom is computed by its worker as it finishes (`commit::Finalized`);
 //! [`bloom_work`] computes the others in parallel after the worker loop; [`BloomedReceipts`],
