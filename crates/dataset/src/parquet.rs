@@ -140,6 +140,33 @@ pub fn write_parquet(
     batches: &[RecordBatch],
     props: WriterProperties,
 ) -> Result<usize, DatasetError> {
+    let (file, rows) = write_parquet_file(path, schema, batches, props)?;
+    file.sync_all().map_err(|e| DatasetError::io(path, e))?;
+    Ok(rows)
+}
+
+/// [`write_parquet`] without the fsync: the file is complete in the page cache when this
+/// returns, and whoever publishes it calls [`sync_file`] before recording it anywhere that
+/// must survive a crash. The job's workers write this way, so that a worker goes on to its
+/// next partition instead of waiting on the disk (the committer waits instead).
+///
+/// # Errors
+/// I/O, Arrow and Parquet errors.
+pub fn write_parquet_unsynced(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<usize, DatasetError> {
+    write_parquet_file(path, schema, batches, props).map(|(_, rows)| rows)
+}
+
+fn write_parquet_file(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<(fs::File, usize), DatasetError> {
     let file = fs::File::create(path).map_err(|e| DatasetError::io(path, e))?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     let mut rows = 0;
@@ -148,9 +175,17 @@ pub fn write_parquet(
         rows += projected.num_rows();
         writer.write(&projected)?;
     }
-    let file = writer.into_inner()?;
-    file.sync_all().map_err(|e| DatasetError::io(path, e))?;
-    Ok(rows)
+    Ok((writer.into_inner()?, rows))
+}
+
+/// fsyncs the file at `path` (written earlier, for example by [`write_parquet_unsynced`]).
+///
+/// # Errors
+/// [`DatasetError::Io`].
+pub fn sync_file(path: &Path) -> Result<(), DatasetError> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| DatasetError::io(path, e))
 }
 
 /// [`write_parquet`] to a temporary name, then renamed to `path` (readers never see a
