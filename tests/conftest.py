@@ -85,10 +85,14 @@ def spark_submit(*args, ok=(0,)) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def cli() -> Path:
-    """The ``replay-evm`` binary, built from the same sources as the extension module
-    (a no-op after scripts/test.sh's ``cargo test --release``); $REPLAY_EVM_BIN overrides."""
+    """The ``replay-evm`` binary, built from the same sources as the extension module.
+    $REPLAY_EVM_BIN names one already built (scripts/test.sh passes the one cargo-nextest
+    built for the CLI's tests); without it, ``cargo build --release -p replay-evm-cli``."""
     if "REPLAY_EVM_BIN" in os.environ:
-        return Path(os.environ["REPLAY_EVM_BIN"])
+        path = Path(os.environ["REPLAY_EVM_BIN"])
+        if not path.is_file():
+            pytest.fail(f"REPLAY_EVM_BIN={path}: no such file (build it, or unset it)")
+        return path
     run(["cargo", "build", "--release", "--locked", "-p", "replay-evm-cli"], timeout=3600)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     return (target if target.is_absolute() else REPO / target) / "release" / "replay-evm"
