@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints and docs; the pinned Python environment
-# (scripts/python-env.sh: pyspark, the extension module, cargo-nextest) and anvil; every Rust
-# test in release mode under cargo-nextest, the long suites and node tests included; then ruff
-# and pytest (the Spark job locally and on a standalone cluster, the extension module, the
-# schemas, the notebooks). README.md and .ci/run both run this. `cargo test` alone is the
-# quick loop: it skips the #[ignore]d long suites.
+# The whole test suite: the dependencies' features resolved alike for every package
+# (scripts/check-features.py, so that one build of them serves all); formatting, lints and
+# docs; the pinned Python environment (scripts/python-env.sh: pyspark, the extension module,
+# cargo-nextest) and anvil; every Rust test in release mode under cargo-nextest, the long
+# suites and node tests included; then ruff and pytest (the Spark job locally and on a
+# standalone cluster, the extension module, the schemas, the notebooks). README.md and .ci/run
+# both run this. `cargo test` alone is the quick loop: it skips the #[ignore]d long suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
