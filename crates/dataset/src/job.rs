@@ -3,17 +3,17 @@
 //! commit each partition in a checkpoint manifest, so that a killed job resumes where it was.
 //!
 //! # Commit protocol
-//! A worker writes a partition's four files under `RESULTS/_tmp/<range>/` and goes on to its next
-//! partition without waiting on the disk. The committer (the calling thread, one partition at a
-//! time, mostly idle while the workers replay) fsyncs each file, renames it into its hive directory
-//! `RESULTS/<table>/block_range=<range>/part-00000.parquet`, fsyncs the directories, then records
-//! the partition in `RESULTS/_checkpoint.json`, written to a temporary file, fsynced and renamed
-//! over the old one. The rename of the manifest is the commit point: a job killed at any moment
-//! leaves committed partitions (complete, in the manifest) and at most some uncommitted files,
-//! which the next run removes before redoing those partitions (`_tmp/`, and every `block_range=`
-//! directory the manifest does not list). Files are written with fixed settings from rows in a
-//! fixed order, so a redone partition is identical to the one an uninterrupted run writes (see
-//! [`JobParams::reproducible`] for the measured columns).
+//! A worker writes a partition's four files under `RESULTS/_tmp/<range>/` and goes on to its
+//! next partition without waiting on the disk. The committer (the calling thread, one partition
+//! at a time, mostly idle while the workers replay) fsyncs each file, renames it into its hive
+//! directory `RESULTS/<table>/block_range=<range>/part-00000.parquet`, fsyncs the directories,
+//! then records the partition in `RESULTS/_checkpoint.json`, written to a temporary file,
+//! fsynced and renamed over the old one. The rename of the manifest is the commit point: a job
+//! killed at any moment leaves committed partitions (complete, in the manifest) and at most
+//! some uncommitted files, which the next run removes before redoing those partitions (`_tmp/`,
+//! and every `block_range=` directory the manifest does not list). Files are written with fixed
+//! settings from rows in a fixed order, so a redone partition is identical to the one an
+//! uninterrupted run writes (see [`JobParams::reproducible`] for the measured columns).
 //!
 //! What must match to resume, and which entries of the results folder the job owns, is
 //! [`crate::checkpoint`]'s; the summary is [`crate::summary`]'s.
