@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &dir.join(format!("{name}.parquet")),
                 &schema::table(name)?.file_schema(),
                 std::slice::from_ref(batch),
-                parquet::result_properties(),
+                parquet::result_properties_for(batch)?,
             )?;
         }
         r.write = started.elapsed().as_secs_f64();

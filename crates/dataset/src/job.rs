@@ -476,7 +476,7 @@ fn run_partition(
             &path,
             &file_schema,
             std::slice::from_ref(batch),
-            parquet::result_properties_for(batch),
+            parquet::result_properties_for(batch)?,
         )?;
         record.files.insert(
             table.to_owned(),
