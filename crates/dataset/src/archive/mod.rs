@@ -8,25 +8,22 @@
 //! | `write.rs` | [`rows_to_batch`] and [`write_archive`] |
 //! | `read.rs` | [`ArchiveColumns`]: typed views of an archive record batch, the unit [`crate::replay_batch`] and the Spark job work on |
 //! | `conform.rs` | [`conform`]: archives written by other writers, or before the `chain_spec` column |
+//! | `groups.rs` | the row groups read last, decoded, which the partitions of one row group share |
 //! | `import.rs` | [`import_block_dirs`]: block folders as rows |
 //! | `sample.rs` | [`sample_blocks`]: the generated sample archive |
 
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use alloy_primitives::{B256, keccak256};
-use arrow_array::{BinaryArray, Int64Array, RecordBatch};
-use parquet::{
-    arrow::{
-        ProjectionMask,
-        arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection},
-    },
-    file::metadata::PageIndexPolicy,
-};
+use arrow_array::{BinaryArray, Int64Array, RecordBatch, UInt32Array};
+use parquet::arrow::{ProjectionMask, arrow_reader::ParquetRecordBatchReaderBuilder};
 
 mod conform;
+mod groups;
 mod import;
 mod read;
 mod row;
@@ -37,6 +34,7 @@ pub use crate::parquet::ARCHIVE_ROW_GROUP_BLOCKS;
 pub use crate::schema::archive_schema;
 use conform::archive_fields;
 pub use conform::conform;
+use groups::GroupCache;
 pub use import::import_block_dirs;
 pub use read::{ArchiveColumns, RowMeta};
 pub use row::{ArchiveAccount, ArchiveRow};
@@ -49,11 +47,11 @@ use crate::{DatasetError, columns, parquet::parquet_files};
 #[derive(Debug, Clone)]
 enum Source {
     /// Parquet files; `places[i]` is (file index, row group, row in the row group) of block
-    /// `blocks[i]`, and `group_rows[f][g]` the number of rows of row group `g` of file `f`.
+    /// `blocks[i]`; `groups` the row groups read last, shared by the archive's clones.
     Files {
         files: Vec<PathBuf>,
         places: Vec<(usize, usize, usize)>,
-        group_rows: Vec<Vec<usize>>,
+        groups: Arc<GroupCache>,
     },
     /// One in-memory batch.
     Memory(RecordBatch),
@@ -90,7 +88,6 @@ impl Archive {
         let expected = archive_schema()?;
         let mut blocks = Vec::new();
         let mut places = Vec::new();
-        let mut group_rows = Vec::new();
         for (f, path) in files.iter().enumerate() {
             let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -101,14 +98,6 @@ impl Archive {
                 )));
             }
             let row_groups = builder.metadata().num_row_groups();
-            group_rows.push(
-                builder
-                    .metadata()
-                    .row_groups()
-                    .iter()
-                    .map(|g| usize::try_from(g.num_rows()).unwrap_or(0))
-                    .collect(),
-            );
             let roots: Vec<usize> = ["number", "hash"]
                 .iter()
                 .filter_map(|n| expected.index_of(n).ok())
@@ -138,7 +127,7 @@ impl Archive {
             source: Source::Files {
                 files,
                 places,
-                group_rows,
+                groups: Arc::default(),
             },
             blocks,
         })
@@ -214,10 +203,10 @@ impl Archive {
             Source::Files {
                 files,
                 places,
-                group_rows,
+                groups,
             } => {
-                // The wanted rows, by file then row group: only the pages holding them are
-                // read (the files carry an offset index).
+                // The wanted rows in archive order, read by row group through the cache:
+                // a partition narrower than a row group reuses the group its neighbour read.
                 let mut wanted: Vec<(usize, usize, usize)> = self
                     .blocks
                     .iter()
@@ -227,40 +216,23 @@ impl Archive {
                     .collect();
                 wanted.sort_unstable();
                 let mut batches = Vec::new();
-                for (file_index, path) in files.iter().enumerate() {
-                    let rows: Vec<(usize, usize)> = wanted
-                        .iter()
-                        .filter(|(f, _, _)| *f == file_index)
-                        .map(|(_, g, r)| (*g, *r))
-                        .collect();
-                    if rows.is_empty() {
+                for rows in wanted.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+                    let Some((path, &(file, group, _))) =
+                        rows.first().and_then(|p| Some((files.get(p.0)?, p)))
+                    else {
                         continue;
-                    }
-                    let mut row_groups: Vec<usize> = rows.iter().map(|(g, _)| *g).collect();
-                    row_groups.dedup();
-                    let mut ranges = Vec::with_capacity(rows.len());
-                    let mut offset = 0;
-                    for g in &row_groups {
-                        ranges.extend(
-                            rows.iter()
-                                .filter(|(rg, _)| rg == g)
-                                .map(|(_, r)| offset + r..offset + r + 1),
-                        );
-                        offset += group_rows[file_index].get(*g).copied().unwrap_or(0);
-                    }
-                    let selection =
-                        RowSelection::from_consecutive_ranges(ranges.into_iter(), offset);
-                    let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
-                    let options =
-                        ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                    let reader =
-                        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?
-                            .with_row_groups(row_groups)
-                            .with_row_selection(selection)
-                            .with_batch_size(ARCHIVE_ROW_GROUP_BLOCKS)
-                            .build()?;
-                    for batch in reader {
-                        batches.push(conform(&batch?)?);
+                    };
+                    let whole = groups.group(file, group, || read_group(path, group))?;
+                    if rows.len() == whole.num_rows() {
+                        // Every row of the group (`wanted` holds each row once, in order).
+                        batches.push(whole);
+                    } else {
+                        let indices: UInt32Array = rows
+                            .iter()
+                            // A row past u32 (no row group has one) fails `take` as out of bounds.
+                            .map(|(_, _, row)| u32::try_from(*row).unwrap_or(u32::MAX))
+                            .collect();
+                        batches.push(arrow_select::take::take_record_batch(&whole, &indices)?);
                     }
                 }
                 batches
@@ -277,4 +249,22 @@ impl Archive {
         }
         Ok(arrow_select::concat::concat_batches(&schema, &filtered)?)
     }
+}
+
+/// Row group `group` of the archive file `path`, all its rows, conformed to the archive
+/// schema, as one batch.
+fn read_group(path: &Path, group: usize) -> Result<RecordBatch, DatasetError> {
+    let file = fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_row_groups(vec![group])
+        .with_batch_size(ARCHIVE_ROW_GROUP_BLOCKS)
+        .build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(conform(&batch?)?);
+    }
+    Ok(arrow_select::concat::concat_batches(
+        &archive_schema()?,
+        &batches,
+    )?)
 }
