@@ -430,8 +430,10 @@ impl MvMemory {
         writes: &[(Location, MvValue)],
         previous: &[(Location, MvValue)],
     ) -> bool {
-        // Small sets (nearly all) are compared by scanning; large ones through hash sets.
-        let small = writes.len().max(previous.len()) <= 32;
+        // A first incarnation (nearly every one) has no previous set to compare with; small
+        // sets are compared by scanning, large ones through hash sets.
+        let first = previous.is_empty();
+        let small = first || writes.len().max(previous.len()) <= 32;
         let written: HashSet<Location> = if small {
             HashSet::default()
         } else {
@@ -479,6 +481,9 @@ impl MvMemory {
                     versions.remove(i);
                 }
             });
+        }
+        if first {
+            return !writes.is_empty();
         }
         if small {
             return writes
@@ -807,6 +812,32 @@ mod tests {
         // Writing the same location again is not new.
         let previous = [(other, MvValue::Nonce(1))];
         assert!(!mv.record(v(3, 2), &[(other, MvValue::Nonce(2))], &previous));
+    }
+
+    #[test]
+    fn record_says_whether_a_location_is_new_for_first_small_and_large_write_sets() {
+        let slots = |range: std::ops::Range<u64>, value: u64| -> Vec<(Location, MvValue)> {
+            range
+                .map(|i| {
+                    let location = Location::Storage(Address::ZERO, U256::from(i));
+                    (location, MvValue::Storage(U256::from(value)))
+                })
+                .collect()
+        };
+        for n in [0, 1, 32, 33, 500] {
+            let mv = MvMemory::new();
+            // A first incarnation: new when it writes anything.
+            assert_eq!(mv.record(v(2, 0), &slots(0..n, 1), &[]), n > 0, "{n}");
+            // The same locations again: nothing new.
+            assert!(!mv.record(v(2, 1), &slots(0..n, 2), &slots(0..n, 1)), "{n}");
+            // Half of them and one more: new; the other half is gone.
+            let (half, next) = (n / 2, slots(n / 2..n + 1, 3));
+            assert!(mv.record(v(2, 2), &next, &slots(0..n, 2)), "{n}");
+            for i in 0..=n {
+                let read = mv.read(&Location::Storage(Address::ZERO, U256::from(i)), 9);
+                assert_eq!(matches!(read, Read::Found { .. }), i >= half, "{n} {i}");
+            }
+        }
     }
 
     #[test]
