@@ -58,10 +58,7 @@ use std::{
     },
 };
 
-use alloy_primitives::{
-    Address, B256, U256,
-    map::{DefaultHashBuilder, HashSet},
-};
+use alloy_primitives::{Address, B256, U256, map::DefaultHashBuilder};
 use hashbrown::HashTable;
 
 use super::{read_set::AccountReads, threads::Line};
@@ -424,39 +421,29 @@ impl MvMemory {
     /// `previous` is the previous incarnation's write set; its locations not written again
     /// are removed. Returns whether a location outside `previous` was written (Block-STM's
     /// `wrote_new_location`, which forces validation of all higher transactions).
+    ///
+    /// No set of either write set is built: by invariant 1 (`executor.rs`), the transaction
+    /// has an entry at a location exactly when the location is in `previous`, so a write
+    /// that finds none of its entries is new, and after the writes an entry of an older
+    /// incarnation marks a location of `previous` not written again.
     pub(crate) fn record(
         &self,
         version: Version,
         writes: &[(Location, MvValue)],
         previous: &[(Location, MvValue)],
     ) -> bool {
-        // A first incarnation (nearly every one) has no previous set to compare with; small
-        // sets are compared by scanning, large ones through hash sets.
-        let first = previous.is_empty();
-        let small = first || writes.len().max(previous.len()) <= 32;
-        let written: HashSet<Location> = if small {
-            HashSet::default()
-        } else {
-            writes.iter().map(|(l, _)| *l).collect()
-        };
-        let is_written = |l: &Location| {
-            if small {
-                writes.iter().any(|(w, _)| w == l)
-            } else {
-                written.contains(l)
-            }
-        };
         let entry = |value: &MvValue| Entry {
             version: version.into(),
             value: Some(value.clone()),
         };
+        let mut new = false;
         // An account's basic locations come together in a write set (`vm.rs`): each such run
         // is recorded under one lock and one lookup.
         let mut rest = writes;
         while let Some((location, value)) = rest.first() {
             if let Location::Storage(..) = location {
                 self.with_versions_mut(location, true, |versions| {
-                    put(versions, entry(value));
+                    new |= !put(versions, entry(value));
                 });
                 rest = &rest[1..];
                 continue;
@@ -469,29 +456,22 @@ impl MvMemory {
             self.with_account_mut(address, true, |account| {
                 for (location, value) in &rest[..run] {
                     if let Some(versions) = account.field_mut(location) {
-                        put(versions, entry(value));
+                        new |= !put(versions, entry(value));
                     }
                 }
             });
             rest = &rest[run..];
         }
-        for (location, _) in previous.iter().filter(|(l, _)| !is_written(l)) {
+        for (location, _) in previous {
             self.with_versions_mut(location, false, |versions| {
-                if let Ok(i) = versions.binary_search_by_key(&version.tx, Entry::tx) {
+                if let Ok(i) = versions.binary_search_by_key(&version.tx, Entry::tx)
+                    && versions[i].version.unpack().incarnation != version.incarnation
+                {
                     versions.remove(i);
                 }
             });
         }
-        if first {
-            return !writes.is_empty();
-        }
-        if small {
-            return writes
-                .iter()
-                .any(|(l, _)| previous.iter().all(|(p, _)| p != l));
-        }
-        let previous: HashSet<&Location> = previous.iter().map(|(l, _)| l).collect();
-        written.iter().any(|l| !previous.contains(l))
+        new
     }
 
     /// Replaces `tx`'s entries at the locations of its write set `writes` with ESTIMATE
@@ -653,8 +633,9 @@ fn entry_or_default<K: Copy + Eq, V: Default>(
     &mut entry.or_insert_with(|| (key, V::default())).into_mut().1
 }
 
-/// Puts `entry` into one location's entries, replacing an older incarnation's.
-fn put(versions: &mut Versions, entry: Entry) {
+/// Puts `entry` into one location's entries, replacing an older incarnation's; returns
+/// whether there was one (an entry of the same transaction: a value or an ESTIMATE).
+fn put(versions: &mut Versions, entry: Entry) -> bool {
     // Transactions mostly record in order: the beneficiary's credits, thousands of entries,
     // are appended without a search through them.
     let tx = entry.tx();
@@ -664,11 +645,17 @@ fn put(versions: &mut Versions, entry: Entry) {
             versions.reserve_exact(1);
         }
         versions.push(entry);
-        return;
+        return false;
     }
     match versions.binary_search_by_key(&tx, Entry::tx) {
-        Ok(i) => versions[i] = entry,
-        Err(i) => versions.insert(i, entry),
+        Ok(i) => {
+            versions[i] = entry;
+            true
+        }
+        Err(i) => {
+            versions.insert(i, entry);
+            false
+        }
     }
 }
 
