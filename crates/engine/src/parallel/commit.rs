@@ -33,7 +33,7 @@ use super::{
     vm::{BlockContext, Execution},
 };
 use crate::{
-    access::{Location, TxIdx},
+    access::{Location, TxIdx, sort_locations},
     block::ArchivedBlock,
     error::{EngineError, ReplayError},
     sequential::{TxOutcome, TxStatus},
@@ -242,8 +242,8 @@ fn trace(
     }
     let mut writes = full;
     // revm's state output is a hash map: sort for a deterministic trace.
-    writes.sort_unstable();
-    credits.sort_unstable();
+    sort_locations(&mut writes);
+    sort_locations(&mut credits);
     TxTrace {
         index,
         reads,
