@@ -33,7 +33,7 @@ type Key = (usize, usize);
 type Entry = Arc<Mutex<Option<RecordBatch>>>;
 
 /// The most recently used decoded row groups (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct GroupCache {
     /// Most recently used last; at most [`CACHED_GROUPS`].
     entries: Mutex<Vec<(Key, Entry)>>,
@@ -43,6 +43,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding either lock leaves a list or an entry that is still consistent
     // (an entry is written only once its batch is complete).
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl std::fmt::Debug for GroupCache {
+    /// The cached (file, row group) keys, most recently used last; never the rows.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<Key> = lock(&self.entries).iter().map(|(key, _)| *key).collect();
+        f.debug_struct("GroupCache").field("groups", &keys).finish()
+    }
 }
 
 impl GroupCache {
@@ -145,5 +153,17 @@ mod tests {
             }
         });
         assert_eq!(reads.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn debug_shows_the_cached_keys_not_the_rows() {
+        let cache = GroupCache::default();
+        for group in [3, 4] {
+            cache
+                .group(1, group, || Ok(batch(123_456_789)))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let shown = format!("{cache:?}");
+        assert_eq!(shown, "GroupCache { groups: [(1, 3), (1, 4)] }");
     }
 }
