@@ -27,6 +27,8 @@
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
 //!   transaction executor, with the per-transaction slot of the last incarnation; its
 //!   property test runs mock transactions against a sequential baseline.
+//! - `hints`: dependency hints that order first incarnations: the same sender's, and a
+//!   recipient's once a conflict on its own state showed its calls chain.
 //! - `tx_executor`: what the worker loop asks of a transaction executor (one incarnation's
 //!   read and write sets, or why it was interrupted).
 //! - `vm`: revm over the multi-version memory, write-set extraction and the lazy
@@ -48,6 +50,7 @@ mod cost_model;
 pub mod engine;
 mod executor;
 mod final_state;
+mod hints;
 mod in_order;
 mod mv_memory;
 mod read_set;

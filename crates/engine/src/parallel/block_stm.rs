@@ -38,7 +38,9 @@ use super::{
     commit::{Taken, commit_transactions, take_results, take_sets, trace_work},
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
+    hints::DependencyHints,
     mv_memory::MvMemory,
+    read_set::ChangedRead,
     receipts::{BloomedReceipts, bloom_work},
     replay::{MAX_TXS, Mode, ParallelReplay},
     senders::Senders,
@@ -157,7 +159,7 @@ pub(crate) fn replay(
         txs,
         senders: &senders,
         // One worker runs every transaction after the one below it: nothing to wait for.
-        hints: threads > 1,
+        hints: (threads > 1).then(|| DependencyHints::new(txs, &senders)),
         #[cfg(test)]
         panic_at: options.panic_at,
     };
@@ -269,8 +271,8 @@ struct RevmTxExecutor<'a> {
     ctx: &'a BlockContext<'a>,
     txs: &'a [TxEnvelope],
     senders: &'a Senders<'a>,
-    /// Whether to give dependency hints (`TxExecutor::dependency_hint`).
-    hints: bool,
+    /// The dependency hints (`TxExecutor::dependency_hint`); none on one thread.
+    hints: Option<DependencyHints<'a>>,
     /// Test-only fault injection: executing this transaction panics.
     #[cfg(test)]
     panic_at: Option<crate::access::TxIdx>,
@@ -318,24 +320,17 @@ impl TxExecutor for RevmTxExecutor<'_> {
         self.senders.recover_ahead()
     }
 
-    /// The nearest of the [`HINT_WINDOW`] transactions below `tx` sent by `tx`'s sender:
-    /// `tx` reads the sender's nonce it writes. A batch of one sender's transactions (a
-    /// payout, an exchange's sweep; hundreds in some mainnet blocks) is a chain, which
-    /// otherwise runs every transaction early, reads a stale nonce and is aborted.
+    /// The nearer of the same-sender and hot-recipient hints (`hints.rs`).
     fn dependency_hint(&self, tx: TxIdx) -> Option<TxIdx> {
-        if !self.hints {
-            return None;
+        self.hints.as_ref()?.hint(tx)
+    }
+
+    fn conflicted(&self, tx: TxIdx, changed: ChangedRead) {
+        if let Some(hints) = &self.hints {
+            hints.conflicted(tx, changed);
         }
-        let sender = self.senders.get(tx).ok()?;
-        (tx.saturating_sub(HINT_WINDOW)..tx)
-            .rev()
-            .find(|lower| self.senders.get(*lower).is_ok_and(|s| s == sender))
     }
 }
-
-/// How far below a transaction its dependency hint looks for the same sender: senders are
-/// recovered in order, so those below are at hand, and a batch's transactions sit together.
-const HINT_WINDOW: usize = 8;
 
 /// Test-only fault injection: the worker executing transaction `tx` panics.
 #[cfg(test)]

@@ -332,10 +332,13 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         let slot = self.slots[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let valid = slot
+        // `Some(None)`: valid; `Some(Some(read))`: `read` changed; `None`: no output to
+        // validate.
+        let changed = slot
             .output
             .as_ref()
-            .is_some_and(|output| output.reads().still_observed(self.mv, version.tx));
+            .map(|output| output.reads().first_changed(self.mv, version.tx));
+        let valid = matches!(changed, Some(None));
         // Invariants 2 and 3: the abort only hits the incarnation still listed as executed,
         // and its writes become ESTIMATEs before the slot is unlocked and the re-execution
         // is made ready.
@@ -345,6 +348,9 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             self.mv.mark_estimates(version.tx, slot.written());
         }
         drop(slot);
+        if aborted && let Some(Some(read)) = changed {
+            self.executor.conflicted(version.tx, read);
+        }
         self.scheduler.finish_validation(version.tx, aborted)
     }
 }

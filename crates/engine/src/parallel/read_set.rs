@@ -56,6 +56,15 @@ pub(crate) struct SlotRead {
     pub(crate) observed: Observed,
 }
 
+/// The read a failed validation found changed ([`ReadSet::first_changed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangedRead {
+    /// A basic field (balance, nonce, code, existence) of this account.
+    Account(Address),
+    /// A storage slot of this account.
+    Slot(Address),
+}
+
 /// A read set: each location once, with what its first read observed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ReadSet {
@@ -76,17 +85,25 @@ impl ReadSet {
         fields + self.slots.len()
     }
 
-    /// Block-STM's validation: whether every read would observe now, as transaction
-    /// `reader`, what it observed when it ran (an ESTIMATE in the way fails it). An
-    /// account's fields are checked under one lock.
-    pub(crate) fn still_observed(&self, mv: &MvMemory, reader: TxIdx) -> bool {
-        self.accounts
+    /// Block-STM's validation: the first read that would not observe now, as transaction
+    /// `reader`, what it observed when it ran (an ESTIMATE in the way fails it), the
+    /// accounts' fields before the slots; `None` when every read still holds (the
+    /// incarnation is valid). An account's fields are checked under one lock.
+    pub(crate) fn first_changed(&self, mv: &MvMemory, reader: TxIdx) -> Option<ChangedRead> {
+        if let Some(account) = self
+            .accounts
             .iter()
-            .all(|account| mv.account_unchanged(account, reader))
-            && self.slots.iter().all(|read| {
+            .find(|account| !mv.account_unchanged(account, reader))
+        {
+            return Some(ChangedRead::Account(account.address));
+        }
+        self.slots
+            .iter()
+            .find(|read| {
                 let location = Location::Storage(read.address, read.slot);
-                mv.still_observes(&location, reader, &read.observed)
+                !mv.still_observes(&location, reader, &read.observed)
             })
+            .map(|read| ChangedRead::Slot(read.address))
     }
 
     /// Every location read with what it observed: the accounts' fields first, then the

@@ -9,7 +9,7 @@
 
 use super::{
     mv_memory::{MvMemory, MvValue},
-    read_set::ReadSet,
+    read_set::{ChangedRead, ReadSet},
 };
 use crate::access::{Location, TxIdx, Version};
 
@@ -72,6 +72,13 @@ pub(crate) trait TxExecutor: Sync {
     fn dependency_hint(&self, tx: TxIdx) -> Option<TxIdx> {
         let _ = tx;
         None
+    }
+
+    /// Called when a validation aborted an incarnation of transaction `tx` because its read
+    /// `changed` no longer observed what it did: what a dependency hint may learn from.
+    /// The default ignores it.
+    fn conflicted(&self, tx: TxIdx, changed: ChangedRead) {
+        let _ = (tx, changed);
     }
 }
 
