@@ -6,7 +6,11 @@
 //! (`in_order.rs`); the adaptive concurrencies let the [`CostModel`] choose. In both modes
 //! the calling thread is one of the workers (`in_place_scope`): it starts at once, while
 //! pool threads wake up, which on small blocks costs more than the work (a 15-transaction
-//! block ran at 0.70x with the executor on a pool thread, 1.61x on the caller).
+//! block ran at 0.70x with the executor on a pool thread, 1.61x on the caller). The pool
+//! therefore holds one thread fewer than the engine runs on: a pool thread more would only
+//! wake up with the others, find nothing, and share a core with a worker (mainnet 3356896,
+//! 176 transfers, back to back at 2 threads, execution-only: a median 850 µs a replay with
+//! two pool threads, the idle one yielding in turn with the busy one; 490 µs with one).
 
 use std::num::NonZeroUsize;
 
@@ -27,7 +31,7 @@ use crate::{
 /// How a block's replay uses the engine's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Concurrency {
-    /// Block-STM on exactly this many worker threads (capped by the pool size), whatever the
+    /// Block-STM on exactly this many worker threads (capped by the engine's), whatever the
     /// block: the engine under study, with per-transaction traces.
     Threads(NonZeroUsize),
     /// In-order execution on one thread while this many threads in all recover the senders
@@ -37,32 +41,38 @@ pub enum Concurrency {
     /// execution, whichever is expected to be faster (see [`ParallelEngine::plan`]). This is
     /// the engine as a client would run it: it falls back rather than lose.
     Adaptive(NonZeroUsize),
-    /// [`Concurrency::Adaptive`] over every pool thread.
+    /// [`Concurrency::Adaptive`] over every thread of the engine.
     Auto,
 }
 
-/// The parallel engine. Its thread pool is created once and reused for every block.
+/// The parallel engine. Its thread pool, the calling thread's helpers, is created once and
+/// reused for every block.
 #[derive(Debug)]
 pub struct ParallelEngine {
+    /// The helpers of the calling thread: `threads - 1` of them (one for one thread).
     pool: rayon::ThreadPool,
+    /// The most threads a replay runs on, the calling thread included.
+    threads: usize,
     /// How Block-STM replays run: whether they also check their write sets against the
     /// sequential commit (and, in tests, where a worker panics).
     block_stm: block_stm::Options,
 }
 
 impl ParallelEngine {
-    /// An engine with `threads` worker threads (at least one).
+    /// An engine whose replays run on at most `threads` threads: the calling thread and a
+    /// pool of `threads - 1` (one, for one thread).
     ///
     /// # Errors
     /// [`ReplayError::Engine`] when the operating system refuses the threads.
     pub fn new(threads: NonZeroUsize) -> Result<Self, ReplayError> {
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.get())
+            .num_threads((threads.get() - 1).max(1))
             .thread_name(|i| format!("replay-evm-worker-{i}"))
             .build()
             .map_err(|e| EngineError::ThreadsRefused(e.to_string()))?;
         Ok(Self {
             pool,
+            threads: threads.get(),
             block_stm: block_stm::Options::default(),
         })
     }
@@ -78,9 +88,9 @@ impl ParallelEngine {
         self
     }
 
-    /// Number of threads in the pool.
+    /// The most threads a replay runs on, the calling thread included.
     pub fn max_threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.threads
     }
 
     /// How `block` is replayed under `concurrency`: the mode and the thread count.
