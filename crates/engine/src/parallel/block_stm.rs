@@ -164,6 +164,7 @@ pub(crate) fn replay(
         panic_at: options.panic_at,
     };
     let run = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number);
+
     // A signature that does not recover is what the sequential replay, which recovers every
     // sender first, reports before anything else.
     let senders = senders
@@ -177,15 +178,12 @@ pub(crate) fn replay(
     // self-check nothing reads the memory any more, so it is freed meanwhile.
     let invariant = |what| EngineError::Invariant { number, what };
     let fold = if options.check_write_sets {
-        let fold = final_state(pool, threads, &block_ctx, &slots).map_err(invariant)?;
+        let fold = final_state(pool, threads, &block_ctx, &slots, (), false).map_err(invariant)?;
         check_final_state(&block_ctx, &mv, &slots, &fold.state).map_err(invariant)?;
         drop(mv);
         fold
     } else {
-        while_freeing(pool, threads, large, mv, || {
-            final_state(pool, threads, &block_ctx, &slots)
-        })
-        .map_err(invariant)?
+        final_state(pool, threads, &block_ctx, &slots, mv, large).map_err(invariant)?
     };
     let Fold {
         state: final_state,
@@ -246,6 +244,7 @@ pub(crate) fn replay(
         .get()
         .ok_or_else(|| invariant("the final state was not folded".into()))?;
     let state_changes = state_changes(changes, fold, &state.cache, &block_ctx);
+
     Ok(ParallelReplay {
         replay: BlockReplay {
             number,

@@ -59,7 +59,7 @@ use revm::{
 use super::{
     executor::LastIncarnations,
     mv_memory::MvValue,
-    threads::{Chunks, on_threads},
+    threads::{Chunks, on_threads, while_freeing},
     tx_executor::IncarnationOutput,
     vm::{BlockContext, NewCodes},
 };
@@ -422,21 +422,28 @@ pub(crate) struct Fold {
 /// Folds the write sets of `slots` (every transaction's last incarnation, in order) into
 /// the block's final state and diffs it against the pre-state, on `threads` threads of
 /// `pool` (the caller one of them), each folding the accounts of the shares it claims.
+/// `garbage` (the multi-version memory, which nothing reads any more) is dropped by a pool
+/// thread once the writes are sorted into their shares, when `free_beside`; the thread then
+/// claims the shares left. Sorting first on every thread and freeing after, not before:
+/// freeing a 1-Ggas block's memory takes a thread 14 ms, during which the caller sorted
+/// the writes alone (raw-transfers at 2 threads: the fold 58 -> 45 ms).
 ///
 /// # Errors
 /// A description of the write that does not fit its location, or of an account that
 /// vanished without a deletion (engine bugs).
-pub(crate) fn final_state<O: IncarnationOutput + Sync>(
+pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
     pool: &rayon::ThreadPool,
     threads: usize,
     ctx: &BlockContext<'_>,
     slots: &LastIncarnations<O>,
+    garbage: G,
+    free_beside: bool,
 ) -> Result<Fold, String> {
     let writes = slots.iter().filter_map(|slot| slot.output.as_ref());
     let total: usize = writes.clone().map(|output| output.writes().len()).sum();
     // Below a few thousand writes a second thread costs more than it saves.
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
-    // memory, see `block_stm.rs`) leaves its shares to the others. One thread folds
+    // memory) leaves its shares to the others. One thread folds
     // everything in one share.
     let parts = if total < 4096 || threads <= 1 {
         1
@@ -506,14 +513,16 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync>(
         *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
     let next = AtomicUsize::new(0);
-    on_threads(pool, threads.min(parts), || {
-        loop {
-            let part = next.fetch_add(1, Relaxed);
-            if part >= parts {
-                break;
+    while_freeing(pool, threads, free_beside, garbage, || {
+        on_threads(pool, threads.min(parts), || {
+            loop {
+                let part = next.fetch_add(1, Relaxed);
+                if part >= parts {
+                    break;
+                }
+                fold_share(part);
             }
-            fold_share(part);
-        }
+        });
     });
     let (shares, changes) = results
         .into_iter()
