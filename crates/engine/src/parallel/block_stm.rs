@@ -164,7 +164,6 @@ pub(crate) fn replay(
         panic_at: options.panic_at,
     };
     let run = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number);
-
     // A signature that does not recover is what the sequential replay, which recovers every
     // sender first, reports before anything else.
     let senders = senders
@@ -244,7 +243,6 @@ pub(crate) fn replay(
         .get()
         .ok_or_else(|| invariant("the final state was not folded".into()))?;
     let state_changes = state_changes(changes, fold, &state.cache, &block_ctx);
-
     Ok(ParallelReplay {
         replay: BlockReplay {
             number,

@@ -332,13 +332,14 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         let slot = self.slots[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // `Some(None)`: valid; `Some(Some(read))`: `read` changed; `None`: no output to
-        // validate.
-        let changed = slot
-            .output
-            .as_ref()
-            .map(|output| output.reads().first_changed(self.mv, version.tx));
-        let valid = matches!(changed, Some(None));
+        // No output to validate is invalid, with no read to blame.
+        let (valid, changed) = match slot.output.as_ref() {
+            Some(output) => {
+                let changed = output.reads().first_changed(self.mv, version.tx);
+                (changed.is_none(), changed)
+            }
+            None => (false, None),
+        };
         // Invariants 2 and 3: the abort only hits the incarnation still listed as executed,
         // and its writes become ESTIMATEs before the slot is unlocked and the re-execution
         // is made ready.
@@ -348,7 +349,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             self.mv.mark_estimates(version.tx, slot.written());
         }
         drop(slot);
-        if aborted && let Some(Some(read)) = changed {
+        if aborted && let Some(read) = changed {
             self.executor.conflicted(version.tx, read);
         }
         self.scheduler.finish_validation(version.tx, aborted)

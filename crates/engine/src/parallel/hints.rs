@@ -49,7 +49,7 @@ use crate::access::TxIdx;
 
 /// How far below a transaction its hints look: senders are recovered in order, so those
 /// below are at hand, and a batch's (or a hot contract's) transactions sit together.
-pub(crate) const HINT_WINDOW: usize = 8;
+const HINT_WINDOW: usize = 8;
 
 /// Recipients whose heat is kept per block at most: a block whose every contract
 /// conflicts gains nothing from a longer list to search.
@@ -57,11 +57,11 @@ const MAX_RECIPIENTS: usize = 16;
 
 /// The heat a recipient gains when a call to it aborts on its own state: it stays hot for
 /// this many calls, unless more abort.
-pub(crate) const ABORT_HEAT: u32 = 16;
+const ABORT_HEAT: u32 = 16;
 
 /// The most heat a recipient holds: it cools within this many calls once they stop
 /// aborting.
-pub(crate) const MAX_HEAT: u32 = 64;
+const MAX_HEAT: u32 = 64;
 
 /// One block's dependency hints (see the module docs).
 pub(crate) struct DependencyHints<'a> {
