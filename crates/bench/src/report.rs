@@ -1,6 +1,7 @@
 //! What one benchmarked block yields: its measurements, table rows and JSON line (the
 //! summary of a run is `summary.rs`).
 
+use replay_evm::parallel::Phases;
 use replay_evm_args::output::duration_us;
 use replay_evm_dataset::measure::median;
 use replay_evm_workload::Workload;
@@ -45,6 +46,10 @@ pub(crate) struct ParallelRun {
     pub(crate) aborts: Vec<u64>,
     pub(crate) suspensions: Vec<u64>,
     pub(crate) hint_waits: Vec<u64>,
+    /// Each end-to-end Block-STM run's phases ([`Phases::as_array`]); empty in-order.
+    pub(crate) phases: Vec<[u64; 6]>,
+    /// The same for the execution-only runs.
+    pub(crate) exec_phases: Vec<[u64; 6]>,
     /// Runs whose result was compared with the sequential one and found equal.
     pub(crate) verified_runs: usize,
     pub(crate) peak_heap: u64,
@@ -79,6 +84,27 @@ fn wall(samples: &[Sample]) -> u64 {
 
 fn cpu(samples: &[Sample]) -> u64 {
     median(&samples.iter().map(|s| s.cpu_us).collect::<Vec<_>>())
+}
+
+/// The median of each phase over `runs`, `None` without a run.
+fn phase_medians(runs: &[[u64; 6]]) -> Option<[u64; 6]> {
+    (!runs.is_empty()).then(|| {
+        std::array::from_fn(|phase| median(&runs.iter().map(|run| run[phase]).collect::<Vec<_>>()))
+    })
+}
+
+/// Phase medians as a JSON object by phase name (null without a run).
+fn phases_json(runs: &[[u64; 6]]) -> Value {
+    match phase_medians(runs) {
+        Some(medians) => Value::Object(
+            Phases::NAMES
+                .iter()
+                .zip(medians)
+                .map(|(name, us)| ((*name).to_owned(), json!(us)))
+                .collect(),
+        ),
+        None => Value::Null,
+    }
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -198,6 +224,8 @@ impl BlockResult {
                     "aborts": median(&run.aborts),
                     "suspensions": median(&run.suspensions),
                     "hint_waits": median(&run.hint_waits),
+                    "phases_us": phases_json(&run.phases),
+                    "exec_phases_us": phases_json(&run.exec_phases),
                     "reexecutions_per_tx": self.reexecutions_per_tx(run),
                     "verified_runs": run.verified_runs,
                     "verified": self.error.is_none() && run.verified_runs > 0,
@@ -284,6 +312,61 @@ impl BlockResult {
             })
             .collect()
     }
+}
+
+impl BlockResult {
+    /// The rows of the `--phases` table: for each Block-STM run, the median of each phase
+    /// of its execution-only replays (end-to-end ones without them), each also as a share
+    /// of their sum.
+    pub(crate) fn phase_rows(&self) -> Vec<String> {
+        if !self.ok() {
+            return Vec::new();
+        }
+        self.parallel
+            .iter()
+            .filter_map(|run| {
+                let (timing, medians) = match phase_medians(&run.exec_phases) {
+                    Some(medians) => ("exec", medians),
+                    None => ("e2e", phase_medians(&run.phases)?),
+                };
+                let total: u64 = medians.iter().sum();
+                let cells: Vec<String> = medians
+                    .iter()
+                    .map(|us| {
+                        format!(
+                            "{:>8} {:>3.0}%",
+                            duration_us(*us),
+                            100.0 * *us as f64 / total.max(1) as f64
+                        )
+                    })
+                    .collect();
+                Some(format!(
+                    "{:<22} {:>4} {:>6} {:>8}  {}",
+                    self.name,
+                    run.threads,
+                    timing,
+                    duration_us(total),
+                    cells.join(" ")
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The header of the `--phases` table, matching [`BlockResult::phase_rows`].
+pub(crate) fn phase_header() -> String {
+    let names: Vec<String> = Phases::NAMES
+        .iter()
+        .map(|name| format!("{name:>13}"))
+        .collect();
+    format!(
+        "{:<22} {:>4} {:>6} {:>8}  {}",
+        "block",
+        "thr",
+        "timing",
+        "sum",
+        names.join(" ")
+    )
 }
 
 /// The table header, matching [`BlockResult::rows`].

@@ -256,6 +256,8 @@ impl Bench<'_> {
                 aborts: Vec::new(),
                 suspensions: Vec::new(),
                 hint_waits: Vec::new(),
+                phases: Vec::new(),
+                exec_phases: Vec::new(),
                 verified_runs: 1,
                 peak_heap: peak,
             });
@@ -300,6 +302,8 @@ impl Bench<'_> {
                 run.aborts.push(par.counters.aborts);
                 run.suspensions.push(par.counters.suspensions);
                 run.hint_waits.push(par.counters.hint_waits);
+                run.phases
+                    .extend(par.phases.map(|phases| phases.as_array()));
                 run.verified_runs += 1;
                 // Every timed replay starts from the same heap: the sequential replays' results
                 // are dropped before the next timer starts, and so is this one (a 1-Ggas
@@ -316,6 +320,8 @@ impl Bench<'_> {
                              the sequential one: {difference}"
                         ));
                     }
+                    run.exec_phases
+                        .extend(par.phases.map(|phases| phases.as_array()));
                     drop(par);
                     run.exec_samples.push(exec);
                 }
@@ -489,6 +495,19 @@ pub fn run(args: Args) -> Result<Outcome, BenchError> {
             format!("{}: done (sequential {seq})", result.name)
         });
         results.push(result);
+    }
+    if args.phases && !args.json {
+        println!(
+            "\nwhere a Block-STM replay's time goes: the median of each phase (execution-only \
+             where measured, else end to end) and its share of their sum"
+        );
+        println!("{}", report::phase_header());
+        for result in &results {
+            for row in result.phase_rows() {
+                println!("{row}");
+            }
+        }
+        println!();
     }
     let mut machine = machine;
     machine["load_average_end"] = crate::machine::machine()["load_average"].clone();

@@ -303,6 +303,19 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
         for run in blocks[0]["parallel"].as_array().unwrap() {
             let exec = run["exec_speedup"].as_f64();
             let bound = run["bound"].as_f64();
+            // Where a Block-STM replay's time went: every phase, end to end and
+            // execution-only; in-order runs have none.
+            for key in ["phases_us", "exec_phases_us"] {
+                let phases = &run[key];
+                if block_stm {
+                    for name in PHASES {
+                        assert!(phases[name].is_u64(), "{key}.{name} in {run}");
+                    }
+                    assert!(phases["loop"].as_u64() > Some(0), "{run}");
+                } else {
+                    assert!(phases.is_null(), "{run}");
+                }
+            }
             if block_stm {
                 assert!(exec.is_some_and(|s| s.is_finite() && s > 0.0), "{run}");
                 let bound = bound.unwrap_or_else(|| panic!("no bound in {run}"));
@@ -318,6 +331,54 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
                 );
             }
         }
+    }
+}
+
+/// The phases of a Block-STM replay, as `phases_us` names them.
+const PHASES: [&str; 6] = [
+    "setup",
+    "loop",
+    "fold",
+    "merge_traces",
+    "receipts",
+    "finish",
+];
+
+/// `--phases` adds a table of where each Block-STM run's time went, one row per thread
+/// count, every phase with its share.
+#[test]
+fn phases_table_has_a_row_per_block_stm_run() {
+    let output = bench(&[
+        "--workload",
+        "raw-transfers",
+        "--gas",
+        "2M",
+        "--threads",
+        "1,2",
+        "--repeat",
+        "1",
+        "--min-time",
+        "0",
+        "--mode",
+        "block-stm",
+        "--phases",
+    ]);
+    assert_no_panic(&output);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("block") && l.contains("merge_traces"))
+        .unwrap_or_else(|| panic!("no phases table in {stdout}"));
+    for name in PHASES {
+        assert!(lines[header].contains(name), "{}", lines[header]);
+    }
+    for (row, threads) in lines[header + 1..header + 3].iter().zip(["1", "2"]) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[..3], ["raw-transfers", threads, "exec"], "{row}");
+        // The sum, then each phase and its share.
+        assert_eq!(cells.len(), 4 + 2 * PHASES.len(), "{row}");
     }
 }
 

@@ -65,5 +65,5 @@ mod write_set_check;
 
 pub use cost_model::CostModel;
 pub use engine::{Concurrency, ParallelEngine};
-pub use replay::{Mode, ParallelReplay, TraceReads, TxTrace};
+pub use replay::{Mode, ParallelReplay, Phases, TraceReads, TxTrace};
 pub use scheduler::Counters;

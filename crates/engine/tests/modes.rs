@@ -13,7 +13,7 @@ use replay_evm::{
     block_dir::load_block_dir,
     chain::{ChainSpec, Fork},
     fixtures::{fixtures_dir, mainnet_block_dirs},
-    parallel::{Concurrency, CostModel, Mode, ParallelEngine},
+    parallel::{Concurrency, CostModel, Mode, ParallelEngine, Phases},
     sequential::replay_sequential,
     verify::verify,
 };
@@ -65,9 +65,21 @@ fn assert_every_mode_equals_sequential(engine: &ParallelEngine, block: &Archived
             panic!("{what}: {difference}");
         }
         match par.mode {
-            Mode::BlockStm => assert_eq!(par.traces.len(), block.transactions().len()),
+            Mode::BlockStm => {
+                assert_eq!(par.traces.len(), block.transactions().len());
+                // The phases partition the replay's wall time, less their rounding (under
+                // a microsecond each).
+                let phases = par.phases.unwrap_or_else(|| panic!("{what}: no phases"));
+                let short = par.replay.wall_us.checked_sub(phases.total_us());
+                assert!(
+                    short.is_some_and(|us| us < Phases::NAMES.len() as u64),
+                    "{what}: phases {phases:?} against {} us",
+                    par.replay.wall_us
+                );
+            }
             Mode::InOrder => {
                 assert!(par.traces.is_empty());
+                assert!(par.phases.is_none(), "{what}");
                 assert_eq!(par.counters.executions, block.transactions().len() as u64);
             }
         }

@@ -22,6 +22,11 @@
 //!    incarnations' results in order to the same block executor (receipts and gas), which
 //!    then applies the post-block rules over the final state; what they change joins the
 //!    state changes.
+//!
+//! The calling thread times these steps as it goes ([`Phases`], in the result: set-up,
+//! worker loop, fold, merge beside the traces, receipts, finish), so that where a replay's
+//! time goes is measured on every replay rather than by a profiler's patch
+//! (`replay-evm-bench --phases`).
 
 use std::{collections::BTreeMap, sync::OnceLock, time::Instant};
 
@@ -42,7 +47,7 @@ use super::{
     mv_memory::MvMemory,
     read_set::ChangedRead,
     receipts::{BloomedReceipts, bloom_work},
-    replay::{MAX_TXS, Mode, ParallelReplay},
+    replay::{MAX_TXS, Mode, ParallelReplay, PhaseClock, Phases},
     senders::Senders,
     threads::{beside, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
@@ -84,6 +89,7 @@ pub(crate) fn replay(
     known_senders: Option<&[Address]>,
 ) -> Result<ParallelReplay, ReplayError> {
     let started = Instant::now();
+    let mut clock = PhaseClock::starting_at(started);
     let number = block.number();
     let fork = block.fork(chain);
     let txs = block.transactions();
@@ -163,7 +169,9 @@ pub(crate) fn replay(
         #[cfg(test)]
         panic_at: options.panic_at,
     };
+    let setup_us = clock.lap();
     let run = executor::run(pool, &revm_executor, &mv, txs.len(), threads, number);
+    let loop_us = clock.lap();
     // A signature that does not recover is what the sequential replay, which recovers every
     // sender first, reports before anything else.
     let senders = senders
@@ -199,6 +207,7 @@ pub(crate) fn replay(
     if fold_cell.set(final_state).is_err() {
         return Err(invariant("the final state was folded twice".into()).into());
     }
+    let fold_us = clock.lap();
     // The fold's state changes merged in order (serial), while the other threads build the traces and
     // the receipts' blooms and then the caller joins them. Helpers for a large block, or
     // one with many logs (a unit is about 256 of them).
@@ -226,6 +235,7 @@ pub(crate) fn replay(
         },
     );
     let traces = trace_work.into_results();
+    let merge_traces_us = clock.lap();
     executor
         .receipt_builder
         .set_blooms(bloom_work.into_blooms(known_blooms));
@@ -234,6 +244,7 @@ pub(crate) fn replay(
     let outcomes = while_freeing(pool, threads, large, slots, || {
         commit_transactions(&mut executor, results, &block_ctx, block, &senders)
     })?;
+    let receipts_us = clock.lap();
     let traces = traces
         .into_iter()
         .collect::<Option<Vec<_>>>()
@@ -243,6 +254,7 @@ pub(crate) fn replay(
         .get()
         .ok_or_else(|| invariant("the final state was not folded".into()))?;
     let state_changes = state_changes(changes, fold, &state.cache, &block_ctx);
+    let finish_us = clock.lap();
     Ok(ParallelReplay {
         replay: BlockReplay {
             number,
@@ -253,11 +265,19 @@ pub(crate) fn replay(
             state_changes,
             requests_hash: (fork >= Fork::Prague).then(|| result.requests.requests_hash()),
             ommer_rewards_applied: block.has_ommer_headers(),
-            wall_us: started.elapsed().as_micros() as u64,
+            wall_us: clock.elapsed_us(),
         },
         threads,
         mode: Mode::BlockStm,
         counters,
+        phases: Some(Phases {
+            setup_us,
+            loop_us,
+            fold_us,
+            merge_traces_us,
+            receipts_us,
+            finish_us,
+        }),
         traces,
     })
 }

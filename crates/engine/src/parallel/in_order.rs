@@ -75,6 +75,7 @@ pub(crate) fn replay(
         threads,
         mode: Mode::InOrder,
         counters,
+        phases: None,
         traces: Vec::new(),
     })
 }

@@ -1,6 +1,9 @@
 //! What a parallel replay returns: the replay itself (comparable with the sequential one),
-//! the mode it ran in, Block-STM's counters, and every transaction's trace (read set and
-//! write set of its last incarnation), from which the dependency analysis is built.
+//! the mode it ran in, Block-STM's counters and where its time went, and every
+//! transaction's trace (read set and write set of its last incarnation), from which the
+//! dependency analysis is built.
+
+use std::time::Instant;
 
 use alloy_primitives::{Address, U256};
 
@@ -33,6 +36,94 @@ impl Mode {
             Self::BlockStm => "block-stm",
             Self::InOrder => "in-order",
         }
+    }
+}
+
+/// Where one Block-STM replay's wall time went, as the calling thread saw it: consecutive
+/// phases, in microseconds, that add up to the replay's `wall_us` (each is rounded down, so
+/// the sum may fall short by a few). A phase is wall time, whatever the other threads did
+/// meanwhile: the worker loop runs on every thread, the fold and the traces on several, the
+/// merge and the receipts on one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Before the worker loop: the block executor, the pre-block system calls, the base
+    /// state and the multi-version memory (and, end to end on one thread, recovering every
+    /// sender).
+    pub setup_us: u64,
+    /// The worker loop: every incarnation's execution and validation (end to end on
+    /// several threads, with the senders recovered as the workers go).
+    pub loop_us: u64,
+    /// The final state folded from the last write sets and diffed against the pre-state
+    /// (with the multi-version memory freed beside it).
+    pub fold_us: u64,
+    /// The fold's state changes merged in order, beside the traces and the receipts'
+    /// blooms.
+    pub merge_traces_us: u64,
+    /// The receipts, committed in order (with the read and write sets freed beside them).
+    pub receipts_us: u64,
+    /// The post-block rules and the block's state changes.
+    pub finish_us: u64,
+}
+
+impl Phases {
+    /// The phases' names, in order, as the bench's table and JSON write them.
+    pub const NAMES: [&str; 6] = [
+        "setup",
+        "loop",
+        "fold",
+        "merge_traces",
+        "receipts",
+        "finish",
+    ];
+
+    /// The phases' durations, in [`Phases::NAMES`] order.
+    pub fn as_array(&self) -> [u64; 6] {
+        [
+            self.setup_us,
+            self.loop_us,
+            self.fold_us,
+            self.merge_traces_us,
+            self.receipts_us,
+            self.finish_us,
+        ]
+    }
+
+    /// Their sum.
+    pub fn total_us(&self) -> u64 {
+        self.as_array().iter().sum()
+    }
+}
+
+/// Times consecutive phases from one start: each [`PhaseClock::lap`] is the time since the
+/// previous one (or the start), and [`PhaseClock::elapsed_us`] the time from the start to
+/// the last lap, so that the laps add up to it (less their rounding, under a microsecond
+/// each).
+#[derive(Debug)]
+pub(crate) struct PhaseClock {
+    started: Instant,
+    last: Instant,
+}
+
+impl PhaseClock {
+    /// A clock whose first lap starts at `started`.
+    pub(crate) fn starting_at(started: Instant) -> Self {
+        Self {
+            started,
+            last: started,
+        }
+    }
+
+    /// Microseconds since the previous lap.
+    pub(crate) fn lap(&mut self) -> u64 {
+        let now = Instant::now();
+        let us = now.duration_since(self.last).as_micros() as u64;
+        self.last = now;
+        us
+    }
+
+    /// Microseconds from the start to the last lap.
+    pub(crate) fn elapsed_us(&self) -> u64 {
+        self.last.duration_since(self.started).as_micros() as u64
     }
 }
 
@@ -78,6 +169,9 @@ pub struct ParallelReplay {
     pub mode: Mode,
     /// Block-STM's counters (in-order: one execution per transaction, nothing else).
     pub counters: Counters,
+    /// Where a Block-STM replay's wall time went, phase by phase; `None` in
+    /// [`Mode::InOrder`].
+    pub phases: Option<Phases>,
     /// Per-transaction traces; empty in [`Mode::InOrder`], which records no read or write
     /// sets.
     pub traces: Vec<TxTrace>,
