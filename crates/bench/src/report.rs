@@ -315,9 +315,10 @@ impl BlockResult {
 }
 
 impl BlockResult {
-    /// The rows of the `--phases` table: for each Block-STM run, the median of each phase
-    /// of its execution-only replays (end-to-end ones without them), each also as a share
-    /// of their sum.
+    /// The rows of the `--phases` table: for each Block-STM run, the sequential replay's
+    /// median and the median of each phase of its execution-only replays (end-to-end ones,
+    /// and the end-to-end sequential median, without them), each also as a share of their
+    /// sum.
     pub(crate) fn phase_rows(&self) -> Vec<String> {
         if !self.ok() {
             return Vec::new();
@@ -325,9 +326,9 @@ impl BlockResult {
         self.parallel
             .iter()
             .filter_map(|run| {
-                let (timing, medians) = match phase_medians(&run.exec_phases) {
-                    Some(medians) => ("exec", medians),
-                    None => ("e2e", phase_medians(&run.phases)?),
+                let (timing, medians, sequential) = match phase_medians(&run.exec_phases) {
+                    Some(medians) => ("exec", medians, &self.sequential_exec),
+                    None => ("e2e", phase_medians(&run.phases)?, &self.sequential),
                 };
                 let total: u64 = medians.iter().sum();
                 let cells: Vec<String> = medians
@@ -341,10 +342,11 @@ impl BlockResult {
                     })
                     .collect();
                 Some(format!(
-                    "{:<22} {:>4} {:>6} {:>8}  {}",
+                    "{:<22} {:>4} {:>6} {:>8} {:>8}  {}",
                     self.name,
                     run.threads,
                     timing,
+                    duration_us(wall(sequential)),
                     duration_us(total),
                     cells.join(" ")
                 ))
@@ -360,10 +362,11 @@ pub(crate) fn phase_header() -> String {
         .map(|name| format!("{name:>13}"))
         .collect();
     format!(
-        "{:<22} {:>4} {:>6} {:>8}  {}",
+        "{:<22} {:>4} {:>6} {:>8} {:>8}  {}",
         "block",
         "thr",
         "timing",
+        "seq",
         "sum",
         names.join(" ")
     )

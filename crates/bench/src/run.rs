@@ -499,7 +499,8 @@ pub fn run(args: Args) -> Result<Outcome, BenchError> {
     if args.phases && !args.json {
         println!(
             "\nwhere a Block-STM replay's time goes: the median of each phase (execution-only \
-             where measured, else end to end) and its share of their sum"
+             where measured, else end to end) and its share of their sum; seq: the sequential \
+             replay's median, timed alike"
         );
         println!("{}", report::phase_header());
         for result in &results {

@@ -377,8 +377,8 @@ fn phases_table_has_a_row_per_block_stm_run() {
     for (row, threads) in lines[header + 1..header + 3].iter().zip(["1", "2"]) {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells[..3], ["raw-transfers", threads, "exec"], "{row}");
-        // The sum, then each phase and its share.
-        assert_eq!(cells.len(), 4 + 2 * PHASES.len(), "{row}");
+        // The sequential replay, the phases' sum, then each phase and its share.
+        assert_eq!(cells.len(), 5 + 2 * PHASES.len(), "{row}");
     }
 }
 
