@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use replay_evm::fixtures::fixtures_dir;
+use replay_evm::{fixtures::fixtures_dir, parallel::Phases};
 use serde_json::Value;
 
 /// Runs `replay-evm-bench` with `args` and waits for it.
@@ -15,6 +15,14 @@ fn bench(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run replay-evm-bench")
+}
+
+/// [`bench`] with one timed round of each configuration and no minimum time: the tests'
+/// blocks are tiny, and their timings are not asserted.
+fn bench_once(args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--repeat", "1", "--min-time", "0"]);
+    bench(&all)
 }
 
 /// Output bytes as text.
@@ -170,17 +178,13 @@ fn mainnet_fixtures_json_and_plot() {
         fixtures.join("mainnet/13217637").display().to_string(),
         fixtures.join("mainnet/19426587").display().to_string(),
     ];
-    let output = bench(&[
+    let output = bench_once(&[
         "--fixtures",
         &blocks[0],
         "--fixtures",
         &blocks[1],
         "--threads",
         "1,2",
-        "--repeat",
-        "1",
-        "--min-time",
-        "0",
         "--json",
         "--plot",
         &plot.display().to_string(),
@@ -212,7 +216,7 @@ fn mainnet_fixtures_json_and_plot() {
 fn table_output_and_json_file() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("results.jsonl");
-    let output = bench(&[
+    let output = bench_once(&[
         "--json-file",
         &saved.display().to_string(),
         "--workload",
@@ -221,10 +225,6 @@ fn table_output_and_json_file() {
         "1M",
         "--threads",
         "2",
-        "--repeat",
-        "1",
-        "--min-time",
-        "0",
     ]);
     assert_no_panic(&output);
     assert!(output.status.success(), "{}", text(&output.stdout));
@@ -266,17 +266,13 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
         ("in-order", ["in-order", "in-order"]),
         ("adaptive", ["in-order", "in-order"]),
     ] {
-        let output = bench(&[
+        let output = bench_once(&[
             "--workload",
             "erc20-hot",
             "--gas",
             "3000000",
             "--threads",
             "1,2",
-            "--repeat",
-            "1",
-            "--min-time",
-            "0",
             "--mode",
             mode,
             "--json",
@@ -334,31 +330,20 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
     }
 }
 
-/// The phases of a Block-STM replay, as `phases_us` names them.
-const PHASES: [&str; 6] = [
-    "setup",
-    "loop",
-    "fold",
-    "merge_traces",
-    "receipts",
-    "finish",
-];
+/// The phases of a Block-STM replay, as `phases_us` and the `--phases` table name them.
+const PHASES: [&str; 6] = Phases::NAMES;
 
 /// `--phases` adds a table of where each Block-STM run's time went, one row per thread
 /// count, every phase with its share.
 #[test]
 fn phases_table_has_a_row_per_block_stm_run() {
-    let output = bench(&[
+    let output = bench_once(&[
         "--workload",
         "raw-transfers",
         "--gas",
         "2M",
         "--threads",
         "1,2",
-        "--repeat",
-        "1",
-        "--min-time",
-        "0",
         "--mode",
         "block-stm",
         "--phases",
