@@ -312,9 +312,7 @@ impl BlockResult {
             })
             .collect()
     }
-}
 
-impl BlockResult {
     /// The rows of the `--phases` table: for each Block-STM run, the sequential replay's
     /// median and the median of each phase of its execution-only replays (end-to-end ones,
     /// and the end-to-end sequential median, without them), each also as a share of their
@@ -341,14 +339,15 @@ impl BlockResult {
                         )
                     })
                     .collect();
-                Some(format!(
-                    "{:<22} {:>4} {:>6} {:>8} {:>8}  {}",
-                    self.name,
-                    run.threads,
-                    timing,
-                    duration_us(wall(sequential)),
-                    duration_us(total),
-                    cells.join(" ")
+                Some(phase_line(
+                    [
+                        &self.name,
+                        &run.threads.to_string(),
+                        timing,
+                        &duration_us(wall(sequential)),
+                        &duration_us(total),
+                    ],
+                    &cells,
                 ))
             })
             .collect()
@@ -361,14 +360,16 @@ pub(crate) fn phase_header() -> String {
         .iter()
         .map(|name| format!("{name:>13}"))
         .collect();
+    phase_line(["block", "thr", "timing", "seq", "sum"], &names)
+}
+
+/// One line of the `--phases` table: the block, thread count, timing, sequential median
+/// and sum, then one cell a phase.
+fn phase_line(head: [&str; 5], cells: &[String]) -> String {
+    let [block, threads, timing, seq, sum] = head;
     format!(
-        "{:<22} {:>4} {:>6} {:>8} {:>8}  {}",
-        "block",
-        "thr",
-        "timing",
-        "seq",
-        "sum",
-        names.join(" ")
+        "{block:<22} {threads:>4} {timing:>6} {seq:>8} {sum:>8}  {}",
+        cells.join(" ")
     )
 }
 

@@ -28,7 +28,7 @@
 //! time goes is measured on every replay rather than by a profiler's patch
 //! (`replay-evm-bench --phases`).
 
-use std::{collections::BTreeMap, sync::OnceLock, time::Instant};
+use std::{collections::BTreeMap, sync::OnceLock};
 
 use alloy_consensus::TxEnvelope;
 use alloy_evm::{
@@ -88,8 +88,7 @@ pub(crate) fn replay(
     threads: usize,
     known_senders: Option<&[Address]>,
 ) -> Result<ParallelReplay, ReplayError> {
-    let started = Instant::now();
-    let mut clock = PhaseClock::starting_at(started);
+    let mut clock = PhaseClock::start();
     let number = block.number();
     let fork = block.fork(chain);
     let txs = block.transactions();

@@ -105,8 +105,9 @@ pub(crate) struct PhaseClock {
 }
 
 impl PhaseClock {
-    /// A clock whose first lap starts at `started`.
-    pub(crate) fn starting_at(started: Instant) -> Self {
+    /// A clock whose first lap starts now.
+    pub(crate) fn start() -> Self {
+        let started = Instant::now();
         Self {
             started,
             last: started,
