@@ -10,7 +10,7 @@
 //! one compact record per written account (its last writes and the credits after them;
 //! code and storage, which few accounts write, boxed apart), and diffs each account's
 //! [`FinalAccount`] against the pre-state there and then, each share's changes sorted by
-//! address there too ([`sorted_changes`] merges them): the block's state changes
+//! address there too ([`sorted_changes`] appends them): the block's state changes
 //! (`state_changes.rs`) come from the fold, not from a revm `State` the fold would first be
 //! committed to.
 //!
@@ -35,8 +35,7 @@
 //! | present, only its fields written | changed: its final info and written storage over the base state |
 
 use std::{
-    cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap},
+    collections::BTreeMap,
     sync::{
         Mutex, OnceLock,
         atomic::{AtomicUsize, Ordering::Relaxed},
@@ -406,9 +405,13 @@ fn fold_writes<'w>(
 /// Transactions per chunk of the pass that sorts the writes into their shares.
 const BUCKET_CHUNK: usize = 256;
 
-/// Which of `parts` shares of the accounts `address` falls in.
+/// Which of `parts` shares of the accounts `address` falls in: the shares are ranges of
+/// addresses by their first byte, in order, so that the shares' sorted state changes
+/// follow one another ([`sorted_changes`] appends them). Addresses are hashes, so the
+/// ranges hold alike; the few with leading zero bytes (precompiles, system contracts,
+/// vanity addresses) are too few to unbalance the first share.
 fn share(address: &Address, parts: usize) -> usize {
-    usize::from(address.0[19]) % parts.max(1)
+    (usize::from(address.0[0]) * parts) >> 8
 }
 
 /// The block's final state and the state changes of its written accounts (each share's,
@@ -567,37 +570,21 @@ fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, Accou
 }
 
 /// The fold's state changes (`Fold::changes`) in one map, ordered by address: each share's
-/// are ordered already (sorted on the worker threads, [`by_address`]), and are merged here.
-/// (A share out of order would only cost the map's own sort.)
+/// are ordered already (sorted on the worker threads, [`by_address`]) and each share's
+/// addresses come after the previous share's ([`share`]), so they are appended in turn and
+/// the map's own sort finds them in order. (Changes out of order would only cost that
+/// sort.) A merge of the shares by a heap, as the shares were once interleaved, cost the
+/// calling thread 4.4 to 7.2 ms of raw-transfers' 200-Mgas replay at 2 threads against
+/// 2.4 to 2.9 ms for this (a probe, three replays each).
 pub(crate) fn sorted_changes(
     changes: Vec<Vec<(Address, AccountChange)>>,
 ) -> BTreeMap<Address, AccountChange> {
-    let mut shares: Vec<_> = changes
-        .into_iter()
-        .map(|share| share.into_iter().peekable())
-        .collect();
-    let mut heads: BinaryHeap<Reverse<(Address, usize)>> = shares
-        .iter_mut()
-        .enumerate()
-        .filter_map(|(share, changes)| {
-            changes
-                .peek()
-                .map(|(address, _)| Reverse((*address, share)))
-        })
-        .collect();
-    // Merged into a vector of the exact size (the map is built from one, and one grown by
-    // doubling would hold up to twice the changes at the heap's peak).
-    let mut merged = Vec::with_capacity(shares.iter().map(ExactSizeIterator::len).sum());
-    merged.extend(std::iter::from_fn(|| {
-        let Reverse((_, share)) = heads.pop()?;
-        let changes = shares.get_mut(share)?;
-        let next = changes.next();
-        if let Some((address, _)) = changes.peek() {
-            heads.push(Reverse((*address, share)));
-        }
-        next
-    }));
-    drop(shares);
+    // Into one vector of the exact size first: the map is built from one (in place), and
+    // one grown by doubling would hold up to twice the changes at the heap's peak.
+    let mut merged = Vec::with_capacity(changes.iter().map(Vec::len).sum());
+    for share in changes {
+        merged.extend(share);
+    }
     merged.into_iter().collect()
 }
 
@@ -685,6 +672,21 @@ mod tests {
                 })
                 .collect();
             prop_assert_eq!(sorted_changes(changes), expected);
+        }
+
+        /// The shares are ranges of addresses in order, from the first to the last: a
+        /// lower address never falls in a later share.
+        #[test]
+        fn the_shares_are_ordered_ranges(
+            a in any::<[u8; 20]>(),
+            b in any::<[u8; 20]>(),
+            parts in 1usize..=256,
+        ) {
+            let (low, high) = (Address::from(a.min(b)), Address::from(a.max(b)));
+            prop_assert!(share(&low, parts) <= share(&high, parts));
+            prop_assert!(share(&high, parts) < parts);
+            prop_assert_eq!(share(&Address::ZERO, parts), 0);
+            prop_assert_eq!(share(&Address::repeat_byte(0xff), parts), parts - 1);
         }
     }
 }
