@@ -573,14 +573,15 @@ fn by_address(mut changes: Vec<(Address, AccountChange)>) -> Vec<(Address, Accou
 /// are ordered already (sorted on the worker threads, [`by_address`]) and each share's
 /// addresses come after the previous share's ([`share`]), so they are appended in turn and
 /// the map's own sort finds them in order. (Changes out of order would only cost that
-/// sort.) A merge of the shares by a heap, as the shares were once interleaved, cost the
-/// calling thread 4.4 to 7.2 ms of raw-transfers' 200-Mgas replay at 2 threads against
-/// 2.4 to 2.9 ms for this (a probe, three replays each).
+/// sort.) A merge of the shares by a binary heap, as the shares were once interleaved,
+/// cost the calling thread more (raw-transfers at 200 Mgas, 2 threads, a probe: 4.4 to
+/// 7.2 ms against 2.4 to 2.9 ms, three replays each; medians of 40 alternating replays on
+/// a loaded machine 9.3 against 8.0 ms, most of either the map's own build).
 pub(crate) fn sorted_changes(
     changes: Vec<Vec<(Address, AccountChange)>>,
 ) -> BTreeMap<Address, AccountChange> {
     // Into one vector of the exact size first: the map is built from one (in place), and
-    // one grown by doubling would hold up to twice the changes at the heap's peak.
+    // one grown by doubling would hold up to twice the changes at the memory's peak.
     let mut merged = Vec::with_capacity(changes.iter().map(Vec::len).sum());
     for share in changes {
         merged.extend(share);
