@@ -20,6 +20,8 @@ use revm::{
     state::AccountInfo,
 };
 
+use crate::state_changes::AccountInfoAfter;
+
 /// One account as of the parent block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreAccount {
@@ -78,6 +80,15 @@ impl PreAccount {
             self.code_hash,
             self.code.clone().unwrap_or_else(empty_code),
         )
+    }
+
+    /// Its balance, nonce and code hash.
+    pub(crate) fn fields(&self) -> AccountInfoAfter {
+        AccountInfoAfter {
+            balance: self.balance,
+            nonce: self.nonce,
+            code_hash: self.code_hash,
+        }
     }
 }
 

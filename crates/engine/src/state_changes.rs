@@ -40,6 +40,17 @@ pub struct AccountInfoAfter {
     pub code_hash: B256,
 }
 
+impl AccountInfoAfter {
+    /// The fields of revm's `info`.
+    pub(crate) fn of(info: &AccountInfo) -> Self {
+        Self {
+            balance: info.balance,
+            nonce: info.nonce,
+            code_hash: info.code_hash,
+        }
+    }
+}
+
 /// One account's change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountChange {
@@ -68,23 +79,28 @@ impl AccountChange {
         slots: impl Iterator<Item = (U256, U256)>,
         contract: impl Fn(&B256) -> Option<&'a Bytecode>,
     ) -> Option<Self> {
+        let after = info.map(|info| (AccountInfoAfter::of(info), info.code.as_ref()));
+        Self::of_fields(pre, after, destroyed, slots, contract)
+    }
+
+    /// [`AccountChange::of`] from the account's fields after the block and its code when at
+    /// hand (`after`), so that no `AccountInfo`, and no copy of its code, is built for it.
+    pub(crate) fn of_fields<'a>(
+        pre: Option<&PreAccount>,
+        after: Option<(AccountInfoAfter, Option<&'a Bytecode>)>,
+        destroyed: bool,
+        slots: impl Iterator<Item = (U256, U256)>,
+        contract: impl Fn(&B256) -> Option<&'a Bytecode>,
+    ) -> Option<Self> {
         // Only storage that existed before the block can be wiped (see the module docs).
         let storage_wiped = destroyed && pre.is_some();
         let pre_code_hash = pre.map_or(KECCAK_EMPTY, |a| a.code_hash);
-        let code = info
-            .filter(|info| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
-            .and_then(|info| info.code.as_ref().or_else(|| contract(&info.code_hash)))
+        let code = after
+            .filter(|(info, _)| info.code_hash != KECCAK_EMPTY && info.code_hash != pre_code_hash)
+            .and_then(|(info, code)| code.or_else(|| contract(&info.code_hash)))
             .map(Bytecode::original_bytes);
-        let info = info.map(|info| AccountInfoAfter {
-            balance: info.balance,
-            nonce: info.nonce,
-            code_hash: info.code_hash,
-        });
-        let pre_info = pre.map(|a| AccountInfoAfter {
-            balance: a.balance,
-            nonce: a.nonce,
-            code_hash: a.code_hash,
-        });
+        let info = after.map(|(info, _)| info);
+        let pre_info = pre.map(PreAccount::fields);
         // An account that does not exist after the block has no storage.
         let storage: BTreeMap<U256, U256> = slots
             .filter(|_| info.is_some())
