@@ -324,7 +324,8 @@ impl Folded {
         Ok(())
     }
 
-    /// The account at `address` after the block, over `base` (its info in the base state).
+    /// The account at `address` after the block, over `base` (its info in the base state,
+    /// which carries its code here; one that did not would be given the empty code).
     fn finish(
         &self,
         address: Address,
@@ -332,7 +333,7 @@ impl Folded {
         spec: SpecId,
     ) -> Result<FinalAccount<'_>, String> {
         let fields = self.fields(address, base.as_ref().map(fields_of), spec)?;
-        // The storage is the fold's own (the fields' borrow `base` too).
+        // The fields also borrow `base`, which ends here: the storage is taken from the fold.
         let storage = fields
             .storage
             .and(self.rare.as_ref())
