@@ -9,8 +9,9 @@
 //! [`final_state`] folds on the worker threads, each taking a share of the accounts, into
 //! one compact record per written account (its last writes and the credits after them;
 //! code and storage, which few accounts write, boxed apart), and diffs each account's
-//! [`FinalAccount`] against the pre-state there and then, each share's changes sorted by
-//! address there too ([`sorted_changes`] appends them): the block's state changes
+//! final fields ([`FinalAccount`]'s, borrowed: `Folded::fields`) against the pre-state
+//! there and then, each share's changes made in address order there too
+//! ([`sorted_changes`] appends them): the block's state changes
 //! (`state_changes.rs`) come from the fold, not from a revm `State` the fold would first be
 //! committed to.
 //!
