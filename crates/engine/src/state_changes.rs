@@ -40,6 +40,9 @@ pub struct AccountInfoAfter {
     pub code_hash: B256,
 }
 
+/// An account's fields and its code when at hand (`None`: not at hand, or the empty code).
+pub(crate) type FieldsAndCode<'a> = (AccountInfoAfter, Option<&'a Bytecode>);
+
 impl AccountInfoAfter {
     /// The fields of revm's `info`.
     pub(crate) fn of(info: &AccountInfo) -> Self {
@@ -87,7 +90,7 @@ impl AccountChange {
     /// hand (`after`), so that no `AccountInfo`, and no copy of its code, is built for it.
     pub(crate) fn of_fields<'a>(
         pre: Option<&PreAccount>,
-        after: Option<(AccountInfoAfter, Option<&'a Bytecode>)>,
+        after: Option<FieldsAndCode<'a>>,
         destroyed: bool,
         slots: impl Iterator<Item = (U256, U256)>,
         contract: impl Fn(&B256) -> Option<&'a Bytecode>,

@@ -66,7 +66,7 @@ use super::{
 use crate::{
     access::Location,
     pre_state::{PreState, PreStateError, empty_code},
-    state_changes::{AccountChange, AccountInfoAfter, StateChanges},
+    state_changes::{AccountChange, AccountInfoAfter, FieldsAndCode, StateChanges},
 };
 
 /// The written accounts' folded writes, in the shares the worker threads folded, each
@@ -334,11 +334,6 @@ impl Folded {
         spec: SpecId,
     ) -> Result<FinalAccount<'_>, String> {
         let fields = self.fields(address, base.as_ref().map(fields_of), spec)?;
-        // The fields also borrow `base`, which ends here: the storage is taken from the fold.
-        let storage = fields
-            .storage
-            .and(self.rare.as_ref())
-            .map(|rare| &rare.storage);
         Ok(FinalAccount {
             info: fields.info.map(|(info, code)| {
                 let code = code.cloned().unwrap_or_else(empty_code);
@@ -346,19 +341,19 @@ impl Folded {
             }),
             deleted: fields.deleted,
             wiped: fields.wiped,
-            storage,
+            storage: fields.storage,
         })
     }
 
     /// The account at `address` after the block, over `base` (its fields and code in the
     /// base state), borrowed: what [`Folded::finish`] builds an `AccountInfo` from, and
     /// all the fold's diff needs, without a copy of any code.
-    fn fields<'a>(
-        &'a self,
+    fn fields<'s: 'c, 'c>(
+        &'s self,
         address: Address,
-        base: Option<BaseFields<'a>>,
+        base: Option<FieldsAndCode<'c>>,
         spec: SpecId,
-    ) -> Result<FinalFields<'a>, String> {
+    ) -> Result<FinalFields<'s, 'c>, String> {
         // A credit brings an absent account into existence (see `VmDb::exists`).
         let exists = self.exists.unwrap_or(base.is_some()) || !self.credit.is_zero();
         let wiped = self.exists.is_some();
@@ -416,25 +411,23 @@ impl Folded {
     }
 }
 
-/// An account's fields and code (`None`: the empty code).
-type BaseFields<'a> = (AccountInfoAfter, Option<&'a Bytecode>);
-
 /// The fields of `info`, and its code.
-fn fields_of(info: &AccountInfo) -> BaseFields<'_> {
+fn fields_of(info: &AccountInfo) -> FieldsAndCode<'_> {
     (AccountInfoAfter::of(info), info.code.as_ref())
 }
 
-/// One written account at the end of the block, borrowed from its fold and its base
-/// state ([`Folded::fields`]); [`FinalAccount`] is the same with an `AccountInfo`.
-struct FinalFields<'a> {
+/// One written account at the end of the block, borrowed from its fold (`'s`) and, for
+/// its code, from its fold or its base state (`'c`) ([`Folded::fields`]); [`FinalAccount`]
+/// is the same with an `AccountInfo`.
+struct FinalFields<'s, 'c> {
     /// Its fields and code after the last transaction; `None` when it does not exist then.
-    info: Option<BaseFields<'a>>,
+    info: Option<FieldsAndCode<'c>>,
     deleted: bool,
     wiped: bool,
-    storage: Option<&'a HashMap<U256, U256>>,
+    storage: Option<&'s HashMap<U256, U256>>,
 }
 
-impl FinalFields<'_> {
+impl FinalFields<'_, '_> {
     /// The slots written after its last wipe, with their final values.
     fn slots(&self) -> impl Iterator<Item = (U256, U256)> + '_ {
         slots_of(self.storage)
