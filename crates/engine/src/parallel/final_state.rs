@@ -78,21 +78,31 @@ pub(crate) struct FinalState {
     spec: SpecId,
 }
 
-/// One written account at the end of the block.
+/// One written account at the end of the block, its storage borrowed from its fold
+/// (`'s`), its fields after the last transaction as `I`: an `AccountInfo` in
+/// [`FinalAccount`], the fields with the code borrowed in [`FinalFields`]
+/// ([`Folded::fields`], all the fold's diff needs).
 #[derive(Debug)]
-pub(crate) struct FinalAccount<'a> {
+pub(crate) struct Final<'s, I> {
     /// Its fields after the last transaction; `None` when it does not exist then.
-    pub(crate) info: Option<AccountInfo>,
+    pub(crate) info: Option<I>,
     /// Whether a transaction deleted it (self-destruct, EIP-161).
     pub(crate) deleted: bool,
     /// Whether its existence was written (it was created, perhaps again): the slots not in
     /// `storage` hold zero.
     pub(crate) wiped: bool,
     /// The slots written after its last wipe, with their final values.
-    storage: Option<&'a HashMap<U256, U256>>,
+    storage: Option<&'s HashMap<U256, U256>>,
 }
 
-impl FinalAccount<'_> {
+/// One written account at the end of the block, with an `AccountInfo`.
+pub(crate) type FinalAccount<'s> = Final<'s, AccountInfo>;
+
+/// One written account at the end of the block, its code borrowed from its fold or its
+/// base state (`'c`).
+type FinalFields<'s, 'c> = Final<'s, FieldsAndCode<'c>>;
+
+impl<'s, I> Final<'s, I> {
     /// The final value of `slot`; `base` gives its value in the base state, asked only when
     /// no transaction decided it.
     pub(crate) fn storage(&self, slot: U256, base: impl FnOnce() -> U256) -> U256 {
@@ -105,9 +115,24 @@ impl FinalAccount<'_> {
 
     /// The slots written after its last wipe, with their final values.
     pub(crate) fn slots(&self) -> impl Iterator<Item = (U256, U256)> + '_ {
-        slots_of(self.storage)
+        self.storage
+            .into_iter()
+            .flatten()
+            .map(|(slot, value)| (*slot, *value))
     }
 
+    /// The same account with its fields as `f` makes them.
+    fn map_info<J>(self, f: impl FnOnce(I) -> J) -> Final<'s, J> {
+        Final {
+            info: self.info.map(f),
+            deleted: self.deleted,
+            wiped: self.wiped,
+            storage: self.storage,
+        }
+    }
+}
+
+impl FinalAccount<'_> {
     /// The revm state outputs that bring `State` from the base state to this account, as
     /// the sequential commits reach it: its destruction (when it existed and a transaction
     /// deleted it), then its final state (when it exists at the end).
@@ -334,15 +359,10 @@ impl Folded {
         spec: SpecId,
     ) -> Result<FinalAccount<'_>, String> {
         let fields = self.fields(address, base.as_ref().map(fields_of), spec)?;
-        Ok(FinalAccount {
-            info: fields.info.map(|(info, code)| {
-                let code = code.cloned().unwrap_or_else(empty_code);
-                AccountInfo::new(info.balance, info.nonce, info.code_hash, code)
-            }),
-            deleted: fields.deleted,
-            wiped: fields.wiped,
-            storage: fields.storage,
-        })
+        Ok(fields.map_info(|(info, code)| {
+            let code = code.cloned().unwrap_or_else(empty_code);
+            AccountInfo::new(info.balance, info.nonce, info.code_hash, code)
+        }))
     }
 
     /// The account at `address` after the block, over `base` (its fields and code in the
@@ -414,32 +434,6 @@ impl Folded {
 /// The fields of `info`, and its code.
 fn fields_of(info: &AccountInfo) -> FieldsAndCode<'_> {
     (AccountInfoAfter::of(info), info.code.as_ref())
-}
-
-/// One written account at the end of the block, borrowed from its fold (`'s`) and, for
-/// its code, from its fold or its base state (`'c`) ([`Folded::fields`]); [`FinalAccount`]
-/// is the same with an `AccountInfo`.
-struct FinalFields<'s, 'c> {
-    /// Its fields and code after the last transaction; `None` when it does not exist then.
-    info: Option<FieldsAndCode<'c>>,
-    deleted: bool,
-    wiped: bool,
-    storage: Option<&'s HashMap<U256, U256>>,
-}
-
-impl FinalFields<'_, '_> {
-    /// The slots written after its last wipe, with their final values.
-    fn slots(&self) -> impl Iterator<Item = (U256, U256)> + '_ {
-        slots_of(self.storage)
-    }
-}
-
-/// The slots of `storage` with their values.
-fn slots_of(storage: Option<&HashMap<U256, U256>>) -> impl Iterator<Item = (U256, U256)> + '_ {
-    storage
-        .into_iter()
-        .flatten()
-        .map(|(slot, value)| (*slot, *value))
 }
 
 /// Folds `writes`, in transaction order, into `folded`. An account's writes come together
