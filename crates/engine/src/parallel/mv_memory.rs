@@ -524,9 +524,9 @@ impl MvMemory {
     }
 
     /// Validation of one location: whether a read of `location` by `reader` would observe
-    /// now what `then` says it observed. The same answer as comparing [`MvMemory::observe`]
-    /// with `then`, without building the observation (no value cloned, no credit chain
-    /// allocated).
+    /// now what `then` says it observed. The same answer as comparing `MvMemory::observe`
+    /// (test-only) with `then`, without building the observation (no value cloned, no
+    /// credit chain allocated).
     pub(crate) fn still_observes(
         &self,
         location: &Location,
