@@ -207,9 +207,12 @@ pub(crate) fn replay(
         return Err(invariant("the final state was folded twice".into()).into());
     }
     let fold_us = clock.lap();
-    // The fold's state changes merged in order (serial), while the other threads build the traces and
-    // the receipts' blooms and then the caller joins them. Helpers for a large block, or
-    // one with many logs (a unit is about 256 of them).
+    // The fold's state changes merged in order (serial), while the other threads build the
+    // traces and the receipts' blooms and then the caller joins them. Helpers from two
+    // chunks of traces (65 transactions; they are awake, the loop just ended), or four
+    // units of logs (a unit is about 256 of them); 256 transactions before, which left the
+    // caller alone with the traces of most mainnet blocks (see the fold's threshold in
+    // `final_state.rs` for the measurement of both).
     let Taken {
         sets,
         blooms: known_blooms,
@@ -217,7 +220,7 @@ pub(crate) fn replay(
     } = take_sets(&mut slots);
     let trace_work = trace_work(&slots, &sets);
     let bloom_work = bloom_work(&slots, &bloomed);
-    let helpers = if large || bloom_work.count() >= 4 {
+    let helpers = if trace_work.count() >= 2 || bloom_work.count() >= 4 {
         threads
             .saturating_sub(1)
             .min(trace_work.count() + bloom_work.count())

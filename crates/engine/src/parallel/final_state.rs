@@ -498,10 +498,18 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
 ) -> Result<Fold, String> {
     let writes = slots.iter().filter_map(|slot| slot.output.as_ref());
     let total: usize = writes.clone().map(|output| output.writes().len()).sum();
-    // Below a few thousand writes a second thread costs more than it saves.
+    // Below a few hundred writes a second thread costs more than it saves; below a few
+    // thousand when it took no part in the worker loop (a block of one transaction), where
+    // it must wake up first. The helpers are awake when the loop just ended: from 512 writes
+    // (4,096 before), the 47 mainnet blocks at 2 threads, execution-only, medians of 100
+    // alternating replays in one process, geometric mean of the ratios 1.011 (with the
+    // traces' threshold in `block_stm.rs`, 1.014; up to 1.046 on 12159808, the lowest
+    // 0.990, noise level); one share for a one-transaction block of 512 writes or more
+    // (15537393) cost it 2.8%.
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
     // memory) leaves its shares to the others. One thread folds everything in one share.
-    let parts = if total < 4096 || threads <= 1 {
+    let min_writes = if slots.len() > 1 { 512 } else { 4096 };
+    let parts = if total < min_writes || threads <= 1 {
         1
     } else {
         4 * threads
