@@ -508,7 +508,9 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
     // cost 15537393 2.8%.
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
     // memory) leaves its shares to the others. One thread folds everything in one share.
-    let min_writes = if slots.len() > 1 { 512 } else { 4096 };
+    // The worker loop runs on at most one thread a transaction (`executor::run`).
+    let helpers_ran_the_loop = slots.len() > 1;
+    let min_writes = if helpers_ran_the_loop { 512 } else { 4096 };
     let parts = if total < min_writes || threads <= 1 {
         1
     } else {
@@ -555,20 +557,16 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
                     }
                 }
             }
-            // The share's accounts in order first (an address and a reference each), so that
-            // the changes are made in order. Sorting the changes after moved each (about 170
-            // bytes) twice, at random; that and the diff's `AccountInfo`s (two copies of the
-            // code each) cost the fold 2-13% more: medians of 30-100 alternating replays in
-            // one process, raw-transfers 200 Mgas 26.2 -> 25.3 ms at 1 thread and 16.7 ->
-            // 15.4 ms at 2, mainnet 2462997 1.69 -> 1.54 ms, 16146267 0.94 -> 0.84 ms; least
-            // on erc20-disjoint 200 Mgas, 15.0 -> 14.6 ms and 9.5 -> 9.3 ms.
-            // The addresses are copied out of the table and sorted where they lie: sorting
-            // references to them read the table at random on every comparison. Fold phase,
-            // medians of 12-20 alternating replays in one process at 1 Ggas, execution-only:
-            // raw-transfers 79.8 -> 63.9 ms at 1 thread and 60.0 -> 57.9 ms at 2,
-            // raw-transfers-to-one 46.6 -> 33.1 ms, amm-many-pools 59.3 -> 56.1 ms,
-            // erc20-disjoint 47.8 -> 45.8 ms (1 thread); level on blocks whose table fits the
-            // cache (raw-transfers at 200 Mgas, mainnet 2462997 and 16146267).
+            // The share's accounts sorted first, each address copied out of the table beside
+            // a reference to its fold, so that the changes are made in address order. Both
+            // alternatives measured slower (BENCHMARKS.md, items 56 and 57; medians of
+            // alternating replays in one process): sorting the changes after (moving each,
+            // about 170 bytes, twice at random; measured with the diff's `AccountInfo`s,
+            // two copies of the code each) made the fold 2-13% longer (raw-transfers 200
+            // Mgas 25.3 -> 26.2 ms at 1 thread, mainnet 2462997 1.54 -> 1.69 ms); sorting
+            // references to the addresses read the table at random on every comparison, up
+            // to 29% longer at 1 Ggas (raw-transfers 63.9 -> 79.8 ms at 1 thread), level
+            // where the table fits the cache.
             let mut accounts: Vec<(Address, &Folded)> = folded
                 .iter()
                 .map(|(address, account)| (*address, account))
