@@ -7,6 +7,10 @@ pub enum BenchError {
     /// Bad arguments that clap could not catch, or a file that cannot be read or written.
     #[error("{0}")]
     Usage(String),
+    /// The machine's ceiling could not be set up (its calibration block or thread pools,
+    /// `ceiling.rs`).
+    #[error("cannot measure the machine's ceiling: {0}")]
+    Ceiling(String),
     /// Writing the report failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

@@ -16,7 +16,8 @@
 //! | --- | --- |
 //! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output); the `--fixtures` blocks' `--chain-id`, `--fork`, `--chain-spec` are [`replay_evm_args::ChainArgs`], as in `replay-evm` |
 //! | `run.rs` | [`run`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
-//! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians |
+//! | `ceiling.rs` | the machine's own ceiling at each thread count: perfectly parallel work (sender recovery) on `t` threads against one, beside every round |
+//! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians, the spread of a run's ratios |
 //! | `alloc.rs` | [`PeakAlloc`]: the counting global allocator, and the peak-heap measurement |
 //! | `report.rs` | one block's results, its table rows and JSON line |
 //! | `summary.rs` | the summary of a run: geometric means, the slowest block, the targets |
@@ -30,6 +31,7 @@
 
 mod alloc;
 mod args;
+mod ceiling;
 mod error;
 mod machine;
 mod measure;

@@ -1,8 +1,10 @@
 //! Timing one replay: wall time and CPU time of the whole process (every thread); the
-//! geometric mean of speedups. How many rounds to run and the medians of their timings are
+//! geometric mean of speedups, and the spread (median, lowest, highest) of a run's ratios. How many rounds to run and the medians of their timings are
 //! the replay job's rule ([`replay_evm_dataset::measure`]).
 
 use std::time::Instant;
+
+use serde_json::{Value, json};
 
 /// User plus system CPU time of the whole process so far, every thread included
 /// (`getrusage(RUSAGE_SELF)`), in microseconds.
@@ -55,11 +57,60 @@ pub(crate) fn geomean(values: &[f64]) -> Option<f64> {
     Some((log_sum / values.len() as f64).exp())
 }
 
+/// The median, lowest and highest of a run's values, and how many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spread {
+    pub(crate) median: f64,
+    pub(crate) lowest: f64,
+    pub(crate) highest: f64,
+    pub(crate) count: usize,
+}
+
+impl Spread {
+    /// `None` when `values` is empty.
+    pub(crate) fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => values[n / 2],
+            _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        };
+        Some(Self {
+            median,
+            lowest: values[0],
+            highest: values[n - 1],
+            count: n,
+        })
+    }
+
+    pub(crate) fn to_json(self) -> Value {
+        json!({
+            "median": self.median,
+            "lowest": self.lowest,
+            "highest": self.highest,
+            "rounds": self.count,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn spreads() {
+        assert_eq!(Spread::of(Vec::new()), None);
+        let odd = Spread::of(vec![1.5, 0.5, 1.0]).unwrap();
+        assert_eq!(
+            (odd.median, odd.lowest, odd.highest, odd.count),
+            (1.0, 0.5, 1.5, 3)
+        );
+        let even = Spread::of(vec![2.0, 1.0, 1.5, 1.75]).unwrap();
+        assert_eq!((even.median, even.lowest, even.highest), (1.625, 1.0, 2.0));
+    }
 
     #[test]
     fn geomeans() {

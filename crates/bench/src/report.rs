@@ -7,7 +7,7 @@ use replay_evm_dataset::measure::median;
 use replay_evm_workload::Workload;
 use serde_json::{Value, json};
 
-use crate::measure::Sample;
+use crate::measure::{Sample, Spread};
 
 /// Where a block came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub(crate) struct ParallelRun {
     pub(crate) aborts: Vec<u64>,
     pub(crate) suspensions: Vec<u64>,
     pub(crate) hint_waits: Vec<u64>,
+    /// The machine's ceiling at this thread count, one a round (`ceiling.rs`); empty at one
+    /// thread.
+    pub(crate) ceilings: Vec<f64>,
     /// Each end-to-end Block-STM run's phases ([`Phases::as_array`]); empty in-order.
     pub(crate) phases: Vec<[u64; 6]>,
     /// The same for the execution-only runs.
@@ -53,6 +56,14 @@ pub(crate) struct ParallelRun {
     /// Runs whose result was compared with the sequential one and found equal.
     pub(crate) verified_runs: usize,
     pub(crate) peak_heap: u64,
+}
+
+impl ParallelRun {
+    /// The machine's ceiling at this thread count: the median of the rounds' (`ceiling.rs`);
+    /// `None` at one thread.
+    pub(crate) fn ceiling(&self) -> Option<f64> {
+        Spread::of(self.ceilings.clone()).map(|spread| spread.median)
+    }
 }
 
 /// One benchmarked block.
@@ -215,6 +226,8 @@ impl BlockResult {
                     "exec_wall_us": (!run.exec_samples.is_empty()).then(|| wall(&run.exec_samples)),
                     "exec_speedup": self.exec_speedup(run),
                     "bound": run.bound,
+                    "ceiling": run.ceiling(),
+                    "ceiling_runs": run.ceilings,
                     "mgas_per_s": self.mgas_per_s(wall_us),
                     "cpu_ratio": ratio(cpu(&run.samples), seq_cpu),
                     "peak_heap_bytes": run.peak_heap,
@@ -293,7 +306,7 @@ impl BlockResult {
             .map(|(i, run)| {
                 let wall_us = wall(&run.samples);
                 format!(
-                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7} {:>6} {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
+                    "{} {:>4} {:>9} {:>8} {:>7.2}x {:>7} {:>6} {:>7} {:>7.1} {:>8.3} {:>6.2}x {:>8} {:>6.2}x  {}",
                     if i == 0 { &head } else { &blank },
                     run.threads,
                     run.mode,
@@ -302,6 +315,8 @@ impl BlockResult {
                     self.exec_speedup(run)
                         .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}x")),
                     run.bound.map_or_else(|| "-".to_owned(), |b| format!("{b:.2}x")),
+                    run.ceiling()
+                        .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}x")),
                     self.mgas_per_s(wall_us),
                     self.reexecutions_per_tx(run),
                     ratio(cpu(&run.samples), seq_cpu),
@@ -376,7 +391,7 @@ fn phase_line(head: [&str; 5], cells: &[String]) -> String {
 /// The table header, matching [`BlockResult::rows`].
 pub(crate) fn header() -> String {
     format!(
-        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>6} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
+        "{:<22} {:>6} {:>11} {:>8} {:>7} {:>8} {:>4} {:>9} {:>8} {:>8} {:>7} {:>6} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}  {}",
         "block",
         "txs",
         "gas",
@@ -389,6 +404,7 @@ pub(crate) fn header() -> String {
         "speedup",
         "exec",
         "bound",
+        "ceiling",
         "Mgas/s",
         "reexec/tx",
         "cpu/seq",

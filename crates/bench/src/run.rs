@@ -46,6 +46,7 @@ use serde_json::Value;
 use crate::{
     alloc,
     args::{Args, BenchMode},
+    ceiling::Ceiling,
     error::BenchError,
     machine::{machine, machine_line},
     measure::timed,
@@ -164,6 +165,8 @@ struct Bench<'a> {
     fixture_chain: ChainSpec,
     engine: ParallelEngine,
     repeat: RepeatPolicy,
+    /// The machine's ceiling, measured beside every round's parallel replays.
+    ceiling: Ceiling,
 }
 
 impl Bench<'_> {
@@ -256,6 +259,7 @@ impl Bench<'_> {
                 aborts: Vec::new(),
                 suspensions: Vec::new(),
                 hint_waits: Vec::new(),
+                ceilings: Vec::new(),
                 phases: Vec::new(),
                 exec_phases: Vec::new(),
                 verified_runs: 1,
@@ -275,7 +279,13 @@ impl Bench<'_> {
         };
         let started = Instant::now();
         let mut rounds = 0;
-        while self.repeat.more(rounds, started.elapsed()) {
+        // The ceiling's own time does not count towards `--min-time`: it would take rounds
+        // from the short blocks.
+        let mut calibrating = Duration::ZERO;
+        while self
+            .repeat
+            .more(rounds, started.elapsed().saturating_sub(calibrating))
+        {
             progress(|| format!("{name}: round {}", rounds + 1));
             let (replay, sample) = timed(|| replay_sequential(block, chain));
             drop(replay.map_err(|e| e.to_string())?);
@@ -324,6 +334,11 @@ impl Bench<'_> {
                         .extend(par.phases.map(|phases| phases.as_array()));
                     drop(par);
                     run.exec_samples.push(exec);
+                }
+                if t.get() > 1 {
+                    let calibration = Instant::now();
+                    run.ceilings.push(self.ceiling.measure(t.get(), rounds));
+                    calibrating += calibration.elapsed();
                 }
             }
             rounds += 1;
@@ -446,6 +461,7 @@ pub fn run(args: Args) -> Result<Outcome, BenchError> {
         workload_chain: ChainSpec::mainnet(),
         fixture_chain: args.chain.chain()?,
         engine: ParallelEngine::new(max).map_err(|e| BenchError::Usage(e.to_string()))?,
+        ceiling: Ceiling::new(&threads).map_err(BenchError::Ceiling)?,
         repeat: RepeatPolicy {
             min_rounds: u32::try_from(args.repeat).unwrap_or(u32::MAX).max(1),
             min_total: Duration::from_secs_f64(args.min_time),

@@ -5,7 +5,7 @@ use replay_evm_workload::Workload;
 use serde_json::{Value, json};
 
 use crate::{
-    measure::geomean,
+    measure::{Spread, geomean},
     output::gas_text,
     report::{BlockResult, Source, is_independent},
 };
@@ -92,6 +92,8 @@ pub(crate) struct Summary {
     pub(crate) mainnet_geomean: Vec<Option<f64>>,
     pub(crate) mainnet_slowest: Vec<Option<(String, f64)>>,
     pub(crate) mainnet_blocks: usize,
+    /// The machine's ceiling per thread count over every round of the run (`ceiling.rs`).
+    pub(crate) ceiling: Vec<Option<Spread>>,
     pub(crate) targets: Vec<Target>,
     pub(crate) blocks: usize,
     pub(crate) failed: usize,
@@ -190,6 +192,19 @@ impl Summary {
             .iter()
             .map(|&t| worst(&speedups(results, t, is_mainnet), true))
             .collect();
+        let ceiling = threads
+            .iter()
+            .map(|&t| {
+                Spread::of(
+                    results
+                        .iter()
+                        .filter(|r| r.ok())
+                        .flat_map(|r| r.parallel.iter().filter(|run| run.threads == t))
+                        .flat_map(|run| run.ceilings.iter().copied())
+                        .collect(),
+                )
+            })
+            .collect();
         let mainnet_2 = speedups(results, 2, is_mainnet);
         let mainnet_1 = speedups(results, 1, is_mainnet);
         let workload = |r: &BlockResult| matches!(r.source, Source::Workload(_));
@@ -278,6 +293,7 @@ impl Summary {
             mainnet_geomean,
             mainnet_slowest,
             mainnet_blocks: results.iter().filter(|r| is_mainnet(r)).count(),
+            ceiling,
             targets,
             blocks: results.len(),
             failed: results.iter().filter(|r| !r.ok()).count(),
@@ -313,6 +329,12 @@ impl Summary {
                 "geomean_speedup": by_threads(&self.mainnet_geomean),
                 "slowest": slowest,
             },
+            "ceiling": self
+                .threads
+                .iter()
+                .zip(&self.ceiling)
+                .filter_map(|(t, c)| Some((t.to_string(), c.as_ref()?.to_json())))
+                .collect::<serde_json::Map<_, _>>(),
             "targets": self.targets.iter().map(Target::to_json).collect::<Vec<_>>(),
             "machine": machine,
         })
@@ -353,6 +375,27 @@ impl Summary {
                 .map(|s| fmt(&s.as_ref().map(|(_, v)| *v)))
                 .collect();
             out.push(format!("{:<34}{}", "  mainnet, slowest block", v.join("")));
+        }
+        if self.ceiling.iter().any(Option::is_some) {
+            let v: Vec<String> = self
+                .ceiling
+                .iter()
+                .map(|c| fmt(&c.map(|c| c.median)))
+                .collect();
+            out.push(format!(
+                "{:<34}{}",
+                "  machine ceiling, median round",
+                v.join("")
+            ));
+            for (t, c) in self.threads.iter().zip(&self.ceiling) {
+                if let Some(c) = c {
+                    out.push(format!(
+                        "  the machine's ceiling at {t} threads (perfectly parallel work, `t` \
+                         threads over one): {:.2}x to {:.2}x over {} rounds",
+                        c.lowest, c.highest, c.count
+                    ));
+                }
+            }
         }
         if !self.targets.is_empty() {
             out.push("targets".to_owned());

@@ -107,6 +107,15 @@ fn check_block(block: &Value, repeats: u64) {
             );
         }
         assert!(run["speedup"].as_f64().unwrap() > 0.0);
+        // The machine's ceiling: one a timed round above one thread, none at one.
+        let ceilings = run["ceiling_runs"].as_array().unwrap();
+        if run["threads"] == 1 {
+            assert!(ceilings.is_empty() && run["ceiling"].is_null(), "{run}");
+        } else {
+            assert_eq!(ceilings.len() as u64, repeats, "{run}");
+            let ceiling = run["ceiling"].as_f64().unwrap();
+            assert!(ceiling.is_finite() && ceiling > 0.0, "{run}");
+        }
         assert!(run["executions"].as_u64().unwrap() >= block["txs"].as_u64().unwrap());
     }
 }
@@ -147,6 +156,19 @@ fn workload_json_every_parallel_run_verified() {
     assert_eq!(summary["failed"], 0);
     assert_eq!(summary["threads"], serde_json::json!([1, 2]));
     assert!(summary["workloads"]["geomean_speedup"]["2"].is_f64());
+    // The machine's ceiling over the run's rounds, at 2 threads only.
+    let ceiling = &summary["ceiling"]["2"];
+    assert_eq!(ceiling["rounds"], 2, "{summary}");
+    let (lowest, median, highest) = (
+        ceiling["lowest"].as_f64().unwrap(),
+        ceiling["median"].as_f64().unwrap(),
+        ceiling["highest"].as_f64().unwrap(),
+    );
+    assert!(
+        0.0 < lowest && lowest <= median && median <= highest,
+        "{summary}"
+    );
+    assert!(summary["ceiling"]["1"].is_null(), "{summary}");
     assert_eq!(
         summary["machine"]["cores"].as_u64().map(|c| c > 0),
         Some(true)
@@ -231,12 +253,17 @@ fn table_output_and_json_file() {
     let stdout = text(&output.stdout);
     assert!(stdout.starts_with("machine: "), "{stdout}");
     assert!(
-        stdout.contains("speedup") && stdout.contains("reexec/tx"),
+        stdout.contains("speedup") && stdout.contains("reexec/tx") && stdout.contains("ceiling"),
         "{stdout}"
     );
     assert!(stdout.contains("erc20-hot"), "{stdout}");
     assert!(
         stdout.contains("hot-spot workloads at 2 threads"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("machine ceiling, median round")
+            && stdout.contains("the machine's ceiling at 2 threads"),
         "{stdout}"
     );
     assert!(
