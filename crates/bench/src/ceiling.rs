@@ -10,8 +10,8 @@
 //! shared counter (dynamic scheduling, as Block-STM's workers claim tasks, so a faster core
 //! takes more), first on the calling thread alone and then on `t` threads of a pool kept for
 //! this, the order alternating from round to round. Its ratio is the best speedup any
-//! engine could have had on that work at that moment; the median over a run's rounds goes
-//! beside each speedup (`ceiling` in the JSON and the table).
+//! engine could have had on that work at that moment; the median over a block's rounds
+//! (its first 15: `run.rs`) goes beside each speedup (`ceiling` in the JSON and the table).
 
 use std::{
     collections::BTreeMap,
