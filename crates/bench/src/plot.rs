@@ -1,6 +1,7 @@
 //! The `--plot` SVG: speedup over sequential revm as grouped bars, one group per block (or
-//! summary), one bar per thread count, with a line at 1.0 (as fast as sequential). Plain
-//! SVG written by hand: no plotting dependency.
+//! summary), one bar per thread count, with a line at 1.0 (as fast as sequential) and, on
+//! each bar above one thread, a tick at the machine's ceiling (`ceiling.rs`). Plain SVG
+//! written by hand: no plotting dependency.
 
 use std::fmt::Write;
 
@@ -9,6 +10,9 @@ pub(crate) struct Group {
     pub(crate) label: String,
     /// One speedup per thread count of the chart, in its order (`None`: not measured).
     pub(crate) speedups: Vec<Option<f64>>,
+    /// The machine's ceiling at each thread count, in the same order (`None`: not measured,
+    /// as at one thread).
+    pub(crate) ceilings: Vec<Option<f64>>,
 }
 
 /// One row of the chart, with its own title and groups.
@@ -24,7 +28,7 @@ const RIGHT: f64 = 24.0;
 const PLOT_HEIGHT: f64 = 220.0;
 const PANEL_TOP: f64 = 34.0;
 const LABEL_SPACE: f64 = 118.0;
-const HEADER: f64 = 58.0;
+const HEADER: f64 = 72.0;
 /// Bar colours by thread-count position (colour-blind-safe palette).
 const COLOURS: [&str; 6] = [
     "#9e9e9e", "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9",
@@ -36,12 +40,13 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The y-axis top: the largest speedup plus headroom, rounded up to a half, at least 2.
+/// The y-axis top: the largest speedup or ceiling plus headroom, rounded up to a half, at
+/// least 2.
 fn y_max(panels: &[Panel]) -> f64 {
     let top = panels
         .iter()
         .flat_map(|p| &p.groups)
-        .flat_map(|g| g.speedups.iter().flatten())
+        .flat_map(|g| g.speedups.iter().chain(&g.ceilings).flatten())
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
@@ -56,7 +61,8 @@ pub(crate) fn svg(title: &str, subtitle: &str, threads: &[usize], panels: &[Pane
         .map(|p| p.groups.len())
         .max()
         .unwrap_or(0)
-        .max(4);
+        // Room for the legend: a key per thread count and the ceiling's.
+        .max(threads.len() * 2 + 2);
     let width = LEFT + RIGHT + per_group * widest as f64;
     let panel_height = PANEL_TOP + PLOT_HEIGHT + LABEL_SPACE;
     let height = HEADER + panel_height * panels.len() as f64 + 10.0;
@@ -74,17 +80,29 @@ pub(crate) fn svg(title: &str, subtitle: &str, threads: &[usize], panels: &[Pane
         escape(title),
         escape(subtitle)
     );
-    // Legend, top right.
-    let mut lx = width - RIGHT - 90.0 * threads.len() as f64;
+    // Legend, top right, below the subtitle.
+    let mut lx = width - RIGHT - 90.0 * (threads.len() + 1) as f64;
     for (i, t) in threads.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let _ = writeln!(
             s,
-            r##"<rect x="{lx:.1}" y="30" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="40" font-size="11">{t} thread{}</text>"##,
+            r##"<rect x="{lx:.1}" y="48" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="58" font-size="11">{t} thread{}</text>"##,
             lx + 16.0,
             if *t == 1 { "" } else { "s" }
         );
         lx += 90.0;
+    }
+    if panels
+        .iter()
+        .flat_map(|p| &p.groups)
+        .any(|g| g.ceilings.iter().any(Option::is_some))
+    {
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx:.1}" x2="{:.1}" y1="54" y2="54" stroke="black" stroke-width="2"/><text x="{:.1}" y="58" font-size="11">machine ceiling</text>"#,
+            lx + 12.0,
+            lx + 16.0
+        );
     }
     for (p, panel) in panels.iter().enumerate() {
         let top = HEADER + panel_height * p as f64 + PANEL_TOP;
@@ -135,6 +153,17 @@ pub(crate) fn svg(title: &str, subtitle: &str, threads: &[usize], panels: &[Pane
                     x + BAR / 2.0 + 3.0,
                     y(*v) - 3.0
                 );
+                if let Some(Some(c)) = group.ceilings.get(i) {
+                    let cy = y(*c);
+                    let _ = writeln!(
+                        s,
+                        r#"<line x1="{:.1}" x2="{:.1}" y1="{cy:.1}" y2="{cy:.1}" stroke="black" stroke-width="2"><title>{}: the machine's ceiling at {} threads {c:.2}x</title></line>"#,
+                        x - 1.0,
+                        x + BAR,
+                        escape(&group.label),
+                        threads.get(i).copied().unwrap_or_default()
+                    );
+                }
             }
             let _ = writeln!(
                 s,
@@ -172,10 +201,12 @@ mod tests {
                 Group {
                     label: "raw-transfers".into(),
                     speedups: vec![Some(0.98), Some(1.8)],
+                    ceilings: vec![None, Some(1.9)],
                 },
                 Group {
                     label: "a<b".into(),
                     speedups: vec![Some(1.0), None],
+                    ceilings: vec![None, None],
                 },
             ],
         }];
@@ -185,5 +216,9 @@ mod tests {
         assert!(svg.contains("raw-transfers at 2 thread(s): 1.80x"));
         assert!(svg.contains("a&lt;b"));
         assert!(svg.contains("1.0 = sequential"));
+        // One ceiling tick (the 2-thread bar of raw-transfers) and its legend key.
+        assert!(svg.contains("raw-transfers: the machine's ceiling at 2 threads 1.90x"));
+        assert_eq!(svg.matches("machine's ceiling at").count(), 1);
+        assert!(svg.contains(">machine ceiling</text>"));
     }
 }

@@ -188,6 +188,12 @@ impl BlockResult {
         self.run_at(threads).and_then(|r| self.exec_speedup(r))
     }
 
+    /// The machine's ceiling at `threads` (the median of the block's rounds), when
+    /// measured.
+    pub(crate) fn ceiling_at(&self, threads: usize) -> Option<f64> {
+        self.run_at(threads).and_then(ParallelRun::ceiling)
+    }
+
     /// The block's bound at `threads` (its lazy list-scheduled speedup), when computed.
     pub(crate) fn bound_at(&self, threads: usize) -> Option<f64> {
         self.run_at(threads).and_then(|r| r.bound)

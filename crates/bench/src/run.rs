@@ -385,7 +385,13 @@ fn write_plot(
     let group = |r: &BlockResult| plot::Group {
         label: r.name.clone(),
         speedups: threads.iter().map(|&t| r.speedup_at(t)).collect(),
+        ceilings: threads.iter().map(|&t| r.ceiling_at(t)).collect(),
     };
+    let run_ceilings: Vec<Option<f64>> = summary
+        .ceiling
+        .iter()
+        .map(|c| c.map(|c| c.median))
+        .collect();
     let mut panels = Vec::new();
     let workloads: Vec<plot::Group> = results
         .iter()
@@ -397,6 +403,7 @@ fn write_plot(
         groups.push(plot::Group {
             label: "geometric mean".into(),
             speedups: summary.workload_geomean.clone(),
+            ceilings: run_ceilings.clone(),
         });
         panels.push(plot::Panel {
             title: format!(
@@ -416,6 +423,7 @@ fn write_plot(
         let mut groups = vec![plot::Group {
             label: "geometric mean".into(),
             speedups: summary.mainnet_geomean.clone(),
+            ceilings: run_ceilings,
         }];
         groups.extend(mainnet);
         panels.push(plot::Panel {

@@ -230,8 +230,10 @@ fn mainnet_fixtures_json_and_plot() {
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("mainnet blocks (2)") && svg.contains("13217637"));
     assert!(svg.contains("1.0 = sequential"));
-    // Two blocks plus the geometric mean, two thread counts each.
-    assert_eq!(svg.matches("<title>").count(), 6);
+    // Two blocks plus the geometric mean, two thread counts each, and at 2 threads a tick
+    // at the machine's ceiling.
+    assert_eq!(svg.matches("<title>").count(), 6 + 3);
+    assert_eq!(svg.matches("the machine's ceiling at 2 threads").count(), 3);
 }
 
 #[test]
