@@ -11,7 +11,8 @@
 //! takes more), first on the calling thread alone and then on `t` threads of a pool kept for
 //! this, the order alternating from round to round. Its ratio is the best speedup any
 //! engine could have had on that work at that moment; the median over a block's rounds
-//! (its first 15: `run.rs`) goes beside each speedup (`ceiling` in the JSON and the table).
+//! (its first few: `run::MAX_CEILINGS`) goes beside each speedup (`ceiling` in the JSON and
+//! the table).
 
 use std::{
     collections::BTreeMap,

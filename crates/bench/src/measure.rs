@@ -1,6 +1,7 @@
 //! Timing one replay: wall time and CPU time of the whole process (every thread); the
-//! geometric mean of speedups, and the spread (median, lowest, highest) of a run's ratios. How many rounds to run and the medians of their timings are
-//! the replay job's rule ([`replay_evm_dataset::measure`]).
+//! geometric mean of speedups, and the spread (median, lowest, highest) of a run's ratios.
+//! How many rounds to run and the medians of their timings are the replay job's rule
+//! ([`replay_evm_dataset::measure`]).
 
 use std::time::Instant;
 

@@ -46,8 +46,8 @@ pub(crate) struct ParallelRun {
     pub(crate) aborts: Vec<u64>,
     pub(crate) suspensions: Vec<u64>,
     pub(crate) hint_waits: Vec<u64>,
-    /// The machine's ceiling at this thread count, one a round of the first 15
-    /// (`ceiling.rs`); empty at one thread.
+    /// The machine's ceiling at this thread count, one a round of the block's first
+    /// (`ceiling.rs`, `run::MAX_CEILINGS`); empty at one thread.
     pub(crate) ceilings: Vec<f64>,
     /// Each end-to-end Block-STM run's phases ([`Phases::as_array`]); empty in-order.
     pub(crate) phases: Vec<[u64; 6]>,

@@ -390,8 +390,8 @@ impl Summary {
             for (t, c) in self.threads.iter().zip(&self.ceiling) {
                 if let Some(c) = c {
                     out.push(format!(
-                        "  the machine's ceiling at {t} threads (perfectly parallel work, `t` \
-                         threads over one): {:.2}x to {:.2}x over {} rounds",
+                        "  the machine's ceiling at {t} threads (perfectly parallel work on {t} \
+                         threads against one): {:.2}x to {:.2}x over {} rounds",
                         c.lowest, c.highest, c.count
                     ));
                 }
