@@ -189,6 +189,14 @@ fn workload_json_every_parallel_run_verified() {
     for target in targets {
         assert!(target["met"].is_boolean() && target["measured"].is_f64());
     }
+    // The 2-thread workload targets name each block's ceiling beside its speedup.
+    let independent = targets
+        .iter()
+        .find(|t| t["target"] == "independent workloads at 2 threads, end-to-end")
+        .unwrap();
+    let detail = independent["detail"].as_str().unwrap();
+    assert!(detail.starts_with("worst raw-transfers (ceiling "), "{detail}");
+    assert!(detail.contains("; raw-transfers "), "{detail}");
 }
 
 #[test]
