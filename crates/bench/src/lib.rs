@@ -7,7 +7,7 @@
 //! parallel result is compared with the sequential one before and while it is timed.
 //!
 //! The binary `replay-evm-bench` (`src/main.rs`, also run as `replay-evm bench`) parses the
-//! arguments, installs the counting allocator and calls [`run`]. `BENCHMARKS.md` at the
+//! arguments, installs the counting allocator and calls [`run()`]. `BENCHMARKS.md` at the
 //! repository root records the method, the machines and the results.
 //!
 //! ## Which file holds each part
@@ -15,7 +15,7 @@
 //! | file | what it holds |
 //! | --- | --- |
 //! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output); the `--fixtures` blocks' `--chain-id`, `--fork`, `--chain-spec` are [`replay_evm_args::ChainArgs`], as in `replay-evm` |
-//! | `run.rs` | [`run`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
+//! | `run.rs` | [`run()`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
 //! | `ceiling.rs` | the machine's own ceiling at each thread count: perfectly parallel work (sender recovery) on `t` threads against one, beside every round |
 //! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians, the spread of a run's ratios |
 //! | `alloc.rs` | [`PeakAlloc`]: the counting global allocator, and the peak-heap measurement |

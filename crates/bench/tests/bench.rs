@@ -195,7 +195,10 @@ fn workload_json_every_parallel_run_verified() {
         .find(|t| t["target"] == "independent workloads at 2 threads, end-to-end")
         .unwrap();
     let detail = independent["detail"].as_str().unwrap();
-    assert!(detail.starts_with("worst raw-transfers (ceiling "), "{detail}");
+    assert!(
+        detail.starts_with("worst raw-transfers (ceiling "),
+        "{detail}"
+    );
     assert!(detail.contains("; raw-transfers "), "{detail}");
 }
 
