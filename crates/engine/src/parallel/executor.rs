@@ -141,6 +141,12 @@ impl<O> Default for Slot<O> {
 /// Every transaction's last incarnation, in block order.
 pub(crate) type LastIncarnations<O> = Vec<Slot<O>>;
 
+/// The worker threads [`run`] starts for `n` transactions on `threads` threads: more
+/// workers than transactions would only wake threads to find nothing to do.
+pub(crate) fn workers(threads: usize, n: usize) -> usize {
+    threads.min(n)
+}
+
 /// Runs Block-STM over `n` transactions on `threads` threads of `pool` (the calling thread
 /// one of them) until every transaction is executed and validated, and returns every
 /// transaction's last incarnation with the run's counters.
@@ -160,8 +166,7 @@ pub(crate) fn run<E: TxExecutor>(
         // Nothing to schedule: no worker needs waking.
         return Ok((Vec::new(), Counters::default()));
     }
-    // More workers than transactions would only wake threads to find nothing to do.
-    let threads = threads.min(n);
+    let threads = workers(threads, n);
     let scheduler = Scheduler::new(n);
     let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
     let failure: Mutex<Option<EngineError>> = Mutex::new(None);

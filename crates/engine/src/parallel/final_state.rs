@@ -57,7 +57,7 @@ use revm::{
 };
 
 use super::{
-    executor::LastIncarnations,
+    executor::{self, LastIncarnations},
     mv_memory::MvValue,
     threads::{Chunks, on_threads, while_freeing},
     tx_executor::IncarnationOutput,
@@ -508,8 +508,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
     // cost 15537393 2.8%.
     // Four shares a thread, claimed in turn, so that a thread busy elsewhere (freeing the
     // memory) leaves its shares to the others. One thread folds everything in one share.
-    // The worker loop runs on at most one thread a transaction (`executor::run`).
-    let helpers_ran_the_loop = slots.len() > 1;
+    let helpers_ran_the_loop = executor::workers(threads, slots.len()) > 1;
     let min_writes = if helpers_ran_the_loop { 512 } else { 4096 };
     let parts = if total < min_writes || threads <= 1 {
         1
