@@ -644,7 +644,8 @@ thread_local! {
 /// as much as a plain transfer's whole execution when it was done per incarnation. The
 /// frames also outlive the block: a worker's thread keeps them for its next block's EVM
 /// (`SPARE_FRAMES`), because allocating and freeing eight of them cost a one-transaction
-/// block about as much as its transaction (mainnet 46147: 19,000 of 90,000 instructions).
+/// block about as much as its transaction (mainnet 46147: 14,500 of its 90,100
+/// instructions, BENCHMARKS.md item 61).
 ///
 /// Reuse is sound because nothing of one incarnation survives into the next: revm's journal
 /// is reset by `finalize` after every run (also after an error, which `discard_tx`s first),
@@ -675,7 +676,8 @@ impl<'a> WorkerVm<'a> {
     pub(crate) fn new(ctx: &'a BlockContext<'a>, mv: &'a MvMemory) -> Self {
         let db = VmDb::new(0, mv, &ctx.base, &ctx.codes, None);
         // What `build_mainnet` builds, with the thread's spare frames when it has them
-        // rather than eight new ones.
+        // rather than eight new ones (revm's `asyncdb` feature, off in this workspace, would
+        // add a field here).
         let spec = ctx.cfg.spec;
         let evm = Evm {
             ctx: Context::mainnet()
