@@ -92,18 +92,20 @@ impl PreAccount {
     }
 }
 
-/// The empty code, as this thread's own copy.
+/// The empty code: revm's `Bytecode::default()`, one process-wide `Arc` that every thread
+/// clones (revm 43 builds even `Bytecode::new_legacy` of no bytes as that one).
 ///
-/// revm's `Bytecode::default()` clones one process-wide `Arc`: every account info of an
-/// account without code counts references on the same cache line, which the parallel
-/// engine's worker threads would then pass between their cores several times per
-/// transaction. Each thread's copy is equal to it (the same empty legacy code) and counts its
-/// references alone.
+/// Every account info of an account without code counts references on its line, which the
+/// parallel engine's worker threads pass between their cores. Item 16 of BENCHMARKS.md
+/// once gave each thread its own copy; under revm 43 that copy became the shared default
+/// again, and a truly separate one (built from the default's parts) measured level: the
+/// 47 mainnet blocks at 2 threads, execution-only, 100 replays of each alternating in one
+/// process, geometric mean of the ratios 1.003 (0.983 to 1.030). revm itself clones the
+/// default for every absent account it loads, and its `AccountInfo::is_default` tells the
+/// default by pointer (an account loaded with it keeps no copy of its original info), so
+/// the shared one is kept.
 pub(crate) fn empty_code() -> Bytecode {
-    thread_local! {
-        static EMPTY: Bytecode = Bytecode::new_legacy(Bytes::new());
-    }
-    EMPTY.with(Bytecode::clone)
+    Bytecode::default()
 }
 
 /// The accounts and ancestor hashes one block's replay starts from.
