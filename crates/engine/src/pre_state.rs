@@ -73,12 +73,23 @@ impl PreAccount {
     }
 
     /// revm's view of the account (code included, so revm never asks by hash).
+    ///
+    /// An account without code gets revm's `Bytecode::default()`, one process-wide `Arc`
+    /// that every thread clones, so the parallel engine's workers count references on its
+    /// line. Item 16 of BENCHMARKS.md once gave each thread its own copy; revm 43 builds
+    /// even `Bytecode::new_legacy` of no bytes as the shared default, and a truly separate
+    /// copy (built from the default's parts) measured level: the 47 mainnet blocks at 2
+    /// threads, execution-only, 100 replays of each alternating in one process, geometric
+    /// mean of the ratios 1.003 (0.983 to 1.030). revm itself clones the default for every
+    /// absent account it loads, and its `AccountInfo::is_default` tells the default by
+    /// pointer (an account loaded with it keeps no copy of its original info), so the
+    /// shared one is kept.
     pub fn info(&self) -> AccountInfo {
         AccountInfo::new(
             self.balance,
             self.nonce,
             self.code_hash,
-            self.code.clone().unwrap_or_else(empty_code),
+            self.code.clone().unwrap_or_default(),
         )
     }
 
@@ -90,22 +101,6 @@ impl PreAccount {
             code_hash: self.code_hash,
         }
     }
-}
-
-/// The empty code: revm's `Bytecode::default()`, one process-wide `Arc` that every thread
-/// clones (revm 43 builds even `Bytecode::new_legacy` of no bytes as that one).
-///
-/// Every account info of an account without code counts references on its line, which the
-/// parallel engine's worker threads pass between their cores. Item 16 of BENCHMARKS.md
-/// once gave each thread its own copy; under revm 43 that copy became the shared default
-/// again, and a truly separate one (built from the default's parts) measured level: the
-/// 47 mainnet blocks at 2 threads, execution-only, 100 replays of each alternating in one
-/// process, geometric mean of the ratios 1.003 (0.983 to 1.030). revm itself clones the
-/// default for every absent account it loads, and its `AccountInfo::is_default` tells the
-/// default by pointer (an account loaded with it keeps no copy of its original info), so
-/// the shared one is kept.
-pub(crate) fn empty_code() -> Bytecode {
-    Bytecode::default()
 }
 
 /// The accounts and ancestor hashes one block's replay starts from.

@@ -65,7 +65,7 @@ use super::{
 };
 use crate::{
     access::Location,
-    pre_state::{PreState, PreStateError, empty_code},
+    pre_state::{PreState, PreStateError},
     state_changes::{AccountChange, AccountInfoAfter, FieldsAndCode, StateChanges},
 };
 
@@ -360,7 +360,7 @@ impl Folded {
     ) -> Result<FinalAccount<'_>, String> {
         let fields = self.fields(address, base.as_ref().map(fields_of), spec)?;
         Ok(fields.map_info(|(info, code)| {
-            let code = code.cloned().unwrap_or_else(empty_code);
+            let code = code.cloned().unwrap_or_default();
             AccountInfo::new(info.balance, info.nonce, info.code_hash, code)
         }))
     }

@@ -60,7 +60,7 @@ use super::{
 };
 use crate::{
     access::{Location, TxIdx},
-    pre_state::{PreState, PreStateError, empty_code},
+    pre_state::{PreState, PreStateError},
 };
 
 /// The state every transaction of the block starts from: the archived pre-state with the
@@ -102,7 +102,7 @@ impl NewCodes {
     /// [`KECCAK_EMPTY`]; `None` if no code of that hash was registered.
     pub(crate) fn get(&self, hash: B256) -> Option<Bytecode> {
         if hash == KECCAK_EMPTY {
-            return Some(empty_code());
+            return Some(Bytecode::default());
         }
         self.0
             .read()
@@ -465,7 +465,7 @@ impl Database for VmDb<'_> {
                 None => self.balance(address)?,
             }
         };
-        let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_else(empty_code));
+        let info = AccountInfo::new(balance, nonce, code_hash, code.unwrap_or_default());
         self.loaded.insert(address, Some(info.clone()));
         Ok(Some(info))
     }
@@ -797,10 +797,7 @@ fn collect_writes(
             || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty()));
         let info = &account.info;
         let code_write = || {
-            codes.register(
-                info.code_hash,
-                &info.code.clone().unwrap_or_else(empty_code),
-            );
+            codes.register(info.code_hash, &info.code.clone().unwrap_or_default());
             MvValue::Code(info.code_hash)
         };
         if pre_exists != post_exists || account.is_created() {
