@@ -46,6 +46,8 @@ pub(crate) struct ParallelRun {
     pub(crate) aborts: Vec<u64>,
     pub(crate) suspensions: Vec<u64>,
     pub(crate) hint_waits: Vec<u64>,
+    /// Executions stopped early on a read the write log showed stale (`Counters`).
+    pub(crate) stale_restarts: Vec<u64>,
     /// The machine's ceiling at this thread count, one a round of the block's first
     /// (`ceiling.rs`, `run::MAX_CEILINGS`); empty at one thread.
     pub(crate) ceilings: Vec<f64>,
@@ -243,6 +245,7 @@ impl BlockResult {
                     "aborts": median(&run.aborts),
                     "suspensions": median(&run.suspensions),
                     "hint_waits": median(&run.hint_waits),
+                    "stale_restarts": median(&run.stale_restarts),
                     "phases_us": phases_json(&run.phases),
                     "exec_phases_us": phases_json(&run.exec_phases),
                     "reexecutions_per_tx": self.reexecutions_per_tx(run),

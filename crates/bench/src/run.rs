@@ -264,6 +264,7 @@ impl Bench<'_> {
                 aborts: Vec::new(),
                 suspensions: Vec::new(),
                 hint_waits: Vec::new(),
+                stale_restarts: Vec::new(),
                 ceilings: Vec::new(),
                 phases: Vec::new(),
                 exec_phases: Vec::new(),
@@ -317,6 +318,7 @@ impl Bench<'_> {
                 run.aborts.push(par.counters.aborts);
                 run.suspensions.push(par.counters.suspensions);
                 run.hint_waits.push(par.counters.hint_waits);
+                run.stale_restarts.push(par.counters.stale_restarts);
                 run.phases
                     .extend(par.phases.map(|phases| phases.as_array()));
                 run.verified_runs += 1;

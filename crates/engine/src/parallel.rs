@@ -22,6 +22,8 @@
 //!   threads.
 //! - `bloom`: a receipt's logs bloom, each thread remembering the hashes of the log
 //!   addresses and topics it met.
+//! - `write_log`: the locations each recorded or aborted incarnation wrote, from which an
+//!   incarnation still running tells early that one of its reads went stale.
 //! - `write_set_check`: the optional self-check of the folded final state against the
 //!   multi-version memory's reads ([`ParallelEngine::with_write_set_check`]).
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
@@ -61,6 +63,7 @@ mod senders;
 mod threads;
 mod tx_executor;
 mod vm;
+mod write_log;
 mod write_set_check;
 
 pub use cost_model::CostModel;

@@ -76,6 +76,7 @@ fn replay_one(
             "estimate_reads": par.counters.estimate_reads,
             "suspensions": par.counters.suspensions,
             "hint_waits": par.counters.hint_waits,
+            "stale_restarts": par.counters.stale_restarts,
         }));
     }
     let analysis = analysis.ok_or("no thread count given")?;

@@ -159,6 +159,13 @@ pub(crate) fn replay(
     // for more than the block writes is memory held to the end, one that grows rehashes a
     // shard at a time).
     let mv = MvMemory::with_capacity(4 * txs.len(), txs.len());
+    // Beside another worker, an incarnation may run while a lower transaction writes what
+    // it read: the write log lets it stop early (`write_log.rs`).
+    let mv = if executor::workers(threads, txs.len()) > 1 {
+        mv.with_write_log()
+    } else {
+        mv
+    };
     let revm_executor = RevmTxExecutor {
         ctx: &block_ctx,
         txs,

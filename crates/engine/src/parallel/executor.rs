@@ -21,7 +21,10 @@
 //!   of one incarnation survives in it into the next, see `WorkerVm` in `vm.rs`). If a read
 //!   met an ESTIMATE, suspend the transaction on the ESTIMATE's writer (`add_dependency`); the
 //!   writer's next `finish_execution` resumes it as a new incarnation. If the writer has
-//!   already executed again, retry at once. Otherwise record the write set in the
+//!   already executed again, retry at once. If a read made before went stale (a lower
+//!   transaction recorded a write to it since, seen through the memory's write log,
+//!   `write_log.rs`), the incarnation stops and runs again at once: it published nothing.
+//!   Otherwise record the write set in the
 //!   multi-version memory, store the incarnation in the transaction's slot, and tell the
 //!   scheduler (`finish_execution`), which may hand back the incarnation's own validation.
 //!   An incarnation that started when every lower transaction was committed is final and
@@ -292,6 +295,9 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                     }
                     // The writer has already executed again: retry at once.
                 }
+                // Nothing was published: the same incarnation starts again, reading the
+                // write that made it stale.
+                Err(Interrupted::Stale) => tally.stale_restarts += 1,
                 Err(Interrupted::Invariant(what)) => {
                     return Err(EngineError::Invariant {
                         number: self.number,
@@ -378,6 +384,7 @@ mod tests {
         mv_memory::{MvValue, Observed, Read},
         read_set::{ReadRecorder, ReadSet},
         threads::test_pool,
+        write_log::Listener,
     };
 
     /// The one balance the mocks credit (commutatively) and read.
@@ -490,7 +497,14 @@ mod tests {
                 .chain(behaviour.reads_balance.then_some(BALANCE));
             let (mut seen, mut reads) = (Vec::new(), ReadRecorder::default());
             let mut cache: Vec<(Location, U256)> = Vec::new();
+            // Listening from the second read, so that the mocks' short incarnations stop
+            // early too.
+            let mut listener = Listener::default();
             for location in locations {
+                if listener.stale(mv, &reads, tx, 2) {
+                    listener.stop(mv.log());
+                    return Err(Interrupted::Stale);
+                }
                 // A location read again is answered from the incarnation's own cache, as
                 // revm's journal answers it: the read set keeps one observation a location.
                 if let Some((_, value)) = cache.iter().find(|(l, _)| *l == location) {
@@ -519,6 +533,7 @@ mod tests {
                     std::thread::yield_now();
                 }
             }
+            listener.stop(mv.log());
             let writes = writes_of(tx, index, behaviour, &seen);
             Ok(MockOutput {
                 behaviour: index,
@@ -538,7 +553,7 @@ mod tests {
     fn check(txs: Vec<MockTx>, threads: usize) -> Result<Counters, TestCaseError> {
         let n = txs.len();
         let executor = MockExecutor { txs };
-        let mv = MvMemory::new();
+        let mv = MvMemory::new().with_write_log();
         let (slots, counters) = run(test_pool(), &executor, &mv, n, threads, 0)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut state: BTreeMap<Location, U256> = BTreeMap::new();
@@ -681,8 +696,8 @@ mod tests {
         }
     }
 
-    /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads and
-    /// suspensions all occur (over repeated runs), each run equal to the baseline.
+    /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads,
+    /// suspensions, hint waits and early stops all occur (over repeated runs), each run equal to the baseline.
     #[test]
     fn aborts_estimates_suspensions_and_hint_waits_occur() {
         let hot = Behaviour {
@@ -709,7 +724,11 @@ mod tests {
         let mut total = Counters::default();
         for _ in 0..20 {
             total += check(txs.clone(), 4).unwrap_or_else(|e| panic!("{e}"));
-            if total.aborts > 0 && total.suspensions > 0 && total.hint_waits > 0 {
+            if total.aborts > 0
+                && total.suspensions > 0
+                && total.hint_waits > 0
+                && total.stale_restarts > 0
+            {
                 break;
             }
         }
@@ -718,5 +737,7 @@ mod tests {
         assert!(total.suspensions > 0, "{total:?}");
         // Some first incarnations waited for their (mock) hint.
         assert!(total.hint_waits > 0, "{total:?}");
+        // Some incarnations stopped early on a read the write log showed stale.
+        assert!(total.stale_restarts > 0, "{total:?}");
     }
 }

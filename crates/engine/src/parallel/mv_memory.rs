@@ -61,7 +61,7 @@ use std::{
 use alloy_primitives::{Address, B256, U256, map::DefaultHashBuilder};
 use hashbrown::HashTable;
 
-use super::{read_set::AccountReads, threads::Line};
+use super::{read_set::AccountReads, threads::Line, write_log::WriteLog};
 use crate::access::{Location, TxIdx, Version};
 
 /// Number of shards of the location map.
@@ -256,6 +256,9 @@ pub(crate) struct MvMemory {
     /// Which keys may have entries (see "The written-key filter").
     written: KeyFilter,
     hasher: DefaultHashBuilder,
+    /// The locations each recorded or aborted incarnation wrote, for the incarnations still
+    /// running beside it (`write_log.rs`); disabled on one worker.
+    log: WriteLog,
 }
 
 /// One bit per key hash: set for every key whose entries were ever created, so a clear bit
@@ -323,7 +326,20 @@ impl MvMemory {
                 })
                 .collect(),
             hasher: DefaultHashBuilder::default(),
+            log: WriteLog::default(),
         }
+    }
+
+    /// This memory with its write log enabled: for a run on more than one worker, where an
+    /// incarnation may run beside a lower transaction's (`write_log.rs`).
+    pub(crate) fn with_write_log(mut self) -> Self {
+        self.log = WriteLog::new(true);
+        self
+    }
+
+    /// The write log of the incarnations recorded and aborted so far.
+    pub(crate) fn log(&self) -> &WriteLog {
+        &self.log
     }
 
     fn hash<K: Hash>(&self, key: &K) -> u64 {
@@ -471,6 +487,11 @@ impl MvMemory {
                 }
             });
         }
+        // After the entries: a reader that sees these log entries reads the writes.
+        self.log.publish(
+            version.tx,
+            writes.iter().chain(previous).map(|(location, _)| location),
+        );
         new
     }
 
@@ -484,6 +505,8 @@ impl MvMemory {
                 }
             });
         }
+        self.log
+            .publish(tx, writes.iter().map(|(location, _)| location));
     }
 
     /// Reads `location` as transaction `reader` sees it.

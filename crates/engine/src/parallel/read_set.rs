@@ -14,7 +14,7 @@
 
 use alloy_primitives::{
     Address, U256,
-    map::{AddressMap, HashSet},
+    map::{AddressMap, Entry, HashMap},
 };
 
 use super::mv_memory::{MvMemory, Observed};
@@ -136,8 +136,8 @@ pub(crate) struct ReadRecorder {
     set: ReadSet,
     /// Each account's position in `set.accounts`, once there are more than [`SCANNED`].
     account_index: AddressMap<usize>,
-    /// The slots of `set.slots`, once there are more than [`SCANNED`].
-    slot_index: HashSet<(Address, U256)>,
+    /// Each slot's position in `set.slots`, once there are more than [`SCANNED`].
+    slot_index: HashMap<(Address, U256), usize>,
 }
 
 impl ReadRecorder {
@@ -174,10 +174,17 @@ impl ReadRecorder {
                     slots.iter().any(|s| s.slot == slot && s.address == address)
                 } else {
                     if self.slot_index.is_empty() {
+                        let positions = slots.iter().enumerate();
                         self.slot_index
-                            .extend(slots.iter().map(|s| (s.address, s.slot)));
+                            .extend(positions.map(|(i, s)| ((s.address, s.slot), i)));
                     }
-                    !self.slot_index.insert((address, slot))
+                    match self.slot_index.entry((address, slot)) {
+                        Entry::Occupied(_) => true,
+                        Entry::Vacant(vacant) => {
+                            vacant.insert(slots.len());
+                            false
+                        }
+                    }
                 };
                 if !seen {
                     slots.push(SlotRead {
@@ -215,6 +222,60 @@ impl ReadRecorder {
         })
     }
 
+    /// Whether `location` was read (by the incarnation being recorded).
+    pub(crate) fn has_read(&self, location: &Location) -> bool {
+        match account_field(location) {
+            Some((address, field)) => self
+                .find_account(address)
+                .is_some_and(|account| account.fields[field].is_some()),
+            None => self.find_slot(location).is_some(),
+        }
+    }
+
+    /// Whether the recorded read of `location` (of an account's fields: any of them) would
+    /// not observe now, as transaction `reader`, what it observed: what validation would
+    /// find once the incarnation completed (`write_log.rs`). `false` if it was not read.
+    pub(crate) fn changed(&self, location: &Location, mv: &MvMemory, reader: TxIdx) -> bool {
+        match account_field(location) {
+            Some((address, _)) => self
+                .find_account(address)
+                .is_some_and(|account| !mv.account_unchanged(account, reader)),
+            None => self
+                .find_slot(location)
+                .is_some_and(|read| !mv.still_observes(location, reader, &read.observed)),
+        }
+    }
+
+    /// Whether any read recorded so far would not observe now what it observed.
+    pub(crate) fn any_changed(&self, mv: &MvMemory, reader: TxIdx) -> bool {
+        self.set.first_changed(mv, reader).is_some()
+    }
+
+    fn find_account(&self, address: Address) -> Option<&AccountReads> {
+        let accounts = &self.set.accounts;
+        if self.account_index.is_empty() {
+            accounts.iter().find(|a| a.address == address)
+        } else {
+            let position = *self.account_index.get(&address)?;
+            accounts.get(position)
+        }
+    }
+
+    fn find_slot(&self, location: &Location) -> Option<&SlotRead> {
+        let Location::Storage(address, slot) = *location else {
+            return None;
+        };
+        let slots = &self.set.slots;
+        if self.slot_index.is_empty() {
+            slots
+                .iter()
+                .find(|s| s.slot == slot && s.address == address)
+        } else {
+            let position = *self.slot_index.get(&(address, slot))?;
+            slots.get(position)
+        }
+    }
+
     /// Hands over the read set, exactly sized: it is kept until the block ends, while this
     /// buffer, at the largest size so far, records the worker's next one.
     pub(crate) fn take(&mut self) -> ReadSet {
@@ -241,7 +302,7 @@ mod tests {
     use alloy_primitives::address;
 
     use super::*;
-    use crate::access::Version;
+    use crate::{access::Version, parallel::mv_memory::MvValue};
 
     fn written(tx: usize) -> Observed {
         Observed::written(Version { tx, incarnation: 0 })
@@ -318,5 +379,44 @@ mod tests {
                 (Location::Storage(a, U256::ZERO), written(3)),
             ]
         );
+    }
+
+    /// `has_read` finds a recorded location, scanned or indexed; `changed` and `any_changed`
+    /// say whether a recorded read would observe something else now, as validation would.
+    #[test]
+    fn a_recorded_read_is_found_and_checked_against_the_memory() {
+        let mv = MvMemory::new();
+        let a = address!("00000000000000000000000000000000000000aa");
+        let mut recorder = ReadRecorder::default();
+        // Past the scanned prefix, so that the last ones are found through the indexes.
+        for i in 0..40u8 {
+            recorder.note(Location::Storage(a, U256::from(i)), Observed::Base);
+            recorder.note(Location::Nonce(Address::repeat_byte(i)), Observed::Base);
+        }
+        for i in [0u8, 39] {
+            assert!(recorder.has_read(&Location::Storage(a, U256::from(i))));
+            assert!(recorder.has_read(&Location::Nonce(Address::repeat_byte(i))));
+            // Another field of an account read, never read itself.
+            assert!(!recorder.has_read(&Location::Balance(Address::repeat_byte(i))));
+        }
+        assert!(!recorder.has_read(&Location::Storage(a, U256::from(40))));
+        assert!(!recorder.any_changed(&mv, 10));
+        let version = Version {
+            tx: 3,
+            incarnation: 0,
+        };
+        mv.record(
+            version,
+            &[(
+                Location::Storage(a, U256::from(39)),
+                MvValue::Storage(U256::from(1)),
+            )],
+            &[],
+        );
+        assert!(recorder.changed(&Location::Storage(a, U256::from(39)), &mv, 10));
+        assert!(!recorder.changed(&Location::Storage(a, U256::from(38)), &mv, 10));
+        assert!(recorder.any_changed(&mv, 10));
+        // Transaction 2 reads below the write: nothing changed for it.
+        assert!(!recorder.any_changed(&mv, 2));
     }
 }

@@ -117,6 +117,9 @@ pub struct Counters {
     /// First incarnations that waited for their dependency hint to execute (the sender's
     /// transaction below, see `TxExecutor::dependency_hint`) rather than run early.
     pub hint_waits: u64,
+    /// Executions stopped before their end because a lower transaction had since recorded a
+    /// write that changed one of their reads, and started again at once (the write log).
+    pub stale_restarts: u64,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -128,6 +131,7 @@ impl std::ops::AddAssign for Counters {
         self.estimate_reads += other.estimate_reads;
         self.suspensions += other.suspensions;
         self.hint_waits += other.hint_waits;
+        self.stale_restarts += other.stale_restarts;
     }
 }
 

@@ -49,7 +49,8 @@ pub(crate) trait TxExecutor: Sync {
     ///
     /// # Errors
     /// [`Interrupted::Blocked`] when a read met an ESTIMATE (the loop suspends the
-    /// transaction on its writer); [`Interrupted::Invariant`] when the executor found an
+    /// transaction on its writer); [`Interrupted::Stale`] when a read made before went stale
+    /// (the loop runs the incarnation again); [`Interrupted::Invariant`] when the executor found an
     /// engine bug (the block fails with [`crate::error::EngineError::Invariant`]).
     fn execute<'s>(
         &'s self,
@@ -88,6 +89,9 @@ pub(crate) enum Interrupted {
     /// It read an ESTIMATE of this transaction: it waits for that transaction's
     /// re-execution.
     Blocked(TxIdx),
+    /// A lower transaction recorded a write that changes what it had read (`write_log.rs`):
+    /// it published nothing, and runs again at once.
+    Stale,
     /// An invariant of the multi-version memory broke (for revm, see `VmReadError::WrongKind`
     /// in `vm.rs`).
     Invariant(String),
