@@ -169,25 +169,25 @@ impl ReadRecorder {
                 let Location::Storage(address, slot) = location else {
                     return;
                 };
-                let slots = &mut self.set.slots;
-                let seen = if slots.len() < SCANNED {
-                    slots.iter().any(|s| s.slot == slot && s.address == address)
+                if self.set.slots.len() >= SCANNED && self.slot_index.is_empty() {
+                    let positions = self.set.slots.iter().enumerate();
+                    self.slot_index
+                        .extend(positions.map(|(i, s)| ((s.address, s.slot), i)));
+                }
+                let seen = if self.slot_index.is_empty() {
+                    self.slot_position_of(address, slot).is_some()
                 } else {
-                    if self.slot_index.is_empty() {
-                        let positions = slots.iter().enumerate();
-                        self.slot_index
-                            .extend(positions.map(|(i, s)| ((s.address, s.slot), i)));
-                    }
+                    let position = self.set.slots.len();
                     match self.slot_index.entry((address, slot)) {
                         Entry::Occupied(_) => true,
                         Entry::Vacant(vacant) => {
-                            vacant.insert(slots.len());
+                            vacant.insert(position);
                             false
                         }
                     }
                 };
                 if !seen {
-                    slots.push(SlotRead {
+                    self.set.slots.push(SlotRead {
                         address,
                         slot,
                         observed,
@@ -199,19 +199,14 @@ impl ReadRecorder {
 
     /// The position of `address`'s entry, added (with no field read) if it has none.
     fn account_position(&mut self, address: Address) -> usize {
-        let accounts = &mut self.set.accounts;
-        let found = if accounts.len() < SCANNED {
-            accounts.iter().position(|a| a.address == address)
-        } else {
-            if self.account_index.is_empty() {
-                let positions = accounts.iter().enumerate().map(|(i, a)| (a.address, i));
-                self.account_index.extend(positions);
-            }
-            self.account_index.get(&address).copied()
-        };
-        found.unwrap_or_else(|| {
-            let position = accounts.len();
-            accounts.push(AccountReads {
+        if self.set.accounts.len() >= SCANNED && self.account_index.is_empty() {
+            let positions = self.set.accounts.iter().enumerate();
+            self.account_index
+                .extend(positions.map(|(i, a)| (a.address, i)));
+        }
+        self.account_position_of(address).unwrap_or_else(|| {
+            let position = self.set.accounts.len();
+            self.set.accounts.push(AccountReads {
                 address,
                 fields: [None, None, None, None],
             });
@@ -220,6 +215,27 @@ impl ReadRecorder {
             }
             position
         })
+    }
+
+    /// The position of `address`'s entry: scanned for while the set is small (the index is
+    /// built once it has [`SCANNED`] accounts, and kept from then on), else looked up.
+    fn account_position_of(&self, address: Address) -> Option<usize> {
+        if self.account_index.is_empty() {
+            self.set.accounts.iter().position(|a| a.address == address)
+        } else {
+            self.account_index.get(&address).copied()
+        }
+    }
+
+    /// The position of slot `slot` of `address`, as [`Self::account_position_of`] finds an
+    /// account's.
+    fn slot_position_of(&self, address: Address, slot: U256) -> Option<usize> {
+        if self.slot_index.is_empty() {
+            let mut slots = self.set.slots.iter();
+            slots.position(|s| s.slot == slot && s.address == address)
+        } else {
+            self.slot_index.get(&(address, slot)).copied()
+        }
     }
 
     /// Whether `location` was read (by the incarnation being recorded).
@@ -252,28 +268,14 @@ impl ReadRecorder {
     }
 
     fn find_account(&self, address: Address) -> Option<&AccountReads> {
-        let accounts = &self.set.accounts;
-        if self.account_index.is_empty() {
-            accounts.iter().find(|a| a.address == address)
-        } else {
-            let position = *self.account_index.get(&address)?;
-            accounts.get(position)
-        }
+        self.set.accounts.get(self.account_position_of(address)?)
     }
 
     fn find_slot(&self, location: &Location) -> Option<&SlotRead> {
         let Location::Storage(address, slot) = *location else {
             return None;
         };
-        let slots = &self.set.slots;
-        if self.slot_index.is_empty() {
-            slots
-                .iter()
-                .find(|s| s.slot == slot && s.address == address)
-        } else {
-            let position = *self.slot_index.get(&(address, slot))?;
-            slots.get(position)
-        }
+        self.set.slots.get(self.slot_position_of(address, slot)?)
     }
 
     /// Hands over the read set, exactly sized: it is kept until the block ends, while this
