@@ -30,7 +30,8 @@
 //!   transaction executor, with the per-transaction slot of the last incarnation; its
 //!   property test runs mock transactions against a sequential baseline.
 //! - `hints`: dependency hints that order first incarnations: the same sender's, and a
-//!   recipient's once a conflict on its own account showed its calls chain.
+//!   recipient's once a conflict on its own account showed its calls chain; and whether a
+//!   block is one sender's chain, which then runs on one worker when its senders are known.
 //! - `tx_executor`: what the worker loop asks of a transaction executor (one incarnation's
 //!   read and write sets, or why it was interrupted).
 //! - `vm`: revm over the multi-version memory, write-set extraction and the lazy

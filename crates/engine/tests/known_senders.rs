@@ -61,3 +61,53 @@ fn a_sender_list_of_the_wrong_length_is_an_invariant_error() {
         assert!(err.to_string().contains("senders given for"), "{err}");
     }
 }
+
+/// A block that is one sender's chain (mainnet 5891667: 380 transactions, 11814555: 579,
+/// at least 99% of each from one sender) runs on one worker when its senders are known: a second worker
+/// would only wait for each transaction's hint, the one below it. On one worker every
+/// incarnation starts on the committed prefix, so none waits, suspends or is validated,
+/// and the result is still the oracle's.
+#[test]
+fn a_block_that_is_one_senders_chain_runs_on_one_worker() {
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    for number in ["5891667", "11814555"] {
+        let dir = fixtures_dir().unwrap().join("mainnet").join(number);
+        let block = load_block_dir(&dir, 1).unwrap();
+        let oracle = replay_sequential(&block, &chain).unwrap();
+        let senders = block.recover_senders(block.fork(&chain)).unwrap();
+        let first = senders
+            .iter()
+            .filter(|sender| **sender == senders[0])
+            .count();
+        assert!(
+            first * 100 >= senders.len() * 99,
+            "block {number}: {first} of {} transactions from its first sender",
+            senders.len()
+        );
+        for threads in [2, 4] {
+            let threads = NonZeroUsize::new(threads).unwrap();
+            let parallel = engine
+                .replay_with_senders(&block, &chain, threads, &senders)
+                .unwrap();
+            assert_eq!(
+                oracle.first_difference(&parallel.replay),
+                None,
+                "block {number} at {threads} threads"
+            );
+            // The replay reports the threads it was given.
+            assert_eq!(parallel.threads, threads.get());
+            let counters = parallel.counters;
+            assert_eq!(counters.executions, senders.len() as u64, "block {number}");
+            assert_eq!(
+                (
+                    counters.validations,
+                    counters.hint_waits,
+                    counters.suspensions
+                ),
+                (0, 0, 0),
+                "block {number} at {threads} threads ran on more than one worker"
+            );
+        }
+    }
+}

@@ -8,7 +8,8 @@
 //!    transaction reads beneath the multi-version memory.
 //! 3. The worker loop (`executor.rs`) runs Block-STM over [`RevmTxExecutor`], whose every
 //!    incarnation is one revm execution over the multi-version memory (`vm.rs`), on an EVM
-//!    each worker builds once per block.
+//!    each worker builds once per block. A block that is one sender's chain runs on one
+//!    worker when its senders are known (`hints::one_sender_chain`).
 //! 4. The block's final state is folded from the last incarnations' write sets on the
 //!    worker threads and diffed against the pre-state there (`final_state.rs`); the
 //!    write-set self-check (`write_set_check.rs`) compares it with the multi-version
@@ -43,7 +44,7 @@ use super::{
     commit::{Taken, commit_transactions, take_results, take_sets, trace_work},
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
-    hints::DependencyHints,
+    hints::{DependencyHints, one_sender_chain},
     mv_memory::MvMemory,
     read_set::ChangedRead,
     receipts::{BloomedReceipts, bloom_work},
@@ -108,6 +109,14 @@ pub(crate) fn replay(
             Senders::Known(senders)
         }
         None => Senders::recovering(block, fork, threads),
+    };
+    // A block that is one sender's chain runs on one worker when its senders are known
+    // (`hints::one_sender_chain`): a second would only suspend each transaction on the one
+    // below it. The replay still reports the threads it was given.
+    let given_threads = threads;
+    let threads = match &senders {
+        Senders::Known(known) if threads > 1 && one_sender_chain(known) => 1,
+        _ => threads,
     };
 
     // The executor's `State` reads the pre-state, and the block's final state over it once
@@ -276,7 +285,7 @@ pub(crate) fn replay(
             ommer_rewards_applied: block.has_ommer_headers(),
             wall_us: clock.elapsed_us(),
         },
-        threads,
+        threads: given_threads,
         mode: Mode::BlockStm,
         counters,
         phases: Some(Phases {
