@@ -111,11 +111,11 @@ pub(crate) fn replay(
         None => Senders::recovering(block, fork, threads),
     };
     // A block that is one sender's chain runs on one worker when its senders are known
-    // (`hints::one_sender_chain`): a second would only suspend each transaction on the one
-    // below it. The replay still reports the threads it was given.
+    // (`hints::one_sender_chain`): a second would mostly wait, on each transaction's hint,
+    // for the one below it. The replay still reports the threads it was given.
     let given_threads = threads;
     let threads = match &senders {
-        Senders::Known(known) if threads > 1 && one_sender_chain(known) => 1,
+        Senders::Known(known) if threads > 1 && one_sender_chain(txs, known) => 1,
         _ => threads,
     };
 

@@ -29,12 +29,14 @@
 //!   chain either.
 //!
 //! # A block that is one sender's chain
-//! When one sender sent at least [`CHAIN_SHARE`] of a block's transactions (a payout, an
-//! exchange's sweep), their nonces chain them: no number of workers runs the block more
-//! than 4/3 faster, and a second worker only suspends each of them on the one below
-//! ([`one_sender_chain`]). Block-STM then runs the block on one worker, when it knows the
-//! senders before the loop (execution-only replays; recovering them is the other threads'
-//! work otherwise).
+//! When one sender sent at least [`CHAIN_SHARE`] of a block's transactions, holding as
+//! much of its gas limit (a payout, an exchange's sweep), their nonces chain them: they
+//! run one after another on any number of workers, and the rest of the block, a quarter
+//! of its transactions and of its gas at most, is all a second worker could run beside
+//! them. Such a second worker mostly takes the chain's next transaction and waits on its
+//! hint for the one below ([`one_sender_chain`]). Block-STM then runs the block on one
+//! worker, when it knows the senders before the loop (execution-only replays; recovering
+//! them is the other threads' work otherwise).
 //!
 //! # Concurrency
 //! The recipients' heat is a short list behind a mutex, written when a validation aborts
@@ -71,25 +73,25 @@ const ABORT_HEAT: u32 = 16;
 /// aborting.
 const MAX_HEAT: u32 = 64;
 
-/// The share of a block's transactions one sender must have sent for its chain to bound
-/// the block's speedup at 4/3 ([`one_sender_chain`]): three quarters.
-const CHAIN_SHARE: (usize, usize) = (3, 4);
+/// The share of a block's transactions, and of its gas limit, one sender's must hold for
+/// the block to count as that sender's chain ([`one_sender_chain`]): three quarters.
+const CHAIN_SHARE: (u128, u128) = (3, 4);
 
-/// Whether one sender sent at least [`CHAIN_SHARE`] of the transactions (`senders[i]` sent
-/// transaction `i`; at least two): a chain through that sender's nonce, which a second
-/// worker does not shorten. Measured on the mainnet fixtures at 2 threads, execution-only,
-/// the one-thread replay against the two-thread one of the same run (the twentieth
-/// round's official run): the four blocks of at least 90% one sender's transactions ran
-/// faster on one (5891667 0.85x against 0.73x, 11814555 0.83x against 0.81x, 12520364
-/// 0.88x against 0.80x, 2641321 1.02x against 0.81x); the next, 1796867, is 57% one
-/// sender's.
-pub(crate) fn one_sender_chain(senders: &[Address]) -> bool {
+/// Whether one sender sent at least [`CHAIN_SHARE`] of `txs` (`senders[i]` sent `txs[i]`;
+/// two transactions at least) and those hold as much of their gas limit: a chain through
+/// that sender's nonce, beside which a second worker has a quarter of the block at most.
+/// Measured on the mainnet fixtures (the twentieth round's official run, execution-only,
+/// one thread against two): the four blocks of at least 90% one sender's transactions
+/// (89% to 100% of the gas limit) ran faster on one worker than on two (5891667 0.85x
+/// against 0.73x, 11814555 0.83x against 0.81x, 12520364 0.88x against 0.80x, 2641321
+/// 1.02x against 0.81x); the next, 1796867, is 57% one sender's.
+pub(crate) fn one_sender_chain(txs: &[TxEnvelope], senders: &[Address]) -> bool {
     let n = senders.len();
-    if n < 2 {
+    if n < 2 || txs.len() != n {
         return false;
     }
-    // The majority sender by the Boyer-Moore vote, then its count: a share of at least
-    // three quarters is a majority, so the vote finds it if there is one.
+    // The majority sender by the Boyer-Moore vote, then its share: three quarters is a
+    // majority, so the vote finds it if there is one.
     let mut candidate = senders[0];
     let mut votes = 0usize;
     for sender in senders {
@@ -102,11 +104,17 @@ pub(crate) fn one_sender_chain(senders: &[Address]) -> bool {
             votes -= 1;
         }
     }
-    let count = senders
-        .iter()
-        .filter(|sender| **sender == candidate)
-        .count();
-    count * CHAIN_SHARE.1 >= n * CHAIN_SHARE.0
+    let (mut count, mut gas, mut total_gas) = (0u128, 0u128, 0u128);
+    for (tx, sender) in txs.iter().zip(senders) {
+        let limit = u128::from(tx.gas_limit());
+        total_gas += limit;
+        if *sender == candidate {
+            count += 1;
+            gas += limit;
+        }
+    }
+    let (part, whole) = CHAIN_SHARE;
+    count * whole >= n as u128 * part && gas * whole >= total_gas * part
 }
 
 /// One block's dependency hints (see the module docs).
@@ -206,28 +214,57 @@ mod tests {
         ))
     }
 
+    /// Calls of these gas limits, and whether `senders` make them one sender's chain.
+    fn chain(senders: &[Address], limits: &[u64]) -> bool {
+        let txs: Vec<TxEnvelope> = limits
+            .iter()
+            .map(|limit| {
+                let tx = TxLegacy {
+                    to: TxKind::Call(Address::ZERO),
+                    gas_limit: *limit,
+                    ..TxLegacy::default()
+                };
+                TxEnvelope::Legacy(Signed::new_unchecked(
+                    tx,
+                    Signature::test_signature(),
+                    B256::ZERO,
+                ))
+            })
+            .collect();
+        one_sender_chain(&txs, senders)
+    }
+
     #[test]
-    fn a_block_is_one_senders_chain_from_three_quarters_of_its_transactions() {
+    fn a_block_is_one_senders_chain_from_three_quarters_of_its_transactions_and_gas() {
         let (a, b, c) = (
             Address::repeat_byte(0xaa),
             Address::repeat_byte(0xbb),
             Address::repeat_byte(0xcc),
         );
-        // Three quarters or more, wherever they sit.
-        assert!(one_sender_chain(&[a, a, a, b]));
-        assert!(one_sender_chain(&[b, a, a, a]));
-        assert!(one_sender_chain(&[a, b, a, c, a, a, a, a]));
-        assert!(one_sender_chain(&[a, a]));
-        // Less: a majority is not enough, nor is the most frequent of several.
-        assert!(!one_sender_chain(&[a, a, b, b]));
-        assert!(!one_sender_chain(&[a, b, a, b, a]));
-        assert!(!one_sender_chain(&[a, a, a, b, c, a, b]));
-        assert!(!one_sender_chain(&[a, b, c]));
+        let even = |n| vec![21_000; n];
+        // Three quarters or more of the transactions and of the gas, wherever they sit.
+        assert!(chain(&[a, a, a, b], &even(4)));
+        assert!(chain(&[b, a, a, a], &even(4)));
+        assert!(chain(&[a, b, a, c, a, a, a, a], &even(8)));
+        assert!(chain(&[a, a], &even(2)));
+        // Fewer transactions: a majority is not enough, nor is the most frequent of several.
+        assert!(!chain(&[a, a, b, b], &even(4)));
+        assert!(!chain(&[a, b, a, b, a], &even(5)));
+        assert!(!chain(&[a, a, a, b, c, a, b], &even(7)));
+        assert!(!chain(&[a, b, c], &even(3)));
         // The vote's candidate at the end is not the majority: [a, a, b, b, c] ends on c.
-        assert!(!one_sender_chain(&[a, a, b, b, c]));
-        // A block of fewer than two transactions is no chain.
-        assert!(!one_sender_chain(&[a]));
-        assert!(!one_sender_chain(&[]));
+        assert!(!chain(&[a, a, b, b, c], &even(5)));
+        // Three quarters of the transactions but not of the gas: the others' work is the
+        // block's, and a second worker runs it beside the chain.
+        assert!(!chain(&[a, a, a, b], &[21_000, 21_000, 21_000, 1_000_000]));
+        assert!(chain(&[a, a, a, b], &[1_000_000, 21_000, 21_000, 300_000]));
+        // Gas limits as large as a transaction holds do not overflow the sums.
+        assert!(chain(&[a, a, a, b], &[u64::MAX; 4]));
+        // A block of fewer than two transactions is no chain, nor are senders that do not
+        // match the transactions.
+        assert!(!chain(&[a], &even(1)));
+        assert!(!chain(&[], &[]));
+        assert!(!chain(&[a, a, a], &even(4)));
     }
 
     #[test]
