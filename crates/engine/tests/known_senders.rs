@@ -5,13 +5,15 @@
 
 use std::num::NonZeroUsize;
 
+use alloy_primitives::Address;
 use replay_evm::{
+    block::ArchivedBlock,
     block_dir::load_block_dir,
     chain::ChainSpec,
     error::{EngineError, ReplayError},
     fixtures::fixtures_dir,
-    parallel::ParallelEngine,
-    sequential::{replay_sequential, replay_sequential_with_senders},
+    parallel::{ParallelEngine, ParallelReplay},
+    sequential::{BlockReplay, replay_sequential, replay_sequential_with_senders},
 };
 
 #[test]
@@ -19,31 +21,50 @@ fn replays_with_known_senders_equal_the_end_to_end_replays() {
     let chain = ChainSpec::mainnet();
     let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
     for number in ["46147", "9068998", "13217637", "19932703"] {
-        let dir = fixtures_dir().unwrap().join("mainnet").join(number);
-        let block = load_block_dir(&dir, 1).unwrap();
+        let block = mainnet_block(number);
         let oracle = replay_sequential(&block, &chain).unwrap();
         let senders = block.recover_senders(block.fork(&chain)).unwrap();
         let sequential = replay_sequential_with_senders(&block, &chain, &senders).unwrap();
         assert_eq!(oracle.first_difference(&sequential), None, "block {number}");
         for threads in [1, 2, 4] {
-            let threads = NonZeroUsize::new(threads).unwrap();
-            let parallel = engine
-                .replay_with_senders(&block, &chain, threads, &senders)
-                .unwrap();
-            assert_eq!(
-                oracle.first_difference(&parallel.replay),
-                None,
-                "block {number} at {threads} threads"
-            );
+            replay_equals_oracle(&engine, &block, threads, &senders, &oracle);
         }
     }
+}
+
+/// A mainnet fixture's block.
+fn mainnet_block(number: &str) -> ArchivedBlock {
+    let dir = fixtures_dir().unwrap().join("mainnet").join(number);
+    load_block_dir(&dir, 1).unwrap()
+}
+
+/// Block-STM's replay of `block` on `threads` threads with the senders given, checked
+/// equal to the `oracle`'s end-to-end replay.
+fn replay_equals_oracle(
+    engine: &ParallelEngine,
+    block: &ArchivedBlock,
+    threads: usize,
+    senders: &[Address],
+    oracle: &BlockReplay,
+) -> ParallelReplay {
+    let chain = ChainSpec::mainnet();
+    let threads = NonZeroUsize::new(threads).unwrap();
+    let parallel = engine
+        .replay_with_senders(block, &chain, threads, senders)
+        .unwrap();
+    assert_eq!(
+        oracle.first_difference(&parallel.replay),
+        None,
+        "block {} at {threads} threads",
+        block.number()
+    );
+    parallel
 }
 
 #[test]
 fn a_sender_list_of_the_wrong_length_is_an_invariant_error() {
     let chain = ChainSpec::mainnet();
-    let dir = fixtures_dir().unwrap().join("mainnet").join("13217637");
-    let block = load_block_dir(&dir, 1).unwrap();
+    let block = mainnet_block("13217637");
     let mut senders = block.recover_senders(block.fork(&chain)).unwrap();
     senders.pop();
     let engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
@@ -72,8 +93,7 @@ fn a_block_that_is_one_senders_chain_runs_on_one_worker() {
     let chain = ChainSpec::mainnet();
     let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
     for number in ["5891667", "11814555"] {
-        let dir = fixtures_dir().unwrap().join("mainnet").join(number);
-        let block = load_block_dir(&dir, 1).unwrap();
+        let block = mainnet_block(number);
         let oracle = replay_sequential(&block, &chain).unwrap();
         let senders = block.recover_senders(block.fork(&chain)).unwrap();
         let first = senders
@@ -86,17 +106,9 @@ fn a_block_that_is_one_senders_chain_runs_on_one_worker() {
             senders.len()
         );
         for threads in [2, 4] {
-            let threads = NonZeroUsize::new(threads).unwrap();
-            let parallel = engine
-                .replay_with_senders(&block, &chain, threads, &senders)
-                .unwrap();
-            assert_eq!(
-                oracle.first_difference(&parallel.replay),
-                None,
-                "block {number} at {threads} threads"
-            );
+            let parallel = replay_equals_oracle(&engine, &block, threads, &senders, &oracle);
             // The replay reports the threads it was given.
-            assert_eq!(parallel.threads, threads.get());
+            assert_eq!(parallel.threads, threads);
             let counters = parallel.counters;
             assert_eq!(counters.executions, senders.len() as u64, "block {number}");
             assert_eq!(
