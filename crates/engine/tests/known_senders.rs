@@ -84,10 +84,10 @@ fn a_sender_list_of_the_wrong_length_is_an_invariant_error() {
 }
 
 /// A block that is one sender's chain (mainnet 5891667: 380 transactions, 11814555: 579,
-/// at least 99% of each from one sender) runs on one worker when its senders are known: a second worker
-/// would only wait for each transaction's hint, the one below it. On one worker every
-/// incarnation starts on the committed prefix, so none waits, suspends or is validated,
-/// and the result is still the oracle's.
+/// at least 99% of each from one sender) runs on one worker when its senders are known: a
+/// second worker would mostly wait, on each transaction's hint, for the one below it. On
+/// one worker every incarnation starts on the committed prefix, so none waits, suspends or
+/// is validated, and the result is still the oracle's.
 #[test]
 fn a_block_that_is_one_senders_chain_runs_on_one_worker() {
     let chain = ChainSpec::mainnet();
