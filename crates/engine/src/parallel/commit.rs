@@ -67,8 +67,18 @@ pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxRes
 pub(crate) struct Finalized {
     /// The trace's read set (the incarnation's own is freed).
     pub(crate) reads: TraceReads,
-    /// The logs' bloom (`receipts::bloom_of`: `None` without logs).
-    pub(crate) bloom: Option<Box<Bloom>>,
+    /// The logs' bloom, or that it is left to the units shared after the loop.
+    pub(crate) bloom: FinalBloom,
+}
+
+/// A final incarnation's bloom, as its worker left it.
+#[derive(Debug)]
+pub(crate) enum FinalBloom {
+    /// Built (`receipts::bloom_of`: `None` without logs).
+    Built(Option<Box<Bloom>>),
+    /// Left to the units every thread shares after the loop (`receipts::bloom_shared`):
+    /// too many logs for one worker to build alone.
+    Shared,
 }
 
 /// One transaction's read set and write set, taken out of its slot for its trace, with the
@@ -103,12 +113,16 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
         .iter_mut()
         .enumerate()
         .map(|(index, slot)| {
+            let mut known = false;
             let sets = slot.output.as_mut().map(|execution| {
                 let input = match execution.finalized.take() {
                     Some(finalized) => {
                         let Finalized { reads, bloom } = *finalized;
-                        if let Some(bloom) = bloom {
-                            blooms.push((index, *bloom));
+                        if let FinalBloom::Built(bloom) = bloom {
+                            known = true;
+                            if let Some(bloom) = bloom {
+                                blooms.push((index, *bloom));
+                            }
                         }
                         TraceInput::Traced(reads)
                     }
@@ -116,7 +130,7 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
                 };
                 (input, std::mem::take(&mut execution.writes))
             });
-            bloomed.push(matches!(sets, Some((TraceInput::Traced(_), _))));
+            bloomed.push(known);
             Mutex::new(sets)
         })
         .collect();

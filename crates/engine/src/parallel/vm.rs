@@ -51,10 +51,10 @@ use revm::{
 };
 
 use super::{
-    commit::Finalized,
+    commit::{FinalBloom, Finalized},
     mv_memory::{MvMemory, MvValue, Observed, Read},
     read_set::{ReadRecorder, ReadSet, hand_over},
-    receipts::bloom_of,
+    receipts::{bloom_of, bloom_shared},
     replay::TraceReads,
     tx_executor::{IncarnationOutput, Interrupted},
     write_log::Listener,
@@ -630,8 +630,9 @@ impl IncarnationOutput for Execution {
         }
         let reads = std::mem::take(&mut self.reads);
         let bloom = match &self.result {
-            Ok(result) => bloom_of(result.logs()).map(Box::new),
-            Err(_) => None,
+            Ok(result) if bloom_shared(result.logs()) => FinalBloom::Shared,
+            Ok(result) => FinalBloom::Built(bloom_of(result.logs()).map(Box::new)),
+            Err(_) => FinalBloom::Built(None),
         };
         self.finalized = Some(Box::new(Finalized {
             reads: TraceReads::of(&reads),
