@@ -1,8 +1,9 @@
 //! Block-STM with revm as the transaction executor: one block's replay from start to end.
 //!
-//! 1. The senders are recovered by the workers inside the worker loop (`senders.rs`): each
-//!    transaction's when it first executes, later ones when a worker has no task, so that
-//!    recovery, most of a replay's work, overlaps execution (on one thread, all first).
+//! 1. The senders are recovered by the workers inside the worker loop (`senders.rs`): the
+//!    workers on pool threads recover them before their first task while the calling
+//!    thread executes in order (`executor.rs`, "Who executes first"), so that recovery,
+//!    most of a replay's work, overlaps execution (on one thread, all first).
 //! 2. alloy-evm's block executor, the one the oracle uses, applies the pre-block system calls
 //!    (EIP-2935, EIP-4788) to the pre-state; what they changed is the *base state* every
 //!    transaction reads beneath the multi-version memory.

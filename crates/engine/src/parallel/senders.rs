@@ -7,9 +7,10 @@
 //! [`SenderPipeline`] lets helper threads recover senders ahead of the thread that executes
 //! the transactions in order; that thread, when the next sender is not ready, recovers a
 //! later one itself rather than wait, so every thread stays busy until the last signature.
-//! Block-STM's workers recover each transaction's sender when they first execute it, and
-//! later ones when the scheduler has no task for them, so recovery overlaps execution
-//! there too.
+//! In Block-STM, the workers on pool threads recover senders before their first task,
+//! while the calling thread executes in order and recovers a sender itself when it is not
+//! ready; any worker recovers later ones when the scheduler has no task for it. So
+//! recovery overlaps execution there too.
 //!
 //! # Invariants and orderings
 //! - `next` is the lowest transaction nobody has claimed; a claim is a `fetch_add`, so each
@@ -150,8 +151,8 @@ pub(crate) fn with_recovery_helpers<R>(
 pub(crate) enum Senders<'a> {
     /// Recovered before the replay: `senders[i]` sent transaction `i`.
     Known(&'a [Address]),
-    /// Recovered by the workers: each transaction's when it first executes, later ones
-    /// when a worker has no task.
+    /// Recovered by the workers: ahead of the calling thread's execution by the others,
+    /// and by any worker that needs a sender not ready or has no task.
     Recovering(SenderPipeline<'a>),
 }
 

@@ -60,8 +60,10 @@ pub(crate) trait TxExecutor: Sync {
     ) -> Result<Self::Output, Interrupted>;
 
     /// Work a worker does when the scheduler has no task for it (the engine's executor
-    /// recovers a later transaction's sender); returns whether there was any. The default
-    /// has none, and the worker yields its time slice instead.
+    /// recovers a later transaction's sender); returns whether there was any. A worker on a
+    /// pool thread does it before its first task, until there is none left, while the
+    /// calling thread executes (see "Who executes first" in `executor.rs`). The default has
+    /// none, and the worker yields its time slice instead.
     fn idle(&self) -> bool {
         false
     }
