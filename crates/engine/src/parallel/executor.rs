@@ -113,6 +113,7 @@ use std::{
 use super::{
     mv_memory::{MvMemory, MvValue},
     scheduler::{Counters, Scheduler, Task},
+    threads::on_threads_telling,
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
 };
 use crate::{
@@ -216,16 +217,7 @@ pub(crate) fn run<E: TxExecutor>(
     };
     // The calling thread is one of the workers: it starts at once, while the pool threads
     // wake up (and do the executor's idle work first).
-    if threads <= 1 {
-        work(false);
-    } else {
-        pool.in_place_scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(|_| work(true));
-            }
-            work(false);
-        });
-    }
+    on_threads_telling(pool, threads, work);
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
     }

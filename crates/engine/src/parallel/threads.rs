@@ -31,15 +31,25 @@ impl<T> std::ops::Deref for Line<T> {
 
 /// Runs `work` on `threads` threads of `pool`: the caller and `threads - 1` pool threads.
 pub(crate) fn on_threads(pool: &rayon::ThreadPool, threads: usize, work: impl Fn() + Sync) {
+    on_threads_telling(pool, threads, |_| work());
+}
+
+/// [`on_threads`], telling `work` whether it runs on a pool thread (`true`) or on the
+/// calling thread (`false`), which starts at once while the pool threads wake up.
+pub(crate) fn on_threads_telling(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    work: impl Fn(bool) + Sync,
+) {
     if threads <= 1 {
-        work();
+        work(false);
         return;
     }
     pool.in_place_scope(|scope| {
         for _ in 1..threads {
-            scope.spawn(|_| work());
+            scope.spawn(|_| work(true));
         }
-        work();
+        work(false);
     });
 }
 
