@@ -118,11 +118,9 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
                 let input = match execution.finalized.take() {
                     Some(finalized) => {
                         let Finalized { reads, bloom } = *finalized;
-                        if let FinalBloom::Built(bloom) = bloom {
-                            known = true;
-                            if let Some(bloom) = bloom {
-                                blooms.push((index, *bloom));
-                            }
+                        known = matches!(bloom, FinalBloom::Built(_));
+                        if let FinalBloom::Built(Some(bloom)) = bloom {
+                            blooms.push((index, *bloom));
                         }
                         TraceInput::Traced(reads)
                     }
