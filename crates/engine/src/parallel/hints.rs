@@ -18,15 +18,28 @@
 //!   call's first incarnation; it is hot while warm, so a contract whose calls conflict
 //!   now and then is hot for a few calls after each abort rather than for the rest of the
 //!   block.
+//! - *Same call to a hot recipient*: the nearest of the [`HINT_WINDOW`] transactions below
+//!   that calls the same recipient with the same input, while that recipient is hot from
+//!   a conflict on its storage. Which slots a call touches depends on its input, so calls
+//!   with one input run one code path over one set of slots: a counter that every plain
+//!   payment to a contract increments (mainnet 6196166: 49 payments with no input to one
+//!   contract, then 30 and 6 to two others, interleaved, each reading the three slots the
+//!   payment before wrote), a `mint()` that takes the next token id. One abort of such a
+//!   call on its recipient's slots makes the recipient hot for [`MAX_HEAT`] calls: the
+//!   evidence is specific, and a chain that re-learnt its heat every [`ABORT_HEAT`] calls
+//!   would pay an abort each time (6196166 at 2 threads, execution-only, medians of 101
+//!   alternating replays: 46 aborts a replay without this hint, 27 with [`ABORT_HEAT`], 2
+//!   with [`MAX_HEAT`]).
 //!
-//!   Conflicts on the recipient's storage, or on any account the call reached, teach
-//!   nothing: which slots a call touches depends on its arguments, and the nearest lower
-//!   call is then often not the one it conflicts with. Votes on four proposals of one DAO
-//!   chain per proposal; hinted by recipient, each vote waited for the one below and ran
-//!   on its values, and every abort of that one cascaded up the chain (the `dao-votes`
-//!   workload at 2 threads, execution-only: 11,265 aborts for 17,917 transactions against
-//!   416, and 269 ms against 144). Calls through a router that met on one pool do not
-//!   chain either.
+//!   Calls with different inputs are not chained by a conflict on storage: the nearest
+//!   lower call is then often not the one a call conflicts with. Votes on four proposals
+//!   of one DAO chain per proposal; hinted by recipient alone, each vote waited for the
+//!   one below and ran on its values, and every abort of that one cascaded up the chain
+//!   (the `dao-votes` workload at 2 threads, execution-only: 11,265 aborts for 17,917
+//!   transactions against 416, and 269 ms against 144). Hinted by recipient and input, a
+//!   vote waits for the last vote of the same input, on its own proposal. Conflicts on any
+//!   other account a call reached teach nothing: calls through a router that met on one
+//!   pool do not chain.
 //!
 //! # A block that is one sender's chain
 //! When one sender sent at least [`CHAIN_SHARE`] of a block's transactions, holding as
@@ -117,13 +130,41 @@ pub(crate) fn one_sender_chain(txs: &[TxEnvelope], senders: &[Address]) -> bool 
     count * whole >= n as u128 * part && gas * whole >= total_gas * part
 }
 
+/// Which calls to a hot recipient its hint chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// Every call: a call aborted on a read of the recipient's own account fields.
+    Every,
+    /// Calls with one input only: calls aborted on reads of the recipient's storage.
+    SameInput,
+}
+
+impl Calls {
+    /// The heat one abort of such a call gives its recipient.
+    fn abort_heat(self) -> u32 {
+        match self {
+            Self::Every => ABORT_HEAT,
+            Self::SameInput => MAX_HEAT,
+        }
+    }
+}
+
+/// One hot recipient.
+#[derive(Debug)]
+struct Heat {
+    to: Address,
+    /// The calls' first incarnations it stays hot for.
+    warmth: u32,
+    calls: Calls,
+}
+
 /// One block's dependency hints (see the module docs).
 pub(crate) struct DependencyHints<'a> {
     txs: &'a [TxEnvelope],
     senders: &'a Senders<'a>,
-    /// Recipients a validation aborted a call to on a read of their own account's fields,
-    /// with their heat.
-    heat: Mutex<Vec<(Address, u32)>>,
+    /// Recipients a validation aborted a call to on a read of their own state, with their
+    /// heat and which of their calls chain.
+    heat: Mutex<Vec<Heat>>,
     /// Whether `heat` lists any (a fast path; see the module docs).
     any: AtomicBool,
 }
@@ -149,44 +190,66 @@ impl<'a> DependencyHints<'a> {
                 .rev()
                 .find(|lower| self.senders.get(*lower).is_ok_and(|s| s == sender))
         });
-        let by_recipient = self
-            .hot_recipient(tx)
-            .and_then(|to| below.rev().find(|lower| self.recipient(*lower) == Some(to)));
+        let by_recipient = self.hot_recipient(tx).and_then(|(to, calls)| {
+            below.rev().find(|lower| {
+                self.recipient(*lower) == Some(to)
+                    && (calls == Calls::Every || self.same_input(*lower, tx))
+            })
+        });
         by_sender.max(by_recipient)
     }
 
     /// Learns from an abort: transaction `tx`'s incarnation read `changed`, which a lower
-    /// transaction has since written. The recipient heats if `changed` is one of its
-    /// account's fields.
+    /// transaction has since written. The recipient heats if `changed` is its own: one of
+    /// its account's fields (every call to it chains), or one of its slots (calls with the
+    /// same input chain).
     pub(crate) fn conflicted(&self, tx: TxIdx, changed: ChangedRead) {
-        let ChangedRead::Account(address) = changed else {
-            return;
+        let (address, calls) = match changed {
+            ChangedRead::Account(address) => (address, Calls::Every),
+            ChangedRead::Slot(address) => (address, Calls::SameInput),
         };
         if self.recipient(tx) != Some(address) {
             return;
         }
         let mut heat = self.heat.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, warmth)) = heat.iter_mut().find(|(listed, _)| *listed == address) {
-            *warmth = (*warmth + ABORT_HEAT).min(MAX_HEAT);
+        if let Some(listed) = heat.iter_mut().find(|listed| listed.to == address) {
+            // Every call chains while a conflict on the account's fields is warm; once the
+            // recipient has cooled, the new conflict alone says which calls chain.
+            if listed.warmth == 0 || calls == Calls::Every {
+                listed.calls = calls;
+            }
+            listed.warmth = (listed.warmth + calls.abort_heat()).min(MAX_HEAT);
         } else if heat.len() < MAX_RECIPIENTS {
-            heat.push((address, ABORT_HEAT));
+            heat.push(Heat {
+                to: address,
+                warmth: calls.abort_heat(),
+                calls,
+            });
         } else {
             return;
         }
         self.any.store(true, Relaxed);
     }
 
-    /// `tx`'s recipient if it is hot, cooling it by one.
-    fn hot_recipient(&self, tx: TxIdx) -> Option<Address> {
+    /// `tx`'s recipient and which of its calls chain, if it is hot, cooling it by one.
+    fn hot_recipient(&self, tx: TxIdx) -> Option<(Address, Calls)> {
         if !self.any.load(Relaxed) {
             return None;
         }
         let to = self.recipient(tx)?;
         let mut heat = self.heat.lock().unwrap_or_else(PoisonError::into_inner);
-        let (_, warmth) = heat.iter_mut().find(|(listed, _)| *listed == to)?;
-        let hot = *warmth > 0;
-        *warmth = warmth.saturating_sub(1);
-        hot.then_some(to)
+        let listed = heat.iter_mut().find(|listed| listed.to == to)?;
+        let hot = listed.warmth > 0;
+        listed.warmth = listed.warmth.saturating_sub(1);
+        hot.then_some((to, listed.calls))
+    }
+
+    /// Whether transactions `a` and `b` carry the same input (calldata).
+    fn same_input(&self, a: TxIdx, b: TxIdx) -> bool {
+        match (self.txs.get(a), self.txs.get(b)) {
+            (Some(a), Some(b)) => a.input() == b.input(),
+            _ => false,
+        }
     }
 
     /// The address transaction `tx` calls; `None` for a contract creation.
@@ -203,8 +266,13 @@ mod tests {
     use super::*;
 
     fn call(to: Address) -> TxEnvelope {
+        call_with(to, &[])
+    }
+
+    fn call_with(to: Address, input: &[u8]) -> TxEnvelope {
         let tx = TxLegacy {
             to: TxKind::Call(to),
+            input: input.to_vec().into(),
             ..TxLegacy::default()
         };
         TxEnvelope::Legacy(Signed::new_unchecked(
@@ -292,11 +360,10 @@ mod tests {
         assert_eq!(hints.hint(6), Some(0));
         assert_eq!(hints.hint(4), None);
         // A conflict on an account the call reached (the pool) teaches nothing, nor one on
-        // an account that is not the conflicting transaction's recipient, nor one on the
-        // recipient's storage.
+        // an account that is not the conflicting transaction's recipient.
         hints.conflicted(5, ChangedRead::Account(pool));
         hints.conflicted(5, ChangedRead::Account(factory));
-        hints.conflicted(3, ChangedRead::Slot(factory));
+        hints.conflicted(5, ChangedRead::Slot(factory));
         assert_eq!(hints.hint(4), None);
         assert_eq!(hints.hint(7), None);
         // A conflict on the factory's own account (its nonce), from a call to it: calls to
@@ -330,6 +397,85 @@ mod tests {
         for _ in 0..2 * MAX_HEAT / ABORT_HEAT {
             hints.conflicted(2, ChangedRead::Account(contract));
         }
+        let hot_calls = (0..2 * MAX_HEAT)
+            .filter(|_| hints.hint(3).is_some())
+            .count();
+        assert_eq!(hot_calls, MAX_HEAT as usize);
+    }
+
+    #[test]
+    fn a_conflict_on_a_recipients_storage_chains_its_calls_of_one_input() {
+        let (counter, other) = (Address::repeat_byte(0xc0), Address::repeat_byte(0x07));
+        // Calls to the counter with input [1] at 0, 2, 4 and 6, with [2] at 1 and 5, with
+        // none at 7; a call to another contract with [1] at 3. Distinct senders.
+        let calls = [
+            (counter, &[1u8][..]),
+            (counter, &[2]),
+            (counter, &[1]),
+            (other, &[1]),
+            (counter, &[1]),
+            (counter, &[2]),
+            (counter, &[1]),
+            (counter, &[]),
+        ];
+        let txs: Vec<TxEnvelope> = calls
+            .iter()
+            .map(|(to, input)| call_with(*to, input))
+            .collect();
+        let senders: Vec<Address> = (0..8u8).map(Address::with_last_byte).collect();
+        let senders = Senders::Known(&senders);
+        let hints = DependencyHints::new(&txs, &senders);
+        assert_eq!(hints.hint(4), None);
+        // A conflict on a slot of an account that is not the call's recipient teaches
+        // nothing.
+        hints.conflicted(3, ChangedRead::Slot(counter));
+        hints.conflicted(4, ChangedRead::Slot(other));
+        assert_eq!(hints.hint(4), None);
+        // A call to the counter aborted on its slots: each call to it waits for the nearest
+        // lower one with the same input, never for one with another input.
+        hints.conflicted(2, ChangedRead::Slot(counter));
+        assert_eq!(hints.hint(4), Some(2));
+        assert_eq!(hints.hint(6), Some(4));
+        assert_eq!(hints.hint(5), Some(1));
+        assert_eq!(hints.hint(2), Some(0));
+        assert_eq!(hints.hint(1), None, "no lower call with input [2]");
+        assert_eq!(hints.hint(7), None, "no lower call without input");
+        assert_eq!(hints.hint(3), None, "the other contract is not hot");
+        // A conflict on its account's fields then chains every call to it, and a storage
+        // conflict while it is warm does not narrow that.
+        hints.conflicted(5, ChangedRead::Account(counter));
+        hints.conflicted(6, ChangedRead::Slot(counter));
+        assert_eq!(hints.hint(7), Some(6));
+        assert_eq!(hints.hint(5), Some(4));
+    }
+
+    #[test]
+    fn a_storage_conflict_after_the_recipient_cooled_chains_calls_of_one_input_only() {
+        let counter = Address::repeat_byte(0xc0);
+        let txs: Vec<TxEnvelope> = [&[1u8][..], &[2], &[1]]
+            .iter()
+            .map(|input| call_with(counter, input))
+            .collect();
+        let senders: Vec<Address> = (0..3u8).map(Address::with_last_byte).collect();
+        let senders = Senders::Known(&senders);
+        let hints = DependencyHints::new(&txs, &senders);
+        hints.conflicted(1, ChangedRead::Account(counter));
+        for _ in 0..ABORT_HEAT {
+            assert_eq!(hints.hint(2), Some(1));
+        }
+        assert_eq!(hints.hint(2), None, "cooled");
+        hints.conflicted(2, ChangedRead::Slot(counter));
+        assert_eq!(hints.hint(2), Some(0));
+    }
+
+    #[test]
+    fn one_storage_conflict_keeps_calls_of_one_input_hinted_for_max_heat_calls() {
+        let counter = Address::repeat_byte(0xc0);
+        let txs: Vec<TxEnvelope> = (0..4).map(|_| call(counter)).collect();
+        let senders: Vec<Address> = (0..4u8).map(Address::with_last_byte).collect();
+        let senders = Senders::Known(&senders);
+        let hints = DependencyHints::new(&txs, &senders);
+        hints.conflicted(1, ChangedRead::Slot(counter));
         let hot_calls = (0..2 * MAX_HEAT)
             .filter(|_| hints.hint(3).is_some())
             .count();
