@@ -265,6 +265,15 @@ mod tests {
 
     use super::*;
 
+    /// Runs `check` on the hints of `txs`, each sent by a sender of its own.
+    fn with_hints(txs: &[TxEnvelope], check: impl FnOnce(&DependencyHints<'_>)) {
+        let senders: Vec<Address> = (0..txs.len())
+            .map(|i| Address::with_last_byte(u8::try_from(i).unwrap_or(u8::MAX)))
+            .collect();
+        let senders = Senders::Known(&senders);
+        check(&DependencyHints::new(txs, &senders));
+    }
+
     fn call(to: Address) -> TxEnvelope {
         call_with(to, &[])
     }
@@ -385,22 +394,21 @@ mod tests {
     fn a_recipient_cools_with_calls_that_do_not_abort() {
         let contract = Address::repeat_byte(0xc0);
         let txs: Vec<TxEnvelope> = (0..4).map(|_| call(contract)).collect();
-        let senders: Vec<Address> = (0..4u8).map(Address::with_last_byte).collect();
-        let senders = Senders::Known(&senders);
-        let hints = DependencyHints::new(&txs, &senders);
-        hints.conflicted(1, ChangedRead::Account(contract));
-        for _ in 0..ABORT_HEAT {
-            assert_eq!(hints.hint(3), Some(2));
-        }
-        assert_eq!(hints.hint(3), None, "cooled by {ABORT_HEAT} calls");
-        // Heat is capped: many aborts keep it hot for MAX_HEAT calls, not more.
-        for _ in 0..2 * MAX_HEAT / ABORT_HEAT {
-            hints.conflicted(2, ChangedRead::Account(contract));
-        }
-        let hot_calls = (0..2 * MAX_HEAT)
-            .filter(|_| hints.hint(3).is_some())
-            .count();
-        assert_eq!(hot_calls, MAX_HEAT as usize);
+        with_hints(&txs, |hints| {
+            hints.conflicted(1, ChangedRead::Account(contract));
+            for _ in 0..ABORT_HEAT {
+                assert_eq!(hints.hint(3), Some(2));
+            }
+            assert_eq!(hints.hint(3), None, "cooled by {ABORT_HEAT} calls");
+            // Heat is capped: many aborts keep it hot for MAX_HEAT calls, not more.
+            for _ in 0..2 * MAX_HEAT / ABORT_HEAT {
+                hints.conflicted(2, ChangedRead::Account(contract));
+            }
+            let hot_calls = (0..2 * MAX_HEAT)
+                .filter(|_| hints.hint(3).is_some())
+                .count();
+            assert_eq!(hot_calls, MAX_HEAT as usize);
+        });
     }
 
     #[test]
@@ -422,31 +430,30 @@ mod tests {
             .iter()
             .map(|(to, input)| call_with(*to, input))
             .collect();
-        let senders: Vec<Address> = (0..8u8).map(Address::with_last_byte).collect();
-        let senders = Senders::Known(&senders);
-        let hints = DependencyHints::new(&txs, &senders);
-        assert_eq!(hints.hint(4), None);
-        // A conflict on a slot of an account that is not the call's recipient teaches
-        // nothing.
-        hints.conflicted(3, ChangedRead::Slot(counter));
-        hints.conflicted(4, ChangedRead::Slot(other));
-        assert_eq!(hints.hint(4), None);
-        // A call to the counter aborted on its slots: each call to it waits for the nearest
-        // lower one with the same input, never for one with another input.
-        hints.conflicted(2, ChangedRead::Slot(counter));
-        assert_eq!(hints.hint(4), Some(2));
-        assert_eq!(hints.hint(6), Some(4));
-        assert_eq!(hints.hint(5), Some(1));
-        assert_eq!(hints.hint(2), Some(0));
-        assert_eq!(hints.hint(1), None, "no lower call with input [2]");
-        assert_eq!(hints.hint(7), None, "no lower call without input");
-        assert_eq!(hints.hint(3), None, "the other contract is not hot");
-        // A conflict on its account's fields then chains every call to it, and a storage
-        // conflict while it is warm does not narrow that.
-        hints.conflicted(5, ChangedRead::Account(counter));
-        hints.conflicted(6, ChangedRead::Slot(counter));
-        assert_eq!(hints.hint(7), Some(6));
-        assert_eq!(hints.hint(5), Some(4));
+        with_hints(&txs, |hints| {
+            assert_eq!(hints.hint(4), None);
+            // A conflict on a slot of an account that is not the call's recipient teaches
+            // nothing.
+            hints.conflicted(3, ChangedRead::Slot(counter));
+            hints.conflicted(4, ChangedRead::Slot(other));
+            assert_eq!(hints.hint(4), None);
+            // A call to the counter aborted on its slots: each call to it waits for the nearest
+            // lower one with the same input, never for one with another input.
+            hints.conflicted(2, ChangedRead::Slot(counter));
+            assert_eq!(hints.hint(4), Some(2));
+            assert_eq!(hints.hint(6), Some(4));
+            assert_eq!(hints.hint(5), Some(1));
+            assert_eq!(hints.hint(2), Some(0));
+            assert_eq!(hints.hint(1), None, "no lower call with input [2]");
+            assert_eq!(hints.hint(7), None, "no lower call without input");
+            assert_eq!(hints.hint(3), None, "the other contract is not hot");
+            // A conflict on its account's fields then chains every call to it, and a storage
+            // conflict while it is warm does not narrow that.
+            hints.conflicted(5, ChangedRead::Account(counter));
+            hints.conflicted(6, ChangedRead::Slot(counter));
+            assert_eq!(hints.hint(7), Some(6));
+            assert_eq!(hints.hint(5), Some(4));
+        });
     }
 
     #[test]
@@ -456,29 +463,27 @@ mod tests {
             .iter()
             .map(|input| call_with(counter, input))
             .collect();
-        let senders: Vec<Address> = (0..3u8).map(Address::with_last_byte).collect();
-        let senders = Senders::Known(&senders);
-        let hints = DependencyHints::new(&txs, &senders);
-        hints.conflicted(1, ChangedRead::Account(counter));
-        for _ in 0..ABORT_HEAT {
-            assert_eq!(hints.hint(2), Some(1));
-        }
-        assert_eq!(hints.hint(2), None, "cooled");
-        hints.conflicted(2, ChangedRead::Slot(counter));
-        assert_eq!(hints.hint(2), Some(0));
+        with_hints(&txs, |hints| {
+            hints.conflicted(1, ChangedRead::Account(counter));
+            for _ in 0..ABORT_HEAT {
+                assert_eq!(hints.hint(2), Some(1));
+            }
+            assert_eq!(hints.hint(2), None, "cooled");
+            hints.conflicted(2, ChangedRead::Slot(counter));
+            assert_eq!(hints.hint(2), Some(0));
+        });
     }
 
     #[test]
     fn one_storage_conflict_keeps_calls_of_one_input_hinted_for_max_heat_calls() {
         let counter = Address::repeat_byte(0xc0);
         let txs: Vec<TxEnvelope> = (0..4).map(|_| call(counter)).collect();
-        let senders: Vec<Address> = (0..4u8).map(Address::with_last_byte).collect();
-        let senders = Senders::Known(&senders);
-        let hints = DependencyHints::new(&txs, &senders);
-        hints.conflicted(1, ChangedRead::Slot(counter));
-        let hot_calls = (0..2 * MAX_HEAT)
-            .filter(|_| hints.hint(3).is_some())
-            .count();
-        assert_eq!(hot_calls, MAX_HEAT as usize);
+        with_hints(&txs, |hints| {
+            hints.conflicted(1, ChangedRead::Slot(counter));
+            let hot_calls = (0..2 * MAX_HEAT)
+                .filter(|_| hints.hint(3).is_some())
+                .count();
+            assert_eq!(hot_calls, MAX_HEAT as usize);
+        });
     }
 }
