@@ -23,7 +23,7 @@
 //!   a conflict on its storage. Which slots a call touches depends on its input, so calls
 //!   with one input run one code path over one set of slots: a counter that every plain
 //!   payment to a contract increments (mainnet 6196166: 49 payments with no input to one
-//!   contract, then 30 and 6 to two others, interleaved, each reading the three slots the
+//!   contract, then 30 and 7 to two others, interleaved, each reading the three slots the
 //!   payment before wrote), a `mint()` that takes the next token id. One abort of such a
 //!   call on its recipient's slots makes the recipient hot for [`MAX_HEAT`] calls: the
 //!   evidence is specific, and a chain that re-learnt its heat every [`ABORT_HEAT`] calls
