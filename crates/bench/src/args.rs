@@ -43,8 +43,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE.jsonl")]
     pub(crate) json_file: Option<PathBuf>,
     /// Also print where each Block-STM replay's time goes: the median of each phase (set-up,
-    /// worker loop, fold, merge and traces, receipts, finish) and its share. The JSON carries
-    /// them always (`phases_us`, `exec_phases_us`).
+    /// worker loop, fold, merge and commit beside the traces, the receipts' blooms, finish)
+    /// and its share. The JSON carries them always (`phases_us`, `exec_phases_us`).
     #[arg(long)]
     pub(crate) phases: bool,
     /// Write an SVG bar chart of the speedups by block and thread count.

@@ -16,19 +16,22 @@
 //!    write-set self-check (`write_set_check.rs`) compares it with the multi-version
 //!    memory's reads after the last transaction. The block executor's `State` reads it
 //!    beneath its own cache from then on ([`FinalDb`]).
-//! 5. The traces and the receipts' blooms are built on the other threads while the caller
-//!    merges the state changes, each share of them sorted by the fold (`commit.rs`,
-//!    `receipts.rs`), except what the workers built already: a final incarnation's (one that started on the committed prefix: every one on
-//!    one thread) trace read set and bloom, built as it finished, while in its core's cache
-//!    (`commit::Finalized`). The commit phase hands the last
-//!    incarnations' results in order to the same block executor (receipts and gas), which
-//!    then applies the post-block rules over the final state; what they change joins the
-//!    state changes.
+//! 5. The commit phase hands the last incarnations' results in order to the same block
+//!    executor (receipts and gas), on the calling thread, after it merged the state
+//!    changes (each share of them sorted by the fold), while the other threads build the
+//!    traces (`commit.rs`) and then the caller joins them. A final incarnation (one that
+//!    started on the committed prefix: every one on one thread) had its trace's read set
+//!    and its logs' bloom built by its worker as it finished, while in its core's cache
+//!    (`commit::Finalized`); every other receipt is committed with the empty bloom, and its
+//!    bloom is computed from the committed logs on every thread and set afterwards
+//!    (`receipts.rs`), so that the serial commit runs beside parallel work instead of after
+//!    it. The block executor then applies the post-block rules over the final state; what
+//!    they change joins the state changes.
 //!
 //! The calling thread times these steps as it goes ([`Phases`], in the result: set-up,
-//! worker loop, fold, merge beside the traces, receipts, finish), so that where a replay's
-//! time goes is measured on every replay rather than by a profiler's patch
-//! (`replay-evm-bench --phases`).
+//! worker loop, fold, merge and commit beside the traces, the blooms left, finish), so
+//! that where a replay's time goes is measured on every replay rather than by a
+//! profiler's patch (`replay-evm-bench --phases`).
 
 use std::{collections::BTreeMap, sync::OnceLock};
 
@@ -48,10 +51,10 @@ use super::{
     hints::{DependencyHints, one_sender_chain},
     mv_memory::MvMemory,
     read_set::ChangedRead,
-    receipts::{BloomedReceipts, bloom_work},
+    receipts::{BloomedReceipts, Blooms, bloom_work, fill_blooms},
     replay::{MAX_TXS, Mode, ParallelReplay, PhaseClock, Phases},
     senders::Senders,
-    threads::{beside, while_freeing},
+    threads::{beside, on_threads, while_freeing},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -224,45 +227,52 @@ pub(crate) fn replay(
         return Err(invariant("the final state was folded twice".into()).into());
     }
     let fold_us = clock.lap();
-    // The fold's state changes merged in order (serial), while the other threads build the
-    // traces and the receipts' blooms and then the caller joins them. Helpers from two
-    // chunks of traces (65 transactions; they are awake, the loop just ended), or four
-    // units of logs (a unit is about 256 of them); 256 transactions before, which left the
-    // caller alone with the traces of most mainnet blocks (see the fold's threshold in
-    // `final_state.rs` for the measurement of both).
+    // On the caller, the fold's state changes merged in order and the receipts committed in
+    // order (both serial), while the other threads build the traces, which the caller then
+    // joins. A receipt is committed with the bloom its transaction's worker built in the
+    // loop, or none yet (`receipts.rs`). Helpers from two chunks of traces (65
+    // transactions; they are awake, the loop just ended); 256 transactions before, which
+    // left the caller alone with the traces of most mainnet blocks (see the fold's
+    // threshold in `final_state.rs` for the measurement).
     let Taken {
         sets,
         blooms: known_blooms,
         bloomed,
     } = take_sets(&mut slots);
+    let results = take_results(&mut slots);
     let trace_work = trace_work(&slots, &sets);
-    let bloom_work = bloom_work(&slots, &bloomed);
-    let helpers = if trace_work.count() >= 2 || bloom_work.count() >= 4 {
-        threads
-            .saturating_sub(1)
-            .min(trace_work.count() + bloom_work.count())
+    executor.receipt_builder.set_blooms(known_blooms);
+    let helpers = if trace_work.count() >= 2 {
+        threads.saturating_sub(1).min(trace_work.count())
     } else {
         0
     };
-    let changes: BTreeMap<Address, AccountChange> = beside(
+    let (changes, outcomes): (BTreeMap<Address, AccountChange>, _) = beside(
         pool,
         helpers,
-        || sorted_changes(changes),
         || {
-            trace_work.work();
-            bloom_work.work();
+            let changes = sorted_changes(changes);
+            let outcomes = commit_transactions(&mut executor, results, &block_ctx, block, &senders);
+            (changes, outcomes)
         },
+        || trace_work.work(),
     );
     let traces = trace_work.into_results();
     let merge_traces_us = clock.lap();
-    executor
-        .receipt_builder
-        .set_blooms(bloom_work.into_blooms(known_blooms));
-    let results = take_results(&mut slots);
-    // The receipts, in order, while the read and write sets are freed.
-    let outcomes = while_freeing(pool, threads, large, slots, || {
-        commit_transactions(&mut executor, results, &block_ctx, block, &senders)
-    })?;
+    let outcomes = outcomes?;
+    // The blooms the workers did not build, from the committed receipts' logs, shared by
+    // the threads from four units of logs (a unit is about 256 of them), while the slots
+    // are freed; then set into their receipts.
+    let blooms = while_freeing(pool, threads, large, slots, || {
+        if bloomed.iter().all(|known| *known) {
+            return Blooms::new();
+        }
+        let work = bloom_work(&executor.receipts, &bloomed);
+        let bloom_threads = if work.count() >= 4 { threads } else { 1 };
+        on_threads(pool, bloom_threads, || work.work());
+        work.into_blooms(Blooms::new())
+    });
+    fill_blooms(&mut executor.receipts, blooms).map_err(invariant)?;
     let receipts_us = clock.lap();
     let traces = traces
         .into_iter()

@@ -6,10 +6,12 @@
 //! logs it outweighs the execution (mainnet block 15537394: about 20 of its 23 ms, before
 //! the memo), and the commit phase, which builds the receipts in
 //! transaction order because each carries the cumulative gas, is serial. A final
-//! incarnation's bloom is computed by its worker as it finishes (`commit::Finalized`);
-//! [`bloom_work`] computes the others in parallel after the worker loop; [`BloomedReceipts`],
-//! the block executor's receipt builder, builds each receipt as alloy-evm's
-//! `AlloyReceiptBuilder` does with the bloom already computed.
+//! incarnation's bloom is computed by its worker as it finishes (`commit::Finalized`).
+//! [`BloomedReceipts`], the block executor's receipt builder, builds each receipt as
+//! alloy-evm's `AlloyReceiptBuilder` does, with that bloom, or with the empty bloom when
+//! its worker built none: the commit then runs on the caller beside the traces
+//! (`block_stm.rs`), and [`bloom_work`] computes the blooms left, on every thread, from the
+//! committed receipts' logs, which [`fill_blooms`] sets into their receipts.
 
 use std::{cell::Cell, ops::Range};
 
@@ -22,11 +24,12 @@ use alloy_evm::{
 };
 use alloy_primitives::{Bloom, Log};
 
-use super::{bloom::logs_bloom, executor::LastIncarnations, threads::Chunks, vm::Execution};
+use super::{bloom::logs_bloom, threads::Chunks};
 
 /// The receipt builder of Block-STM's block executor: the receipts `AlloyReceiptBuilder`
 /// builds, the `i`-th built with transaction `i`'s bloom from those set by
-/// [`BloomedReceipts::set_blooms`] (computed from the logs when it has none).
+/// [`BloomedReceipts::set_blooms`], or with the empty bloom when it has none, which
+/// [`fill_blooms`] then replaces where the transaction has logs.
 #[derive(Debug, Default)]
 pub(crate) struct BloomedReceipts {
     blooms: Blooms,
@@ -37,7 +40,8 @@ pub(crate) struct BloomedReceipts {
 }
 
 impl BloomedReceipts {
-    /// The blooms of the block's transactions with logs, for the receipts built from now on.
+    /// The blooms known before the commit (those the workers built, of transactions with
+    /// logs), for the receipts built from now on.
     pub(crate) fn set_blooms(&mut self, blooms: Blooms) {
         self.blooms = blooms;
         self.next.set(0);
@@ -86,11 +90,9 @@ impl ReceiptBuilder for BloomedReceipts {
             cumulative_gas_used: ctx.cumulative_gas_used,
             logs: ctx.result.into_logs(),
         };
-        // Without logs the bloom is empty (and costs nothing to compute).
-        let logs_bloom = match self.bloom(index) {
-            Some(bloom) => bloom,
-            None => logs_bloom(&receipt.logs),
-        };
+        // Without logs the bloom is empty; with logs and no bloom set, it is computed after
+        // the commit (`fill_blooms`).
+        let logs_bloom = self.bloom(index).unwrap_or_default();
         let receipt = ReceiptWithBloom {
             receipt,
             logs_bloom,
@@ -118,22 +120,34 @@ enum Unit {
 }
 
 /// Every transaction's bloom not known yet (`bloomed[i]` says transaction `i`'s is: its
-/// worker built it, see `commit::Finalized`), from its last incarnation's logs, as work any
-/// thread can share (the empty bloom for a transaction without a result; the commit
-/// reports it).
+/// worker built it, see `commit::Finalized`), from its committed receipt's logs (the
+/// `i`-th receipt is transaction `i`'s), as work any thread can share.
 pub(crate) fn bloom_work<'a>(
-    slots: &'a LastIncarnations<Execution>,
+    receipts: &'a [ReceiptEnvelope],
     bloomed: &'a [bool],
 ) -> BloomWork<'a> {
-    BloomWork::new(slots.len(), |index| {
-        if bloomed[index] {
+    BloomWork::new(receipts.len(), |index| {
+        if bloomed.get(index).copied().unwrap_or(true) {
             return &[];
         }
-        match slots[index].output.as_ref().map(|e| &e.result) {
-            Some(Ok(result)) => result.logs(),
-            _ => &[],
-        }
+        receipts[index].logs()
     })
+}
+
+/// Sets each of `blooms` (by transaction index) into its transaction's receipt, which
+/// [`BloomedReceipts`] built with the empty bloom.
+///
+/// # Errors
+/// When a bloom names a receipt that was not built (an engine bug).
+pub(crate) fn fill_blooms(receipts: &mut [ReceiptEnvelope], blooms: Blooms) -> Result<(), String> {
+    for (index, bloom) in blooms {
+        receipts
+            .get_mut(index)
+            .and_then(ReceiptEnvelope::as_receipt_with_bloom_mut)
+            .ok_or_else(|| format!("a bloom for receipt {index}, which was not built"))?
+            .logs_bloom = bloom;
+    }
+    Ok(())
 }
 
 /// The blooms of `n` transactions, in units of about [`LOGS_PER_UNIT`] logs claimed by
@@ -290,5 +304,61 @@ mod tests {
                 assert_eq!(work.into_blooms(known.clone()), expected, "{bloomed:?}");
             }
         }
+    }
+
+    /// A receipt as the commit builds it: its logs, and the bloom given (the empty one when
+    /// its worker built none).
+    fn committed(logs: Vec<Log>, logs_bloom: Bloom) -> ReceiptEnvelope {
+        ReceiptEnvelope::Eip1559(ReceiptWithBloom {
+            receipt: Receipt {
+                status: Eip658Value::Eip658(true),
+                cumulative_gas_used: 21_000,
+                logs,
+            },
+            logs_bloom,
+        })
+    }
+
+    #[test]
+    fn blooms_left_after_the_commit_are_filled_from_the_committed_logs() {
+        let pool = test_pool();
+        // Transactions 0 and 3 had their blooms built in the loop, 2 has no log, 1, 4 and 5
+        // (one split over several units) are left; 5's is more than one unit of logs.
+        let (txs, expected) = txs_with_logs(&[2, 4, 0, 3, 1, 600], 11);
+        let bloomed = [true, false, false, true, false, false];
+        for threads in 1..=3 {
+            let mut receipts: Vec<ReceiptEnvelope> = txs
+                .iter()
+                .enumerate()
+                .map(|(index, logs)| {
+                    let known = expected
+                        .iter()
+                        .find(|(tx, _)| bloomed[index] && *tx == index)
+                        .map(|(_, bloom)| *bloom);
+                    committed(logs.clone(), known.unwrap_or_default())
+                })
+                .collect();
+            let work = bloom_work(&receipts, &bloomed);
+            on_threads(pool, threads.min(work.count()), || work.work());
+            let blooms = work.into_blooms(Blooms::new());
+            assert_eq!(
+                blooms.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(),
+                vec![1, 4, 5],
+                "only the blooms left are computed"
+            );
+            fill_blooms(&mut receipts, blooms).unwrap();
+            let want: Vec<ReceiptEnvelope> = txs
+                .iter()
+                .map(|logs| committed(logs.clone(), alloy_primitives::logs_bloom(logs)))
+                .collect();
+            assert_eq!(receipts, want, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_bloom_for_a_receipt_never_built_is_an_error() {
+        let mut receipts = vec![committed(vec![log(1)], Bloom::default())];
+        let error = fill_blooms(&mut receipts, vec![(1, Bloom::default())]).unwrap_err();
+        assert!(error.contains("receipt 1"), "{error}");
     }
 }

@@ -42,8 +42,8 @@ impl Mode {
 /// Where one Block-STM replay's wall time went, as the calling thread saw it: consecutive
 /// phases, in microseconds, that add up to the replay's `wall_us` (each is rounded down, so
 /// the sum may fall short by a few). A phase is wall time, whatever the other threads did
-/// meanwhile: the worker loop runs on every thread, the fold and the traces on several, the
-/// merge and the receipts on one.
+/// meanwhile: the worker loop runs on every thread, the fold, the traces and the blooms on
+/// several, the merge and the commit on one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Phases {
     /// Before the worker loop: the block executor, the pre-block system calls, the base
@@ -56,10 +56,11 @@ pub struct Phases {
     /// The final state folded from the last write sets and diffed against the pre-state
     /// (with the multi-version memory freed beside it).
     pub fold_us: u64,
-    /// The fold's state changes merged in order, beside the traces and the receipts'
-    /// blooms.
+    /// The fold's state changes merged in order and the receipts committed in order (on
+    /// the caller), beside the traces (on the other threads, which the caller joins).
     pub merge_traces_us: u64,
-    /// The receipts, committed in order (with the read and write sets freed beside them).
+    /// The receipts' blooms that the workers did not build in the loop, from the committed
+    /// logs, set into their receipts (with the rest of the slots freed beside them).
     pub receipts_us: u64,
     /// The post-block rules and the block's state changes.
     pub finish_us: u64,
