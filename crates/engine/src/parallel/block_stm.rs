@@ -16,8 +16,10 @@
 //!    write-set self-check (`write_set_check.rs`) compares it with the multi-version
 //!    memory's reads after the last transaction. The block executor's `State` reads it
 //!    beneath its own cache from then on ([`FinalDb`]).
-//! 5. The commit phase hands the last incarnations' results in order to the same block
-//!    executor (receipts and gas), on the calling thread, after it merged the state
+//! 5. The last incarnations' sets and then results are taken out of their slots, which
+//!    are freed (`commit::take_results`), so that they never add to the receipts and
+//!    traces at the replay's peak. The commit phase hands the results in order to the same
+//!    block executor (receipts and gas), on the calling thread, after it merged the state
 //!    changes (each share of them sorted by the fold), while the other threads build the
 //!    traces (`commit.rs`) and then the caller joins them. A final incarnation (one that
 //!    started on the committed prefix: every one on one thread) had its trace's read set
@@ -54,7 +56,7 @@ use super::{
     receipts::{BloomedReceipts, Blooms, bloom_work, fill_blooms},
     replay::{MAX_TXS, Mode, ParallelReplay, PhaseClock, Phases},
     senders::Senders,
-    threads::{beside, on_threads, while_freeing},
+    threads::{beside, on_threads},
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -197,8 +199,8 @@ pub(crate) fn replay(
         .into_vec()
         .map_err(|source| ReplayError::Block { number, source })?;
     let (mut slots, counters) = run?;
-    // Freeing a large block's memory and read and write sets takes milliseconds: another
-    // thread does it while this one goes on.
+    // Freeing a large block's multi-version memory takes milliseconds: another thread does
+    // it while the fold goes on.
     let large = txs.len() >= 256;
     // The block's final state, folded from the write sets on the worker threads. Without the
     // self-check nothing reads the memory any more, so it is freed meanwhile.
@@ -239,8 +241,8 @@ pub(crate) fn replay(
         blooms: known_blooms,
         bloomed,
     } = take_sets(&mut slots);
-    let results = take_results(&mut slots);
-    let trace_work = trace_work(&slots, &sets);
+    let results = take_results(slots);
+    let trace_work = trace_work(&sets);
     executor.receipt_builder.set_blooms(known_blooms);
     let helpers = if trace_work.count() >= 2 {
         threads.saturating_sub(1).min(trace_work.count())
@@ -261,17 +263,16 @@ pub(crate) fn replay(
     let merge_traces_us = clock.lap();
     let outcomes = outcomes?;
     // The blooms the workers did not build, from the committed receipts' logs, shared by
-    // the threads from four units of logs (a unit is about 256 of them), while the slots
-    // are freed; then set into their receipts.
-    let blooms = while_freeing(pool, threads, large, slots, || {
-        if bloomed.iter().all(|known| *known) {
-            return Blooms::new();
-        }
+    // the threads from four units of logs (a unit is about 256 of them); then set into
+    // their receipts.
+    let blooms = if bloomed.iter().all(|known| *known) {
+        Blooms::new()
+    } else {
         let work = bloom_work(&executor.receipts, &bloomed);
         let bloom_threads = if work.count() >= 4 { threads } else { 1 };
         on_threads(pool, bloom_threads, || work.work());
         work.into_blooms(Blooms::new())
-    });
+    };
     fill_blooms(&mut executor.receipts, blooms).map_err(invariant)?;
     let receipts_us = clock.lap();
     let traces = traces

@@ -43,19 +43,6 @@ use crate::{
 /// executed (an engine bug the commit reports).
 pub(crate) type TxResult = Option<Result<ExecutionResult, String>>;
 
-/// Takes every transaction's result out of its slot, leaving the read and write sets (and
-/// an empty result) behind.
-pub(crate) fn take_results(slots: &mut LastIncarnations<Execution>) -> Vec<TxResult> {
-    slots
-        .iter_mut()
-        .map(|slot| {
-            slot.output
-                .as_mut()
-                .map(|execution| std::mem::replace(&mut execution.result, Err(String::new())))
-        })
-        .collect()
-}
-
 /// What the commit needs of a final incarnation besides its result, built by the worker
 /// that ran it (`IncarnationOutput::finalize`) while its read set and logs were in that
 /// core's cache: after the worker loop they are read back cold, and on one thread, where
@@ -81,9 +68,22 @@ pub(crate) enum FinalBloom {
     Shared,
 }
 
-/// One transaction's read set and write set, taken out of its slot for its trace, with the
-/// trace's read set instead when its worker built it already.
-pub(crate) type Sets = Mutex<Option<(TraceInput, Vec<(Location, MvValue)>)>>;
+/// One transaction's read set, write set and execution counts, taken out of its slot for
+/// its trace, with the trace's read set instead when its worker built it already.
+pub(crate) type Sets = Mutex<Option<TraceSets>>;
+
+/// What one transaction's trace is built from.
+#[derive(Debug)]
+pub(crate) struct TraceSets {
+    /// Its last incarnation's read set, or the trace's.
+    input: TraceInput,
+    /// Its last incarnation's write set.
+    writes: Vec<(Location, MvValue)>,
+    /// Its completed executions.
+    executions: u32,
+    /// Its last execution's wall time, in microseconds.
+    exec_us: u64,
+}
 
 /// Where a trace's read set comes from.
 #[derive(Debug)]
@@ -104,8 +104,8 @@ pub(crate) struct Taken {
     pub(crate) bloomed: Vec<bool>,
 }
 
-/// Takes every transaction's read set, write set and what its worker finalized out of its
-/// slot, leaving its result.
+/// Takes every transaction's read set, write set, execution counts and what its worker
+/// finalized out of its slot, leaving its result for [`take_results`].
 pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
     let mut blooms = Blooms::new();
     let mut bloomed = Vec::with_capacity(slots.len());
@@ -126,7 +126,12 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
                     }
                     None => TraceInput::Reads(std::mem::take(&mut execution.reads)),
                 };
-                (input, std::mem::take(&mut execution.writes))
+                TraceSets {
+                    input,
+                    writes: std::mem::take(&mut execution.writes),
+                    executions: slot.executions,
+                    exec_us: slot.exec_us,
+                }
             });
             bloomed.push(known);
             Mutex::new(sets)
@@ -139,22 +144,30 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
     }
 }
 
-/// Every transaction's trace from its `sets` (taken by [`take_sets`]) and its slot, as work
-/// any thread can share, 64 transactions a chunk; `None` for a transaction never executed.
-/// Each read set is freed as soon as its trace is built.
-pub(crate) fn trace_work<'a>(
-    slots: &'a LastIncarnations<Execution>,
-    sets: &'a [Sets],
-) -> Chunks<'a, Option<TxTrace>> {
-    Chunks::new(slots.len(), 64, move |index| {
-        let slot = &slots[index];
+/// Takes every transaction's result out of its slot, after [`take_sets`], and frees the
+/// slots: their array would otherwise be held beside the receipts and traces, which the
+/// commit builds next, at the replay's peak. The results are taken last because the sets'
+/// pass frees what the workers finalized (their boxes) first, which the results would
+/// otherwise be held beside.
+pub(crate) fn take_results(slots: LastIncarnations<Execution>) -> Vec<TxResult> {
+    slots
+        .into_iter()
+        .map(|slot| slot.output.map(|execution| execution.result))
+        .collect()
+}
+
+/// Every transaction's trace from its `sets` (taken by [`take_sets`]), as work any thread
+/// can share, 64 transactions a chunk; `None` for a transaction never executed. Each read
+/// set is freed as soon as its trace is built.
+pub(crate) fn trace_work(sets: &[Sets]) -> Chunks<'_, Option<TxTrace>> {
+    Chunks::new(sets.len(), 64, move |index| {
         let sets = sets[index].lock().unwrap_or_else(|p| p.into_inner()).take();
-        sets.map(|(input, writes)| {
-            let reads = match input {
+        sets.map(|sets| {
+            let reads = match sets.input {
                 TraceInput::Reads(reads) => TraceReads::of(&reads),
                 TraceInput::Traced(reads) => reads,
             };
-            trace(index, reads, writes, slot.executions, slot.exec_us)
+            trace(index, reads, sets.writes, sets.executions, sets.exec_us)
         })
     })
 }
@@ -263,5 +276,91 @@ fn trace(
         credits,
         incarnations,
         exec_us,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::Bloom;
+
+    use super::{FinalBloom, Finalized, TraceInput, TraceSets, take_results, take_sets};
+    use crate::parallel::{executor::Slot, read_set::ReadSet, replay::TraceReads, vm::Execution};
+
+    fn executed(result: &str, finalized: Option<FinalBloom>, executions: u32) -> Slot<Execution> {
+        Slot {
+            output: Some(Execution {
+                result: Err(result.into()),
+                reads: ReadSet::default(),
+                writes: Vec::new(),
+                finalized: finalized.map(|bloom| {
+                    Box::new(Finalized {
+                        reads: TraceReads::of(&ReadSet::default()),
+                        bloom,
+                    })
+                }),
+            }),
+            incarnation: 0,
+            executions,
+            exec_us: u64::from(executions) * 10,
+        }
+    }
+
+    /// Each slot's sets, counts, known bloom and then result are taken in index order; a
+    /// slot never executed yields none of them, and a bloom left to the shared units or
+    /// never built is not known.
+    #[test]
+    fn taking_moves_every_slot_out_in_order() {
+        let bloom = Bloom::repeat_byte(0x5a);
+        let slots = vec![
+            executed("first", None, 1),
+            Slot::default(),
+            executed("third", Some(FinalBloom::Built(Some(Box::new(bloom)))), 2),
+            executed("fourth", Some(FinalBloom::Shared), 3),
+            executed("fifth", Some(FinalBloom::Built(None)), 4),
+        ];
+        let mut slots = slots;
+        let taken = take_sets(&mut slots);
+        let results: Vec<_> = take_results(slots)
+            .iter()
+            .map(|result| result.as_ref().map(|r| r.clone().unwrap_err()))
+            .collect();
+        let named = |s: &str| Some(s.to_string());
+        assert_eq!(
+            results,
+            [
+                named("first"),
+                None,
+                named("third"),
+                named("fourth"),
+                named("fifth")
+            ]
+        );
+        assert_eq!(taken.bloomed, [false, false, true, false, true]);
+        assert_eq!(taken.blooms, [(2, bloom)]);
+        let sets: Vec<_> = taken
+            .sets
+            .into_iter()
+            .map(|sets| sets.into_inner().unwrap())
+            .collect();
+        let counts: Vec<_> = sets
+            .iter()
+            .map(|sets| sets.as_ref().map(|s| (s.executions, s.exec_us)))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                Some((1, 10)),
+                None,
+                Some((2, 20)),
+                Some((3, 30)),
+                Some((4, 40))
+            ]
+        );
+        let traced: Vec<_> = sets
+            .iter()
+            .flatten()
+            .map(|TraceSets { input, .. }| matches!(input, TraceInput::Traced(_)))
+            .collect();
+        assert_eq!(traced, [false, true, true, true]);
     }
 }

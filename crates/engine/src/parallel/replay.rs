@@ -60,7 +60,7 @@ pub struct Phases {
     /// the caller), beside the traces (on the other threads, which the caller joins).
     pub merge_traces_us: u64,
     /// The receipts' blooms that the workers did not build in the loop, from the committed
-    /// logs, set into their receipts (with the rest of the slots freed beside them).
+    /// logs, set into their receipts.
     pub receipts_us: u64,
     /// The post-block rules and the block's state changes.
     pub finish_us: u64,
