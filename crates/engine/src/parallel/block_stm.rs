@@ -271,7 +271,7 @@ pub(crate) fn replay(
         let work = bloom_work(&executor.receipts, &bloomed);
         let bloom_threads = if work.count() >= 4 { threads } else { 1 };
         on_threads(pool, bloom_threads, || work.work());
-        work.into_blooms(Blooms::new())
+        work.into_blooms()
     };
     fill_blooms(&mut executor.receipts, blooms).map_err(invariant)?;
     let receipts_us = clock.lap();

@@ -203,9 +203,9 @@ impl<'a> BloomWork<'a> {
         self.units.work();
     }
 
-    /// The bloom of every transaction with logs, in order: those computed here with those
-    /// `known` before (by transaction index, ascending; none of them computed here).
-    pub(crate) fn into_blooms(self, known: Blooms) -> Blooms {
+    /// The blooms computed here (of the transactions with logs and no bloom known), by
+    /// transaction index, ascending.
+    pub(crate) fn into_blooms(self) -> Blooms {
         let mut computed: Blooms = Vec::new();
         // Units come in order; a transaction split over several comes in consecutive ones.
         for (index, part) in self.units.into_results().into_iter().flatten() {
@@ -214,28 +214,7 @@ impl<'a> BloomWork<'a> {
                 _ => computed.push((index, part)),
             }
         }
-        if known.is_empty() {
-            return computed;
-        }
-        if computed.is_empty() {
-            return known;
-        }
-        // Two ascending lists of distinct indices, merged.
-        let mut blooms = Vec::with_capacity(known.len() + computed.len());
-        let (mut known, mut computed) = (
-            known.into_iter().peekable(),
-            computed.into_iter().peekable(),
-        );
-        loop {
-            let next = match (known.peek(), computed.peek()) {
-                (Some((a, _)), Some((b, _))) if a < b => known.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => computed.next(),
-                (Some(_), None) => known.next(),
-                (None, None) => break,
-            };
-            blooms.extend(next);
-        }
-        blooms
+        computed
     }
 }
 
@@ -279,12 +258,12 @@ mod tests {
         for threads in 1..=3 {
             let work = BloomWork::new(txs.len(), |i| &txs[i]);
             on_threads(pool, threads.min(work.count()), || work.work());
-            assert_eq!(work.into_blooms(Vec::new()), expected, "{threads} threads");
+            assert_eq!(work.into_blooms(), expected, "{threads} threads");
         }
     }
 
     #[test]
-    fn blooms_known_before_merge_in_order_with_those_computed() {
+    fn blooms_known_before_and_those_computed_are_every_bloom() {
         let pool = test_pool();
         let (txs, expected) = txs_with_logs(&[2, 0, 5, 300, 1, 0, 7, 3], 13);
         // Known before: none, every one, the first, the last, and every other transaction.
@@ -301,7 +280,11 @@ mod tests {
                 let work =
                     BloomWork::new(txs.len(), |i| if bloomed[i] { &[] } else { &txs[i][..] });
                 on_threads(pool, threads.min(work.count()), || work.work());
-                assert_eq!(work.into_blooms(known.clone()), expected, "{bloomed:?}");
+                // The known blooms and those computed, together in order, are every bloom.
+                let mut blooms = known.clone();
+                blooms.extend(work.into_blooms());
+                blooms.sort_by_key(|(index, _)| *index);
+                assert_eq!(blooms, expected, "{bloomed:?}");
             }
         }
     }
@@ -340,7 +323,7 @@ mod tests {
                 .collect();
             let work = bloom_work(&receipts, &bloomed);
             on_threads(pool, threads.min(work.count()), || work.work());
-            let blooms = work.into_blooms(Blooms::new());
+            let blooms = work.into_blooms();
             assert_eq!(
                 blooms.iter().map(|(tx, _)| *tx).collect::<Vec<_>>(),
                 vec![1, 4, 5],
