@@ -5,14 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod allocator;
 mod cmd;
 mod exit;
 mod filter_args;
-
-/// mimalloc: the replays allocate and free many small objects on several threads, which it
-/// serves faster than the system allocator (see BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
