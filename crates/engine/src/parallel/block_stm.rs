@@ -53,10 +53,10 @@ use super::{
     hints::{DependencyHints, one_sender_chain},
     mv_memory::MvMemory,
     read_set::ChangedRead,
-    receipts::{BloomedReceipts, Blooms, bloom_work, fill_blooms},
+    receipts::{BloomedReceipts, fill_remaining_blooms},
     replay::{MAX_TXS, Mode, ParallelReplay, PhaseClock, Phases},
     senders::Senders,
-    threads::{beside, on_threads},
+    threads::beside,
     tx_executor::{Interrupted, TxExecutor},
     vm::{BaseState, BlockContext, Execution, NewCodes, WorkerVm},
     write_set_check::check_final_state,
@@ -262,18 +262,8 @@ pub(crate) fn replay(
     let traces = trace_work.into_results();
     let merge_traces_us = clock.lap();
     let outcomes = outcomes?;
-    // The blooms the workers did not build, from the committed receipts' logs, shared by
-    // the threads from four units of logs (a unit is about 256 of them); then set into
-    // their receipts.
-    let blooms = if bloomed.iter().all(|known| *known) {
-        Blooms::new()
-    } else {
-        let work = bloom_work(&executor.receipts, &bloomed);
-        let bloom_threads = if work.count() >= 4 { threads } else { 1 };
-        on_threads(pool, bloom_threads, || work.work());
-        work.into_blooms()
-    };
-    fill_blooms(&mut executor.receipts, blooms).map_err(invariant)?;
+    // The blooms the workers did not build, from the committed receipts' logs.
+    fill_remaining_blooms(pool, threads, &mut executor.receipts, &bloomed).map_err(invariant)?;
     let receipts_us = clock.lap();
     let traces = traces
         .into_iter()

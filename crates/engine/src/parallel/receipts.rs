@@ -10,8 +10,8 @@
 //! [`BloomedReceipts`], the block executor's receipt builder, builds each receipt as
 //! alloy-evm's `AlloyReceiptBuilder` does, with that bloom, or with the empty bloom when
 //! its worker built none: the commit then runs on the caller beside the traces
-//! (`block_stm.rs`), and [`bloom_work`] computes the blooms left, on every thread, from the
-//! committed receipts' logs, which [`fill_blooms`] sets into their receipts.
+//! (`block_stm.rs`), and [`fill_remaining_blooms`] computes the blooms left, on every
+//! thread, from the committed receipts' logs and sets them into their receipts.
 
 use std::{cell::Cell, ops::Range};
 
@@ -24,7 +24,10 @@ use alloy_evm::{
 };
 use alloy_primitives::{Bloom, Log};
 
-use super::{bloom::logs_bloom, threads::Chunks};
+use super::{
+    bloom::logs_bloom,
+    threads::{Chunks, on_threads},
+};
 
 /// The receipt builder of Block-STM's block executor: the receipts `AlloyReceiptBuilder`
 /// builds, the `i`-th built with transaction `i`'s bloom from those set by
@@ -119,13 +122,34 @@ enum Unit {
     Logs(usize, Range<usize>),
 }
 
+/// The blooms the workers did not build (`bloomed[i]` says transaction `i`'s was built),
+/// computed from the committed `receipts`' logs and set into them: shared by `threads`
+/// threads of `pool` from four units of logs (a unit is about [`LOGS_PER_UNIT`] of them),
+/// computed on the caller below that, and skipped when every bloom is known (as on one
+/// thread, where every incarnation is finalized in the loop).
+///
+/// # Errors
+/// As [`fill_blooms`] (an engine bug).
+pub(crate) fn fill_remaining_blooms(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    receipts: &mut [ReceiptEnvelope],
+    bloomed: &[bool],
+) -> Result<(), String> {
+    if bloomed.iter().all(|known| *known) {
+        return Ok(());
+    }
+    let work = bloom_work(receipts, bloomed);
+    let bloom_threads = if work.count() >= 4 { threads } else { 1 };
+    on_threads(pool, bloom_threads, || work.work());
+    let blooms = work.into_blooms();
+    fill_blooms(receipts, blooms)
+}
+
 /// Every transaction's bloom not known yet (`bloomed[i]` says transaction `i`'s is: its
 /// worker built it, see `commit::Finalized`), from its committed receipt's logs (the
 /// `i`-th receipt is transaction `i`'s), as work any thread can share.
-pub(crate) fn bloom_work<'a>(
-    receipts: &'a [ReceiptEnvelope],
-    bloomed: &'a [bool],
-) -> BloomWork<'a> {
+fn bloom_work<'a>(receipts: &'a [ReceiptEnvelope], bloomed: &'a [bool]) -> BloomWork<'a> {
     BloomWork::new(receipts.len(), |index| {
         if bloomed.get(index).copied().unwrap_or(true) {
             return &[];
@@ -139,7 +163,7 @@ pub(crate) fn bloom_work<'a>(
 ///
 /// # Errors
 /// When a bloom names a receipt that was not built (an engine bug).
-pub(crate) fn fill_blooms(receipts: &mut [ReceiptEnvelope], blooms: Blooms) -> Result<(), String> {
+fn fill_blooms(receipts: &mut [ReceiptEnvelope], blooms: Blooms) -> Result<(), String> {
     for (index, bloom) in blooms {
         receipts
             .get_mut(index)
@@ -223,7 +247,7 @@ mod tests {
     use alloy_primitives::{Address, B256, Bytes, LogData};
 
     use super::*;
-    use crate::parallel::threads::{on_threads, test_pool};
+    use crate::parallel::threads::test_pool;
 
     fn log(i: usize) -> Log {
         let topic = B256::with_last_byte(i as u8);
