@@ -32,6 +32,8 @@
 //! - `hints`: dependency hints that order first incarnations: the same sender's, and a
 //!   recipient's once a conflict on its own account showed its calls chain; and whether a
 //!   block is one sender's chain, which then runs on one worker when its senders are known.
+//! - `creators`: the recipients whose code can create contracts, whose calls chain through
+//!   their nonce before any of them aborted (a hint `hints` gives).
 //! - `tx_executor`: what the worker loop asks of a transaction executor (one incarnation's
 //!   read and write sets, or why it was interrupted).
 //! - `vm`: revm over the multi-version memory, write-set extraction and the lazy
@@ -50,6 +52,7 @@ mod block_stm;
 mod bloom;
 mod commit;
 mod cost_model;
+mod creators;
 pub mod engine;
 mod executor;
 mod final_state;

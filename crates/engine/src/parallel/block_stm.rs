@@ -48,6 +48,7 @@ use revm::database::State;
 
 use super::{
     commit::{Taken, commit_transactions, take_results, take_sets, trace_work},
+    creators::CreatingCode,
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     hints::{DependencyHints, one_sender_chain},
@@ -90,6 +91,7 @@ pub(crate) struct Options {
 pub(crate) fn replay(
     pool: &rayon::ThreadPool,
     options: Options,
+    creating_code: &CreatingCode,
     block: &ArchivedBlock,
     chain: &ChainSpec,
     threads: usize,
@@ -186,7 +188,8 @@ pub(crate) fn replay(
         txs,
         senders: &senders,
         // One worker runs every transaction after the one below it: nothing to wait for.
-        hints: (threads > 1).then(|| DependencyHints::new(txs, &senders)),
+        hints: (threads > 1)
+            .then(|| DependencyHints::new(txs, &senders, &block.pre_state, creating_code)),
         #[cfg(test)]
         panic_at: options.panic_at,
     };
@@ -350,7 +353,11 @@ impl TxExecutor for RevmTxExecutor<'_> {
                 });
             }
         };
-        vm.execute(tx, &self.txs[tx], sender)
+        let execution = vm.execute(tx, &self.txs[tx], sender)?;
+        if let Some(hints) = &self.hints {
+            hints.executed(tx, &execution.writes);
+        }
+        Ok(execution)
     }
 
     fn idle(&self) -> bool {

@@ -19,6 +19,7 @@ use alloy_primitives::Address;
 use super::{
     block_stm,
     cost_model::CostModel,
+    creators::CreatingCode,
     in_order,
     replay::{Mode, ParallelReplay},
 };
@@ -56,6 +57,9 @@ pub struct ParallelEngine {
     /// How Block-STM replays run: whether they also check their write sets against the
     /// sequential commit (and, in tests, where a worker panics).
     block_stm: block_stm::Options,
+    /// Which contracts' code can create, remembered across Block-STM replays
+    /// (`creators.rs`).
+    creating_code: CreatingCode,
 }
 
 impl ParallelEngine {
@@ -74,6 +78,7 @@ impl ParallelEngine {
             pool,
             threads: threads.get(),
             block_stm: block_stm::Options::default(),
+            creating_code: CreatingCode::default(),
         })
     }
 
@@ -129,9 +134,15 @@ impl ParallelEngine {
         concurrency: Concurrency,
     ) -> Result<ParallelReplay, ReplayError> {
         match self.plan(concurrency, block) {
-            (Mode::BlockStm, threads) => {
-                block_stm::replay(&self.pool, self.block_stm, block, chain, threads, None)
-            }
+            (Mode::BlockStm, threads) => block_stm::replay(
+                &self.pool,
+                self.block_stm,
+                &self.creating_code,
+                block,
+                chain,
+                threads,
+                None,
+            ),
             (Mode::InOrder, threads) => in_order::replay(&self.pool, block, chain, threads),
         }
     }
@@ -156,6 +167,7 @@ impl ParallelEngine {
         block_stm::replay(
             &self.pool,
             self.block_stm,
+            &self.creating_code,
             block,
             chain,
             threads,

@@ -41,6 +41,13 @@
 //!   other account a call reached teach nothing: calls through a router that met on one
 //!   pool do not chain.
 //!
+//! - *Creating recipient*: the nearest of the [`HINT_WINDOW`] transactions below with the
+//!   same recipient, when the recipient's code can create contracts and the last of its
+//!   calls to complete did create (or none has completed yet): each creation reads and
+//!   writes the creator's nonce, so such calls chain before any of them aborted
+//!   (`creators.rs`). A call that completes without creating releases the recipient's
+//!   calls, which then chain only when the recipient is hot.
+//!
 //! # A block that is one sender's chain
 //! When one sender sent at least [`CHAIN_SHARE`] of a block's transactions, holding as
 //! much of its gas limit (a payout, an exchange's sweep), their nonces chain them: they
@@ -67,8 +74,16 @@ use std::sync::{
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_primitives::Address;
 
-use super::{read_set::ChangedRead, senders::Senders};
-use crate::access::TxIdx;
+use super::{
+    creators::{CreatingCode, Creators},
+    mv_memory::MvValue,
+    read_set::ChangedRead,
+    senders::Senders,
+};
+use crate::{
+    access::{Location, TxIdx},
+    pre_state::PreState,
+};
 
 /// How far below a transaction its hints look: senders are recovered in order, so those
 /// below are at hand, and a batch's (or a hot contract's) transactions sit together.
@@ -167,16 +182,25 @@ pub(crate) struct DependencyHints<'a> {
     heat: Mutex<Vec<Heat>>,
     /// Whether `heat` lists any (a fast path; see the module docs).
     any: AtomicBool,
+    /// Recipients whose code can create, and whether their calls do (`creators.rs`).
+    creators: Creators,
 }
 
 impl<'a> DependencyHints<'a> {
-    /// No recipient heated yet.
-    pub(crate) fn new(txs: &'a [TxEnvelope], senders: &'a Senders<'a>) -> Self {
+    /// No recipient heated yet; the recipients whose code in `pre` can create, listed
+    /// (`creating_code` remembers which codes can, across replays).
+    pub(crate) fn new(
+        txs: &'a [TxEnvelope],
+        senders: &'a Senders<'a>,
+        pre: &PreState,
+        creating_code: &CreatingCode,
+    ) -> Self {
         Self {
             txs,
             senders,
             heat: Mutex::default(),
             any: AtomicBool::new(false),
+            creators: Creators::scan(txs, pre, HINT_WINDOW, creating_code),
         }
     }
 
@@ -190,7 +214,15 @@ impl<'a> DependencyHints<'a> {
                 .rev()
                 .find(|lower| self.senders.get(*lower).is_ok_and(|s| s == sender))
         });
-        let by_recipient = self.hot_recipient(tx).and_then(|(to, calls)| {
+        // A creating recipient chains every call to it, whatever its heat says.
+        let hot = self.hot_recipient(tx);
+        let chained = match self.recipient(tx) {
+            Some(to) if !self.creators.is_empty() && self.creators.creating(to) => {
+                Some((to, Calls::Every))
+            }
+            _ => hot,
+        };
+        let by_recipient = chained.and_then(|(to, calls)| {
             below.rev().find(|lower| {
                 self.recipient(*lower) == Some(to)
                     && (calls == Calls::Every || self.same_input(*lower, tx))
@@ -231,6 +263,21 @@ impl<'a> DependencyHints<'a> {
         self.any.store(true, Relaxed);
     }
 
+    /// Learns from a completed execution of transaction `tx` that wrote `writes`: whether a
+    /// call to a recipient that can create did create (`creators.rs`).
+    pub(crate) fn executed(&self, tx: TxIdx, writes: &[(Location, MvValue)]) {
+        if self.creators.is_empty() {
+            return;
+        }
+        if let Some(to) = self.recipient(tx) {
+            self.creators.executed(to, || {
+                writes
+                    .iter()
+                    .any(|(location, _)| *location == Location::Nonce(to))
+            });
+        }
+    }
+
     /// `tx`'s recipient and which of its calls chain, if it is hot, cooling it by one.
     fn hot_recipient(&self, tx: TxIdx) -> Option<(Address, Calls)> {
         if !self.any.load(Relaxed) {
@@ -261,7 +308,7 @@ impl<'a> DependencyHints<'a> {
 #[cfg(test)]
 mod tests {
     use alloy_consensus::{Signed, TxLegacy};
-    use alloy_primitives::{B256, Signature, TxKind};
+    use alloy_primitives::{B256, Bytes, Signature, TxKind, U256};
 
     use super::*;
 
@@ -271,7 +318,12 @@ mod tests {
             .map(|i| Address::with_last_byte(u8::try_from(i).unwrap_or(u8::MAX)))
             .collect();
         let senders = Senders::Known(&senders);
-        check(&DependencyHints::new(txs, &senders));
+        check(&DependencyHints::new(
+            txs,
+            &senders,
+            &PreState::new(),
+            &CreatingCode::default(),
+        ));
     }
 
     fn call(to: Address) -> TxEnvelope {
@@ -363,7 +415,8 @@ mod tests {
         let mut senders: Vec<Address> = (0..14u8).map(Address::with_last_byte).collect();
         senders[6] = senders[0];
         let senders = Senders::Known(&senders);
-        let hints = DependencyHints::new(&txs, &senders);
+        let hints =
+            DependencyHints::new(&txs, &senders, &PreState::new(), &CreatingCode::default());
 
         // Before any conflict, only the same-sender hint.
         assert_eq!(hints.hint(6), Some(0));
@@ -388,6 +441,41 @@ mod tests {
         // Both hints: the nearer lower transaction.
         hints.conflicted(5, ChangedRead::Account(router));
         assert_eq!(hints.hint(6), Some(5));
+    }
+
+    #[test]
+    fn calls_to_a_recipient_that_creates_chain_before_any_conflict_until_one_does_not_create() {
+        let (factory, token) = (Address::repeat_byte(0xfa), Address::repeat_byte(0x70));
+        let mut pre = PreState::new();
+        // PUSH1 0 three times, CREATE: the factory's code creates.
+        let code = Bytes::from_static(&[0x60, 0, 0x60, 0, 0x60, 0, 0xf0]);
+        let account = crate::pre_state::PreAccount::new(U256::ZERO, 1, code, Default::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        pre.insert_account(factory, account);
+        // Calls to the factory at 0, 2 and 3, to a token at 1 and 4; distinct senders.
+        let txs: Vec<TxEnvelope> = [factory, token, factory, factory, token]
+            .iter()
+            .map(|to| call(*to))
+            .collect();
+        let senders: Vec<Address> = (0..5u8).map(Address::with_last_byte).collect();
+        let senders = Senders::Known(&senders);
+        let hints = DependencyHints::new(&txs, &senders, &pre, &CreatingCode::default());
+        assert_eq!(hints.hint(2), Some(0));
+        assert_eq!(hints.hint(3), Some(2));
+        assert_eq!(hints.hint(4), None, "the token's code does not create");
+        // A call that created (wrote the factory's nonce) keeps them chained...
+        let nonce = |address| (Location::Nonce(address), MvValue::Nonce(2));
+        hints.executed(0, &[nonce(factory)]);
+        assert_eq!(hints.hint(3), Some(2));
+        // ...one that completed without creating releases them...
+        hints.executed(
+            2,
+            &[(Location::Balance(factory), MvValue::Balance(U256::ZERO))],
+        );
+        assert_eq!(hints.hint(3), None);
+        // ...until a call creates again.
+        hints.executed(3, &[nonce(factory)]);
+        assert_eq!(hints.hint(3), Some(2));
     }
 
     #[test]
