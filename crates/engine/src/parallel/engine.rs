@@ -224,6 +224,50 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_block_replays_as_the_sequential_replay_does_and_checks_the_senders_given() {
+        // 19910734 holds no transaction; its replay is the beacon-root system call and the
+        // withdrawals.
+        let block = block("19910734");
+        assert!(block.transactions().is_empty());
+        let chain = ChainSpec::mainnet();
+        let engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
+        let sequential = crate::sequential::replay_sequential(&block, &chain).unwrap();
+        assert!(
+            !sequential.state_changes.accounts.is_empty(),
+            "withdrawals change state"
+        );
+        for threads in [1, 2] {
+            let threads = NonZeroUsize::new(threads).unwrap();
+            let par = engine
+                .replay(&block, &chain, Concurrency::Threads(threads))
+                .unwrap();
+            assert_eq!((par.mode, par.threads), (Mode::BlockStm, threads.get()));
+            assert_eq!(par.counters.executions, 0);
+            assert!(par.traces.is_empty());
+            let phases = par.phases.unwrap_or_default();
+            assert_eq!(
+                phases.total_us(),
+                phases.finish_us,
+                "all finish: {phases:?}"
+            );
+            assert_eq!(sequential.first_difference(&par.replay), None);
+            let known = engine
+                .replay_with_senders(&block, &chain, threads, &[])
+                .unwrap();
+            assert_eq!(sequential.first_difference(&known.replay), None);
+            // Senders given for transactions the block does not hold are an invariant break.
+            let err = engine
+                .replay_with_senders(&block, &chain, threads, &[Address::ZERO])
+                .expect_err("one sender for no transaction");
+            assert!(
+                err.to_string()
+                    .contains("1 senders given for 0 transactions"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn a_storage_error_is_an_error_not_a_hang() {
         // Drop the ancestor hashes a BLOCKHASH-using block needs.
         let mut block = block("11114732");

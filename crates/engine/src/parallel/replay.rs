@@ -171,8 +171,8 @@ pub struct ParallelReplay {
     pub mode: Mode,
     /// Block-STM's counters (in-order: one execution per transaction, nothing else).
     pub counters: Counters,
-    /// Where a Block-STM replay's wall time went, phase by phase; `None` in
-    /// [`Mode::InOrder`].
+    /// Where a Block-STM replay's wall time went, phase by phase (a block without
+    /// transactions is all finish); `None` in [`Mode::InOrder`].
     pub phases: Option<Phases>,
     /// Per-transaction traces; empty in [`Mode::InOrder`], which records no read or write
     /// sets.
