@@ -273,8 +273,11 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
                 Some(Task::Execution(version)) => self.execute(&mut scratch, version, tally)?,
                 Some(Task::Validation(version)) => self.validate(version, tally),
+                // No task: the block may have just been found done (the scheduler checks
+                // when both indices are spent), which needs no yield; otherwise the idle work
+                // or a yield before asking again.
                 None => {
-                    if !self.executor.idle() {
+                    if !self.scheduler.done() && !self.executor.idle() {
                         std::thread::yield_now();
                     }
                     None
