@@ -182,14 +182,11 @@ pub(crate) fn replay(
     // the beneficiary's credit), of one account at least (the sender's; a table reserved
     // for more than the block writes is memory held to the end, one that grows rehashes a
     // shard at a time).
-    let mv = MvMemory::with_capacity(4 * txs.len(), txs.len());
+    let workers = executor::workers(threads, txs.len());
+    let mv = MvMemory::with_capacity(4 * txs.len(), txs.len(), workers);
     // Beside another worker, an incarnation may run while a lower transaction writes what
     // it read: the write log lets it stop early (`write_log.rs`).
-    let mv = if executor::workers(threads, txs.len()) > 1 {
-        mv.with_write_log()
-    } else {
-        mv
-    };
+    let mv = if workers > 1 { mv.with_write_log() } else { mv };
     let revm_executor = RevmTxExecutor {
         ctx: &block_ctx,
         txs,

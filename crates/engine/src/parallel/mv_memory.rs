@@ -24,7 +24,8 @@
 //!
 //! # Concurrency
 //! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
-//! its accounts and its slots. Readers take the shard read lock; writers (recording a write
+//! its accounts and its slots (one shard when one worker runs the block: nothing contends,
+//! and building and freeing 64 shards is a tenth of a one-transaction block's replay). Readers take the shard read lock; writers (recording a write
 //! set, marking estimates) take the write lock. A thread holds at most one shard lock at a
 //! time and never calls out while holding it, so there is no lock order to respect and no
 //! deadlock. Block-STM's correctness does not rest on these locks being fair or ordered,
@@ -305,19 +306,20 @@ impl KeyFilter {
 impl MvMemory {
     #[cfg(test)]
     pub(crate) fn new() -> Self {
-        Self::with_capacity(0, 0)
+        Self::with_capacity(0, 0, SHARDS)
     }
 
     /// A memory sized for about `locations` written locations, of about `accounts`
     /// accounts, so that recording write sets rarely grows the shards' tables while the
-    /// workers run.
-    pub(crate) fn with_capacity(locations: usize, accounts: usize) -> Self {
+    /// workers run; with [`SHARDS`] shards for more than one worker, one for one.
+    pub(crate) fn with_capacity(locations: usize, accounts: usize, workers: usize) -> Self {
+        let shards = if workers > 1 { SHARDS } else { 1 };
         // Rounded down: a small block's memory allocates its tables as it writes. Storage
         // is sized as it comes.
-        let accounts = accounts / SHARDS;
+        let accounts = accounts / shards;
         Self {
             written: KeyFilter::with_keys(locations),
-            shards: (0..SHARDS)
+            shards: (0..shards)
                 .map(|_| {
                     Line(RwLock::new(Shard {
                         accounts: HashTable::with_capacity(accounts),
@@ -349,7 +351,8 @@ impl MvMemory {
     /// The shard of a key hashed to `hash`: bits the tables use neither for the bucket (the
     /// low bits) nor for the control byte (the top seven).
     fn shard(&self, hash: u64) -> &RwLock<Shard> {
-        &self.shards[((hash >> 32) as usize) % SHARDS]
+        // The shard count is a power of two (`SHARDS` or one).
+        &self.shards[((hash >> 32) as usize) & (self.shards.len() - 1)]
     }
 
     /// Calls `f` with account `address`'s entries, `None` if no transaction wrote any of
