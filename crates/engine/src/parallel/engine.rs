@@ -134,15 +134,7 @@ impl ParallelEngine {
         concurrency: Concurrency,
     ) -> Result<ParallelReplay, ReplayError> {
         match self.plan(concurrency, block) {
-            (Mode::BlockStm, threads) => block_stm::replay(
-                &self.pool,
-                self.block_stm,
-                &self.creating_code,
-                block,
-                chain,
-                threads,
-                None,
-            ),
+            (Mode::BlockStm, threads) => self.block_stm(block, chain, threads, None),
             (Mode::InOrder, threads) => in_order::replay(&self.pool, block, chain, threads),
         }
     }
@@ -164,6 +156,18 @@ impl ParallelEngine {
         senders: &[Address],
     ) -> Result<ParallelReplay, ReplayError> {
         let (_, threads) = self.plan(Concurrency::Threads(threads), block);
+        self.block_stm(block, chain, threads, Some(senders))
+    }
+
+    /// Block-STM with this engine's pool, options and code memory, recovering the senders
+    /// unless `known_senders` gives them.
+    fn block_stm(
+        &self,
+        block: &ArchivedBlock,
+        chain: &ChainSpec,
+        threads: usize,
+        known_senders: Option<&[Address]>,
+    ) -> Result<ParallelReplay, ReplayError> {
         block_stm::replay(
             &self.pool,
             self.block_stm,
@@ -171,7 +175,7 @@ impl ParallelEngine {
             block,
             chain,
             threads,
-            Some(senders),
+            known_senders,
         )
     }
 }
