@@ -192,7 +192,7 @@ pub(crate) fn replay(
         txs,
         senders: &senders,
         // One worker runs every transaction after the one below it: nothing to wait for.
-        hints: (threads > 1)
+        hints: (workers > 1)
             .then(|| DependencyHints::new(txs, &senders, &block.pre_state, creating_code)),
         #[cfg(test)]
         panic_at: options.panic_at,
