@@ -45,6 +45,8 @@
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
 //! - `threads`: work after the worker loop spread over the replay's threads.
+//! - `pool`: the calling thread's helper threads, which spin a short while for their next
+//!   work before they park.
 //! - `senders`: sender recovery shared between threads: ahead of in-order execution, and
 //!   inside Block-STM's worker loop.
 
@@ -59,6 +61,7 @@ mod final_state;
 mod hints;
 mod in_order;
 mod mv_memory;
+mod pool;
 mod read_set;
 mod receipts;
 mod replay;

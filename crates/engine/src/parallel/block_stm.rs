@@ -56,6 +56,7 @@ use super::{
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     hints::{DependencyHints, one_sender_chain},
     mv_memory::MvMemory,
+    pool::WorkerPool,
     read_set::ChangedRead,
     receipts::{BloomedReceipts, fill_remaining_blooms},
     replay::{MAX_TXS, Mode, ParallelReplay, PhaseClock, Phases},
@@ -93,7 +94,7 @@ pub(crate) struct Options {
 /// The same [`ReplayError`]s as the sequential replay, plus [`ReplayError::Engine`] when a
 /// worker panics or an invariant breaks (the write-set check among them).
 pub(crate) fn replay(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     options: Options,
     creating_code: &CreatingCode,
     block: &ArchivedBlock,

@@ -4,13 +4,14 @@
 //! [`Concurrency::Threads`] runs Block-STM (`block_stm.rs`); [`Concurrency::InOrder`] runs
 //! the oracle's executor in order while helper threads recover senders ahead of it
 //! (`in_order.rs`); the adaptive concurrencies let the [`CostModel`] choose. In both modes
-//! the calling thread is one of the workers (`in_place_scope`): it starts at once, while
-//! pool threads wake up, which on small blocks costs more than the work (a 15-transaction
-//! block ran at 0.70x with the executor on a pool thread, 1.61x on the caller). The pool
-//! therefore holds one thread fewer than the engine runs on: a pool thread more would only
-//! wake up with the others, find nothing, and share a core with a worker (mainnet 3356896,
-//! 176 transfers, back to back at 2 threads, execution-only: a median 850 µs a replay with
-//! two pool threads, the idle one yielding in turn with the busy one; 490 µs with one).
+//! the calling thread is one of the workers (`pool.rs`): it starts at once, while its
+//! helpers are handed their share, which on small blocks costs more than the work (a
+//! 15-transaction block ran at 0.70x with the executor on a pool thread, 1.61x on the
+//! caller). The pool therefore holds one thread fewer than the engine runs on: a pool
+//! thread more would only wake up with the others, find nothing, and share a core with a
+//! worker (mainnet 3356896, 176 transfers, back to back at 2 threads, execution-only: a
+//! median 850 µs a replay with two pool threads, the idle one yielding in turn with the
+//! busy one; 490 µs with one).
 
 use std::num::NonZeroUsize;
 
@@ -21,6 +22,7 @@ use super::{
     cost_model::CostModel,
     creators::CreatingCode,
     in_order,
+    pool::WorkerPool,
     replay::{Mode, ParallelReplay},
 };
 use crate::{
@@ -50,8 +52,8 @@ pub enum Concurrency {
 /// reused for every block.
 #[derive(Debug)]
 pub struct ParallelEngine {
-    /// The helpers of the calling thread: `threads - 1` of them (one for one thread).
-    pool: rayon::ThreadPool,
+    /// The helpers of the calling thread: `threads - 1` of them.
+    pool: WorkerPool,
     /// The most threads a replay runs on, the calling thread included.
     threads: usize,
     /// How Block-STM replays run: whether they also check their write sets against the
@@ -64,15 +66,12 @@ pub struct ParallelEngine {
 
 impl ParallelEngine {
     /// An engine whose replays run on at most `threads` threads: the calling thread and a
-    /// pool of `threads - 1` (one, for one thread).
+    /// pool of `threads - 1` helpers (`pool.rs`).
     ///
     /// # Errors
     /// [`ReplayError::Engine`] when the operating system refuses the threads.
     pub fn new(threads: NonZeroUsize) -> Result<Self, ReplayError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads((threads.get() - 1).max(1))
-            .thread_name(|i| format!("replay-evm-worker-{i}"))
-            .build()
+        let pool = WorkerPool::new(threads.get() - 1, |i| format!("replay-evm-worker-{i}"))
             .map_err(|e| EngineError::ThreadsRefused(e.to_string()))?;
         Ok(Self {
             pool,

@@ -112,6 +112,7 @@ use std::{
 
 use super::{
     mv_memory::{MvMemory, MvValue},
+    pool::WorkerPool,
     scheduler::{Counters, Scheduler, Task},
     threads::on_threads_telling,
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
@@ -175,7 +176,7 @@ pub(crate) fn workers(threads: usize, n: usize) -> usize {
 /// [`EngineError::WorkerPanic`] when a worker panicked, [`EngineError::Invariant`] when the
 /// executor reported a broken invariant; the first of them stops every worker.
 pub(crate) fn run<E: TxExecutor>(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     executor: &E,
     mv: &MvMemory,
     n: usize,
@@ -215,8 +216,8 @@ pub(crate) fn run<E: TxExecutor>(
             .get_or_insert(error);
         scheduler.halt();
     };
-    // The calling thread is one of the workers: it starts at once, while the pool threads
-    // wake up (and do the executor's idle work first).
+    // The calling thread is one of the workers: it starts at once, while the helpers are
+    // handed their share (and do the executor's idle work first).
     on_threads_telling(pool, threads, work);
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);

@@ -59,7 +59,8 @@ use revm::{
 use super::{
     executor::{self, LastIncarnations},
     mv_memory::MvValue,
-    threads::{Chunks, on_threads, while_freeing},
+    pool::WorkerPool,
+    threads::{Chunks, on_threads, on_threads_freeing},
     tx_executor::IncarnationOutput,
     vm::{BlockContext, NewCodes},
 };
@@ -489,7 +490,7 @@ pub(crate) struct Fold {
 /// A description of the write that does not fit its location, or of an account that
 /// vanished without a deletion (engine bugs).
 pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     threads: usize,
     ctx: &BlockContext<'_>,
     slots: &LastIncarnations<O>,
@@ -598,16 +599,21 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
         *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
     let next = AtomicUsize::new(0);
-    while_freeing(pool, threads, free_beside, garbage, || {
-        on_threads(pool, threads.min(parts), || {
-            loop {
-                let part = next.fetch_add(1, Relaxed);
-                if part >= parts {
-                    break;
-                }
-                fold_share(part);
+    // The threads that fold: one for one share, but a helper frees the memory beside it
+    // when that is worth a thread, and then joins the fold if shares are left.
+    let folding = if free_beside {
+        threads
+    } else {
+        threads.min(parts)
+    };
+    on_threads_freeing(pool, folding, free_beside, garbage, || {
+        loop {
+            let part = next.fetch_add(1, Relaxed);
+            if part >= parts {
+                break;
             }
-        });
+            fold_share(part);
+        }
     });
     let (shares, changes) = results
         .into_iter()

@@ -11,6 +11,7 @@ use std::{
 
 use super::{
     executor::panic_message,
+    pool::WorkerPool,
     replay::{Mode, ParallelReplay},
     scheduler::Counters,
     senders::{SenderPipeline, with_recovery_helpers},
@@ -29,7 +30,7 @@ use crate::{
 /// The sequential replay's [`ReplayError`]s (a bad signature anywhere first, as the
 /// sequential replay reports it), and [`EngineError::WorkerPanic`] when the executor panics.
 pub(crate) fn replay(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     block: &ArchivedBlock,
     chain: &ChainSpec,
     threads: usize,

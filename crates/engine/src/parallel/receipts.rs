@@ -26,6 +26,7 @@ use alloy_primitives::{Bloom, Log};
 
 use super::{
     bloom::logs_bloom,
+    pool::WorkerPool,
     threads::{Chunks, on_threads},
 };
 
@@ -131,7 +132,7 @@ enum Unit {
 /// # Errors
 /// As [`fill_blooms`] (an engine bug).
 pub(crate) fn fill_remaining_blooms(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     threads: usize,
     receipts: &mut [ReceiptEnvelope],
     bloomed: &[bool],

@@ -33,6 +33,7 @@ use std::{
 
 use alloy_primitives::Address;
 
+use super::pool::WorkerPool;
 use crate::{block::ArchivedBlock, chain::Fork, error::BlockError};
 
 /// The senders of one block, recovered by whichever thread gets to each first.
@@ -127,7 +128,7 @@ impl<'a> SenderPipeline<'a> {
 /// senders: `threads` threads in all, but no more helpers than there are other
 /// transactions.
 pub(crate) fn with_recovery_helpers<R>(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     pipeline: &SenderPipeline<'_>,
     threads: usize,
     work: impl FnOnce() -> R,
@@ -138,12 +139,7 @@ pub(crate) fn with_recovery_helpers<R>(
     if helpers == 0 {
         return work();
     }
-    pool.in_place_scope(|scope| {
-        for _ in 0..helpers {
-            scope.spawn(|_| pipeline.help());
-        }
-        work()
-    })
+    pool.run(helpers, &|| pipeline.help(), work)
 }
 
 /// The senders Block-STM executes with: given (execution-only timing), or recovered by the

@@ -6,13 +6,16 @@
 //! A replay asks for `threads` threads even when the pool holds more, so that a replay
 //! measured at one thread count uses that many; the helpers here never start more.
 //! Work is claimed in chunks through one `Relaxed` counter, which only hands out indices and
-//! publishes no data; each chunk's result is published by a mutex, and the scope's join
-//! orders every helper's work before the caller reads the results.
+//! publishes no data; each chunk's result is published by a mutex, and the pool's join
+//! (`pool.rs`: each helper's `Release` end, the caller's `Acquire` wait) orders every
+//! helper's work before the caller reads the results.
 
 use std::sync::{
     Mutex,
     atomic::{AtomicUsize, Ordering::Relaxed},
 };
+
+use super::pool::WorkerPool;
 
 /// A value alone on its cache line (two lines, for the adjacent-line prefetcher), for data
 /// the workers update concurrently: two such values sharing a line would move it between
@@ -29,48 +32,45 @@ impl<T> std::ops::Deref for Line<T> {
     }
 }
 
-/// Runs `work` on `threads` threads of `pool`: the caller and `threads - 1` pool threads.
-pub(crate) fn on_threads(pool: &rayon::ThreadPool, threads: usize, work: impl Fn() + Sync) {
+/// Runs `work` on `threads` threads of `pool`: the caller and `threads - 1` helpers.
+pub(crate) fn on_threads(pool: &WorkerPool, threads: usize, work: impl Fn() + Sync) {
     on_threads_telling(pool, threads, |_| work());
 }
 
-/// [`on_threads`], telling `work` whether it runs on a pool thread (`true`) or on the
-/// calling thread (`false`), which starts at once while the pool threads wake up.
-pub(crate) fn on_threads_telling(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    work: impl Fn(bool) + Sync,
-) {
-    if threads <= 1 {
-        work(false);
-        return;
-    }
-    pool.in_place_scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(|_| work(true));
-        }
-        work(false);
-    });
+/// [`on_threads`], telling `work` whether it runs on a helper (`true`) or on the calling
+/// thread (`false`), which starts at once while the helpers are handed theirs.
+pub(crate) fn on_threads_telling(pool: &WorkerPool, threads: usize, work: impl Fn(bool) + Sync) {
+    pool.run(threads.saturating_sub(1), &|| work(true), || work(false));
 }
 
-/// Runs `work` on the calling thread while another thread of `pool` drops `garbage`, when
-/// `threads` allows a second thread and the freeing is `worth_a_thread` (waking a thread
-/// costs more than freeing a small block's data); otherwise drops it first.
-pub(crate) fn while_freeing<T: Send, R>(
-    pool: &rayon::ThreadPool,
+/// Runs `work` on `threads` threads of `pool`, one helper first dropping `garbage`, when
+/// `threads` allows a helper and the freeing is `worth_a_thread` (handing work to a thread
+/// costs more than freeing a small block's data): then a helper frees it even when `work`
+/// alone would not take one. Otherwise the caller drops it first. `work` must be work any
+/// number of threads can share, since the helper that frees joins it late.
+pub(crate) fn on_threads_freeing<T: Send>(
+    pool: &WorkerPool,
     threads: usize,
     worth_a_thread: bool,
     garbage: T,
-    work: impl FnOnce() -> R,
-) -> R {
+    work: impl Fn() + Sync,
+) {
     if threads > 1 && worth_a_thread {
-        pool.in_place_scope(|scope| {
-            scope.spawn(move |_| drop(garbage));
-            work()
-        })
+        let garbage = Mutex::new(Some(garbage));
+        pool.run(
+            threads - 1,
+            &|| {
+                let mine = garbage.lock().unwrap_or_else(|p| p.into_inner()).take();
+                drop(mine);
+                work();
+            },
+            &work,
+        );
+        // Dropped here if no helper was idle to take it.
+        drop(garbage);
     } else {
         drop(garbage);
-        work()
+        on_threads(pool, threads, work);
     }
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn while_freeing<T: Send, R>(
 /// (read sets into traces), and `serial` the work that holds more at once (the state
 /// changes merged into a map), so the peak is the lower.
 pub(crate) fn beside<S>(
-    pool: &rayon::ThreadPool,
+    pool: &WorkerPool,
     helpers: usize,
     serial: impl FnOnce() -> S,
     parallel: impl Fn() + Sync,
@@ -90,10 +90,7 @@ pub(crate) fn beside<S>(
         parallel();
         return serial();
     }
-    pool.in_place_scope(|scope| {
-        for _ in 0..helpers {
-            scope.spawn(|_| parallel());
-        }
+    pool.run(helpers, &parallel, || {
         let result = serial();
         parallel();
         result
@@ -161,15 +158,13 @@ impl<'a, T: Send> Chunks<'a, T> {
     }
 }
 
-/// A pool of four threads shared by the unit tests of the parallel engine.
+/// A pool of three helpers (four threads with the caller) shared by the unit tests of the
+/// parallel engine.
 #[cfg(test)]
-pub(crate) fn test_pool() -> &'static rayon::ThreadPool {
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+pub(crate) fn test_pool() -> &'static WorkerPool {
+    static POOL: std::sync::OnceLock<WorkerPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+        WorkerPool::new(3, |i| format!("test-helper-{i}")).unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
@@ -187,6 +182,31 @@ mod tests {
                 assert_eq!(
                     squares.into_results(),
                     (0..n).map(|i| i * i).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_garbage_is_freed_and_the_work_done_whoever_frees_it() {
+        struct Garbage<'a>(&'a AtomicUsize);
+        impl Drop for Garbage<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Relaxed);
+            }
+        }
+        let pool = test_pool();
+        for threads in 1..=4 {
+            for worth_a_thread in [false, true] {
+                let freed = AtomicUsize::new(0);
+                let squares = Chunks::new(1000, 7, |i| i * i);
+                on_threads_freeing(pool, threads, worth_a_thread, Garbage(&freed), || {
+                    squares.work()
+                });
+                assert_eq!(freed.into_inner(), 1);
+                assert_eq!(
+                    squares.into_results(),
+                    (0..1000).map(|i| i * i).collect::<Vec<_>>()
                 );
             }
         }

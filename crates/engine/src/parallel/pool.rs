@@ -1,0 +1,394 @@
+//! The engine's helper threads: the calling thread's `threads - 1` helpers, created once per
+//! engine, which wait for work by spinning a short while before they park.
+//!
+//! A replay hands work to its helpers several times (the worker loop, the fold, the traces,
+//! the blooms), and on a small block each hand-over is a large part of the replay. A
+//! helper that sleeps on a futex costs the caller a wake-up system call (6 to 7 us on the
+//! 2-vCPU machine of BENCHMARKS.md, where waking an idle vCPU is an interrupt through the
+//! hypervisor) and starts 15 to 20 us later; an 18-transaction block runs in 42 us
+//! sequentially. So a helper that finished a job spins for [`SPIN`] before it parks, and
+//! the caller, once its own share is done, spins for the helpers' ends before it parks: a
+//! hand-over while the helper still spins is two atomic stores and a load. This is the
+//! spin-then-block wait of OpenMP runtimes (whose default spin is far longer) and, with a
+//! few yields instead, of rayon's pool, which the engine used before (its helpers fell
+//! asleep between phases, and its caller slept on a condition variable at every join).
+//!
+//! ## Protocol (one helper, one job)
+//! - *Claim.* A caller claims an idle helper by `claimed` false -> true (`Acquire`, pairing
+//!   with the `Release` that freed it: the previous job's end happens before this one's
+//!   start). Only the claimer writes the helper's job and reads its end until it frees it.
+//!   A caller claims only idle helpers: a nested or concurrent call gets those left, and
+//!   runs with fewer (every job here is work any number of threads can share, see
+//!   `threads.rs`).
+//! - *Post.* The claimer stores the job (under `job`'s mutex, never contended: the helper
+//!   takes it only after the post) and then bumps `posted` with `Release`, so that the
+//!   helper, which loads `posted` with `Acquire`, sees the job. Then it unparks the helper,
+//!   which costs a system call only when the helper is parked.
+//! - *Run.* The helper runs the job, catching a panic into `panic`, and then stores the
+//!   job's number into `finished` with `Release`: everything the job did happens before the
+//!   claimer's `Acquire` load that sees it. After that store the helper never touches the
+//!   job again (it borrows the claimer's stack: see [`Job`]); it only unparks the claimer,
+//!   through its own handle of the claimer's thread.
+//! - *Join.* The claimer waits for `finished` to reach the job's number, spinning for
+//!   [`SPIN`] and then parking (a park that returns early is checked again), takes a
+//!   panic, frees the helper (`claimed` := false, `Release`) and then re-raises the first
+//!   panic. It joins even when its own share panicked (a drop guard), so that no helper
+//!   outlives the work it borrows.
+//!
+//! No lock is held across a wait: `job` and `panic` are each locked for one store or take.
+
+use std::{
+    any::Any,
+    panic::{AssertUnwindSafe, catch_unwind, resume_unwind},
+    sync::{
+        Arc, Mutex,
+        atomic::{
+            AtomicBool, AtomicU64,
+            Ordering::{Acquire, Relaxed, Release},
+        },
+    },
+    thread::{self, JoinHandle, Thread},
+    time::{Duration, Instant},
+};
+
+use super::threads::Line;
+
+/// How long a helper spins for its next job, and a caller for its helpers' ends, before
+/// parking. A replay's phases follow each other within it, and so do consecutive small
+/// replays; a block that takes longer pays one wake-up in hundreds of microseconds.
+pub(crate) const SPIN: Duration = Duration::from_micros(100);
+
+/// Spin hints between two reads of the clock, so that reading it (about 20 ns) is a small
+/// part of a spin.
+const SPINS_PER_CLOCK_READ: u32 = 64;
+
+/// The helpers' share of one hand-over.
+type Work<'a> = dyn Fn() + Sync + 'a;
+
+/// A job as a helper holds it: the caller's work, borrowed for as long as the caller waits
+/// in [`WorkerPool::run`], and the caller's thread, to unpark when the job ends.
+struct Job {
+    /// The caller's work with its lifetime erased. Sound because the caller does not return
+    /// (nor unwind) from [`WorkerPool::run`] before the helper stored the job's end, after
+    /// which the helper no longer uses this reference (see the module docs, "Run" and
+    /// "Join").
+    work: &'static Work<'static>,
+    caller: Thread,
+}
+
+/// One helper thread's mailbox.
+#[derive(Default)]
+struct Helper {
+    /// Claimed by a caller (until it joined the job) or idle.
+    claimed: AtomicBool,
+    /// The number of the last job posted; the helper runs a job when this moves.
+    posted: AtomicU64,
+    /// The number of the last job that ended.
+    finished: AtomicU64,
+    /// The job posted and not yet taken by the helper.
+    job: Mutex<Option<Job>>,
+    /// The panic of the last job, for its caller to re-raise.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set once, when the pool is dropped: the helper leaves instead of waiting.
+    stop: AtomicBool,
+}
+
+/// The calling thread's helpers (see the module docs).
+pub(crate) struct WorkerPool {
+    helpers: Vec<Arc<Line<Helper>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("helpers", &self.helpers.len())
+            .finish()
+    }
+}
+
+impl WorkerPool {
+    /// A pool of `helpers` threads named `name(i)`.
+    ///
+    /// # Errors
+    /// The operating system's refusal to start a thread.
+    pub(crate) fn new(helpers: usize, name: impl Fn(usize) -> String) -> std::io::Result<Self> {
+        let mut pool = Self {
+            helpers: Vec::with_capacity(helpers),
+            threads: Vec::with_capacity(helpers),
+        };
+        for i in 0..helpers {
+            let helper = Arc::new(Line(Helper::default()));
+            let mailbox = Arc::clone(&helper);
+            // On failure, the threads already started are stopped by `pool`'s drop.
+            let thread = thread::Builder::new()
+                .name(name(i))
+                .spawn(move || wait_for_jobs(&mailbox))?;
+            pool.helpers.push(helper);
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    /// Runs `on_helpers` on up to `helpers` idle helpers while the calling thread runs
+    /// `on_caller`, and returns its result once every helper returned too. A panic on any of
+    /// them is re-raised here, after the others ended.
+    pub(crate) fn run<R>(
+        &self,
+        helpers: usize,
+        on_helpers: &(dyn Fn() + Sync),
+        on_caller: impl FnOnce() -> R,
+    ) -> R {
+        if helpers == 0 {
+            return on_caller();
+        }
+        let mut joined = Joined {
+            pool: self,
+            jobs: Vec::new(),
+        };
+        // SAFETY: only the lifetime is erased (same type, same layout). `joined` waits, on
+        // return and on unwind, for every helper given this reference to store its job's
+        // end, after which that helper no longer uses it.
+        let erased: &'static Work<'static> =
+            unsafe { std::mem::transmute::<&Work<'_>, &'static Work<'static>>(on_helpers) };
+        let caller = thread::current();
+        for (index, helper) in self.helpers.iter().enumerate() {
+            if joined.jobs.len() == helpers {
+                break;
+            }
+            if helper
+                .claimed
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            *lock(&helper.job) = Some(Job {
+                work: erased,
+                caller: caller.clone(),
+            });
+            let number = helper.posted.fetch_add(1, Release) + 1;
+            joined.jobs.push((index, number));
+            self.threads[index].thread().unpark();
+        }
+        let result = on_caller();
+        joined.join();
+        result
+    }
+
+    /// The number of helper threads.
+    #[cfg(test)]
+    pub(crate) fn helpers(&self) -> usize {
+        self.helpers.len()
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        for (helper, thread) in self.helpers.iter().zip(&self.threads) {
+            helper.stop.store(true, Release);
+            thread.thread().unpark();
+        }
+        for thread in self.threads.drain(..) {
+            // A helper catches its jobs' panics: it cannot end in one.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The jobs a [`WorkerPool::run`] posted, joined on return or on unwind.
+struct Joined<'p> {
+    pool: &'p WorkerPool,
+    /// (helper index, job number).
+    jobs: Vec<(usize, u64)>,
+}
+
+impl Joined<'_> {
+    /// Waits for every posted job's end, frees the helpers and re-raises the first panic.
+    fn join(mut self) {
+        if let Some(panic) = self.wait() {
+            resume_unwind(panic);
+        }
+    }
+
+    fn wait(&mut self) -> Option<Box<dyn Any + Send>> {
+        let mut first_panic = None;
+        for (index, number) in self.jobs.drain(..) {
+            let helper = &self.pool.helpers[index];
+            spin_then_park(|| helper.finished.load(Acquire) >= number);
+            let panic = lock(&helper.panic).take();
+            helper.claimed.store(false, Release);
+            first_panic = first_panic.or(panic);
+        }
+        first_panic
+    }
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        // Only on unwind (the caller's share panicked): its panic goes on, the helpers' are
+        // dropped.
+        let _ = self.wait();
+    }
+}
+
+/// A helper thread's life: wait for a job, run it, tell its caller, until the pool stops.
+fn wait_for_jobs(helper: &Helper) {
+    let mut seen = 0;
+    loop {
+        spin_then_park(|| helper.posted.load(Acquire) != seen || helper.stop.load(Acquire));
+        if helper.stop.load(Acquire) {
+            return;
+        }
+        seen = helper.posted.load(Acquire);
+        let Some(job) = lock(&helper.job).take() else {
+            // Unreachable: a caller stores the job before it bumps `posted`.
+            continue;
+        };
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (job.work)())) {
+            *lock(&helper.panic) = Some(panic);
+        }
+        let caller = job.caller;
+        // From here on `job.work` may dangle: the caller returns once it sees this.
+        helper.finished.store(seen, Release);
+        caller.unpark();
+    }
+}
+
+/// Waits until `ready()`: spinning for [`SPIN`], then parking until unparked (and checking
+/// again, since a park may return early or on an unpark meant for an earlier wait).
+fn spin_then_park(ready: impl Fn() -> bool) {
+    let started = Instant::now();
+    let mut spins = 0u32;
+    while !ready() {
+        spins = spins.wrapping_add(1);
+        if !spins.is_multiple_of(SPINS_PER_CLOCK_READ) || started.elapsed() < SPIN {
+            std::hint::spin_loop();
+        } else {
+            // No wake-up is lost: whoever makes `ready()` true unparks this thread after
+            // it, and an unpark that comes before the park makes the park return at once.
+            thread::park();
+        }
+    }
+}
+
+/// Locks `mutex`, whose data stays valid across a panic (a whole value is stored or taken).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn pool(helpers: usize) -> WorkerPool {
+        WorkerPool::new(helpers, |i| format!("test-helper-{i}")).unwrap()
+    }
+
+    #[test]
+    fn every_helper_runs_its_share_once_and_the_caller_joins_them() {
+        let pool = pool(3);
+        assert_eq!(pool.helpers(), 3);
+        for helpers in 0..=4 {
+            for _ in 0..200 {
+                let on_helpers = AtomicUsize::new(0);
+                let result = pool.run(
+                    helpers,
+                    &|| {
+                        on_helpers.fetch_add(1, Relaxed);
+                    },
+                    || 42,
+                );
+                assert_eq!(result, 42);
+                // Every helper returned before `run` did.
+                assert_eq!(on_helpers.into_inner(), helpers.min(3));
+            }
+        }
+    }
+
+    #[test]
+    fn a_helper_that_parked_is_woken() {
+        let pool = pool(1);
+        let ran = AtomicUsize::new(0);
+        for _ in 0..3 {
+            thread::sleep(SPIN * 5);
+            pool.run(
+                1,
+                &|| {
+                    ran.fetch_add(1, Relaxed);
+                },
+                || (),
+            );
+        }
+        assert_eq!(ran.into_inner(), 3);
+    }
+
+    #[test]
+    fn a_nested_call_gets_the_helpers_left() {
+        let pool = pool(2);
+        let inner = AtomicUsize::new(0);
+        pool.run(1, &|| (), || {
+            pool.run(
+                2,
+                &|| {
+                    inner.fetch_add(1, Relaxed);
+                },
+                || (),
+            )
+        });
+        // The one helper the outer call left.
+        assert_eq!(inner.into_inner(), 1);
+    }
+
+    #[test]
+    fn a_helpers_panic_reaches_the_caller_after_every_thread_ended() {
+        let pool = pool(2);
+        let started = AtomicUsize::new(0);
+        let ended = AtomicUsize::new(0);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(
+                2,
+                &|| {
+                    if started.fetch_add(1, Relaxed) == 0 {
+                        panic!("injected");
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                    ended.fetch_add(1, Relaxed);
+                },
+                || ended.fetch_add(1, Relaxed),
+            );
+        }));
+        assert!(caught.is_err());
+        // The other helper and the caller ended before the panic reached the caller.
+        assert_eq!(ended.into_inner(), 2);
+        let ran = AtomicUsize::new(0);
+        pool.run(
+            2,
+            &|| {
+                ran.fetch_add(1, Relaxed);
+            },
+            || (),
+        );
+        assert_eq!(ran.into_inner(), 2, "the pool works after a panic");
+    }
+
+    #[test]
+    fn a_callers_panic_waits_for_the_helpers() {
+        let pool = pool(1);
+        let ended = AtomicUsize::new(0);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(
+                1,
+                &|| {
+                    thread::sleep(Duration::from_millis(5));
+                    ended.fetch_add(1, Relaxed);
+                },
+                || panic!("injected"),
+            )
+        }));
+        assert!(caught.is_err());
+        assert_eq!(ended.into_inner(), 1);
+    }
+}
