@@ -343,6 +343,31 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_callers_share_the_helpers_and_each_joins_its_own() {
+        let pool = pool(2);
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for round in 0..500 {
+                        let on_helpers = AtomicUsize::new(0);
+                        let result = pool.run(
+                            2,
+                            &|| {
+                                on_helpers.fetch_add(1, Relaxed);
+                            },
+                            || round,
+                        );
+                        assert_eq!(result, round);
+                        // Whatever it got of the two helpers, each ran its share once
+                        // before `run` returned.
+                        assert!(on_helpers.into_inner() <= 2);
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn a_helpers_panic_reaches_the_caller_after_every_thread_ended() {
         let pool = pool(2);
         let started = AtomicUsize::new(0);
