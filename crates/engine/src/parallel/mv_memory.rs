@@ -25,10 +25,10 @@
 //! # Concurrency
 //! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
 //! its accounts and its slots (one shard when one worker runs the block: nothing contends,
-//! and building and freeing 64 shards is a tenth of a one-transaction block's replay). Readers take the shard read lock; writers (recording a write
-//! set, marking estimates) take the write lock. A thread holds at most one shard lock at a
-//! time and never calls out while holding it, so there is no lock order to respect and no
-//! deadlock. Block-STM's correctness does not rest on these locks being fair or ordered,
+//! and building and freeing 64 shards is a tenth of a one-transaction block's replay).
+//! Readers take the shard read lock; writers (recording a write set, marking estimates)
+//! take the write lock. A thread holds at most one shard lock at a time and never calls out
+//! while holding it, so there is no lock order to respect and no deadlock. Block-STM's correctness does not rest on these locks being fair or ordered,
 //! only on each entry update being atomic, which the lock gives.
 //!
 //! # The written-key filter

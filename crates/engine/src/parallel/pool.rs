@@ -287,6 +287,20 @@ mod tests {
         WorkerPool::new(helpers, |i| format!("test-helper-{i}")).unwrap()
     }
 
+    /// How many helpers ran their share of a `run` asking for `helpers` of them, counted
+    /// once `run` returned.
+    fn helpers_that_ran(pool: &WorkerPool, helpers: usize) -> usize {
+        let ran = AtomicUsize::new(0);
+        pool.run(
+            helpers,
+            &|| {
+                ran.fetch_add(1, Relaxed);
+            },
+            || (),
+        );
+        ran.into_inner()
+    }
+
     #[test]
     fn every_helper_runs_its_share_once_and_the_caller_joins_them() {
         let pool = pool(3);
@@ -311,35 +325,18 @@ mod tests {
     #[test]
     fn a_helper_that_parked_is_woken() {
         let pool = pool(1);
-        let ran = AtomicUsize::new(0);
         for _ in 0..3 {
             thread::sleep(SPIN * 5);
-            pool.run(
-                1,
-                &|| {
-                    ran.fetch_add(1, Relaxed);
-                },
-                || (),
-            );
+            assert_eq!(helpers_that_ran(&pool, 1), 1);
         }
-        assert_eq!(ran.into_inner(), 3);
     }
 
     #[test]
     fn a_nested_call_gets_the_helpers_left() {
         let pool = pool(2);
-        let inner = AtomicUsize::new(0);
-        pool.run(1, &|| (), || {
-            pool.run(
-                2,
-                &|| {
-                    inner.fetch_add(1, Relaxed);
-                },
-                || (),
-            )
-        });
+        let inner = pool.run(1, &|| (), || helpers_that_ran(&pool, 2));
         // The one helper the outer call left.
-        assert_eq!(inner.into_inner(), 1);
+        assert_eq!(inner, 1);
     }
 
     #[test]
@@ -388,15 +385,11 @@ mod tests {
         assert!(caught.is_err());
         // The other helper and the caller ended before the panic reached the caller.
         assert_eq!(ended.into_inner(), 2);
-        let ran = AtomicUsize::new(0);
-        pool.run(
+        assert_eq!(
+            helpers_that_ran(&pool, 2),
             2,
-            &|| {
-                ran.fetch_add(1, Relaxed);
-            },
-            || (),
+            "the pool works after a panic"
         );
-        assert_eq!(ran.into_inner(), 2, "the pool works after a panic");
     }
 
     #[test]

@@ -136,9 +136,6 @@ pub(crate) fn with_recovery_helpers<R>(
     let helpers = threads
         .saturating_sub(1)
         .min(pipeline.len().saturating_sub(1));
-    if helpers == 0 {
-        return work();
-    }
     pool.run(helpers, &|| pipeline.help(), work)
 }
 
