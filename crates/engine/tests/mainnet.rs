@@ -195,3 +195,49 @@ fn one_senders_batch_waits_on_its_hints() {
     }
     assert!(waits > 0, "no transaction waited on its hint in 5 replays");
 }
+
+/// Block 2,462,997 (the 2016 attacks) is 9 transactions that write 7,732 locations, mostly
+/// empty accounts touched by self-destructs: too few transactions for two chunks of traces,
+/// enough writes that the helpers build them beside the commit. The traces are one
+/// thread's, and the replay the sequential one, at every thread count.
+#[test]
+fn a_few_transactions_of_many_writes_share_their_traces() {
+    let chain = ChainSpec::mainnet();
+    let dir = mainnet_block_dirs()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .find(|d| d.ends_with("2462997"))
+        .expect("block 2462997 among the shared fixtures");
+    let block = load_block_dir(&dir, 1).unwrap_or_else(|e| panic!("{e}"));
+    let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    let replay = |threads: usize| {
+        let par = engine
+            .replay(
+                &block,
+                &chain,
+                Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+            )
+            .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+        assert_same(block.number(), threads, &seq, &par.replay);
+        par
+    };
+    let one = replay(1);
+    let writes: usize = one
+        .traces
+        .iter()
+        .map(|t| t.writes.len() + t.credits.len())
+        .sum();
+    assert!(writes >= 4096, "block 2462997 writes {writes} locations");
+    for threads in [2, 3, 4] {
+        let par = replay(threads);
+        assert_eq!(par.traces.len(), one.traces.len());
+        for (a, b) in one.traces.iter().zip(&par.traces) {
+            let at = format!("transaction {} at {threads} threads", a.index);
+            assert_eq!(a.index, b.index, "{at}");
+            assert_eq!(a.reads, b.reads, "{at}: reads");
+            assert_eq!(a.writes, b.writes, "{at}: writes");
+            assert_eq!(a.credits, b.credits, "{at}: credits");
+        }
+    }
+}

@@ -102,6 +102,8 @@ pub(crate) struct Taken {
     pub(crate) blooms: Blooms,
     /// Whether transaction `i`'s bloom is known already (in `blooms`, or empty).
     pub(crate) bloomed: Vec<bool>,
+    /// The write sets' locations, all transactions together: how much work the traces are.
+    pub(crate) writes: usize,
 }
 
 /// Takes every transaction's read set, write set, execution counts and what its worker
@@ -109,6 +111,7 @@ pub(crate) struct Taken {
 pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
     let mut blooms = Blooms::new();
     let mut bloomed = Vec::with_capacity(slots.len());
+    let mut writes = 0;
     let sets = slots
         .iter_mut()
         .enumerate()
@@ -126,6 +129,7 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
                     }
                     None => TraceInput::Reads(std::mem::take(&mut execution.reads)),
                 };
+                writes += execution.writes.len();
                 TraceSets {
                     input,
                     writes: std::mem::take(&mut execution.writes),
@@ -141,6 +145,7 @@ pub(crate) fn take_sets(slots: &mut LastIncarnations<Execution>) -> Taken {
         sets,
         blooms,
         bloomed,
+        writes,
     }
 }
 
@@ -156,11 +161,14 @@ pub(crate) fn take_results(slots: LastIncarnations<Execution>) -> Vec<TxResult> 
         .collect()
 }
 
+/// Transactions a chunk of [`trace_work`] at most.
+pub(crate) const TRACE_CHUNK: usize = 64;
+
 /// Every transaction's trace from its `sets` (taken by [`take_sets`]), as work any thread
-/// can share, 64 transactions a chunk; `None` for a transaction never executed. Each read
-/// set is freed as soon as its trace is built.
-pub(crate) fn trace_work(sets: &[Sets]) -> Chunks<'_, Option<TxTrace>> {
-    Chunks::new(sets.len(), 64, move |index| {
+/// can share, `chunk` transactions a chunk; `None` for a transaction never executed. Each
+/// read set is freed as soon as its trace is built.
+pub(crate) fn trace_work(sets: &[Sets], chunk: usize) -> Chunks<'_, Option<TxTrace>> {
+    Chunks::new(sets.len(), chunk, move |index| {
         let sets = sets[index].lock().unwrap_or_else(|p| p.into_inner()).take();
         sets.map(|sets| {
             let reads = match sets.input {
