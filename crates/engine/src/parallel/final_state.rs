@@ -437,17 +437,43 @@ fn fields_of(info: &AccountInfo) -> FieldsAndCode<'_> {
     (AccountInfoAfter::of(info), info.code.as_ref())
 }
 
+/// Write sets from which [`fold_writes`] sizes an account's storage table for a run of
+/// its writes before folding them.
+const SIZED_WRITE_SET: usize = 64;
+
+/// Writes in a run from which its account's storage table is sized first.
+const SIZED_RUN: usize = 8;
+
 /// Folds `writes`, in transaction order, into `folded`. An account's writes come together
-/// in a write set (`vm.rs`): each run of them is folded with one lookup.
+/// in a write set (`vm.rs`): each run of them is folded with one lookup. When `sized` (one
+/// large write set), a run of storage writes first counts itself and sizes the account's
+/// table, which otherwise grows by doubling: 15537393, one transaction writing 1,310
+/// slots of one contract, folded in 155-183 -> 132-136 us (2 threads, medians of 200
+/// replays, four runs of each build alternating). Counting every run of a small write
+/// set cost erc20-disjoint's fold 5%.
 fn fold_writes<'w>(
     folded: &mut AddressMap<Folded>,
     codes: &NewCodes,
-    writes: impl Iterator<Item = &'w (Location, MvValue)>,
+    writes: impl Iterator<Item = &'w (Location, MvValue)> + Clone,
+    sized: bool,
 ) -> Result<(), String> {
     let mut writes = writes.peekable();
     while let Some((location, value)) = writes.next() {
         let address = location.address();
         let account = folded.entry(address).or_default();
+        if sized && matches!(location, Location::Storage(..)) {
+            let run = writes
+                .clone()
+                .take_while(|(next, _)| next.address() == address)
+                .count();
+            if run >= SIZED_RUN {
+                account
+                    .rare
+                    .get_or_insert_default()
+                    .storage
+                    .reserve(run + 1);
+            }
+        }
         account.apply(location, value, codes)?;
         while let Some((location, value)) = writes.next_if(|(next, _)| next.address() == address) {
             account.apply(location, value, codes)?;
@@ -550,10 +576,13 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
                     &mut folded,
                     &ctx.codes,
                     buckets.iter().flat_map(|chunk| &chunk[part]).copied(),
+                    false,
                 )?,
                 None => {
                     for output in writes.clone() {
-                        fold_writes(&mut folded, &ctx.codes, output.writes().iter())?;
+                        let writes = output.writes();
+                        let sized = writes.len() >= SIZED_WRITE_SET;
+                        fold_writes(&mut folded, &ctx.codes, writes.iter(), sized)?;
                     }
                 }
             }
