@@ -61,7 +61,8 @@ impl Location {
 /// on large sets: a location is 64 bytes, and a transaction that touches thousands of
 /// accounts (mainnet 2462997) spent 7% of its parallel replay moving them in the sort.
 /// Above 32 locations, (key, index) pairs are sorted instead, the key holding the kind and
-/// the address's first 61 bits, with the locations compared in full only on equal keys.
+/// the address's first 61 bits, and each run of equal keys is then ordered in full (by
+/// slot alone when it is one account's storage).
 pub fn sort_locations(locations: &mut [Location]) {
     if locations.len() <= 32 || u32::try_from(locations.len()).is_err() {
         locations.sort_unstable();
@@ -83,10 +84,42 @@ pub fn sort_locations(locations: &mut [Location]) {
         .zip(locations.iter())
         .map(|(index, location)| (key(location), index))
         .collect();
-    keyed.sort_unstable_by(|(ka, a), (kb, b)| {
-        ka.cmp(kb)
-            .then_with(|| locations[*a as usize].cmp(&locations[*b as usize]))
-    });
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    // Each run of equal keys (one kind, addresses that share their first 61 bits: in
+    // practice one account's storage) then ordered in full. A run of one account's slots
+    // is sorted by its slots as values: compared through the locations, looked up at
+    // random, a transaction's 1,310 slots of one contract (mainnet 15537393) took most of
+    // its trace's time.
+    let mut slots: Vec<(U256, u32)> = Vec::new();
+    let mut start = 0;
+    while start < keyed.len() {
+        let key = keyed[start].0;
+        let end = start + keyed[start..].iter().take_while(|(k, _)| *k == key).count();
+        let run = &mut keyed[start..end];
+        start = end;
+        if run.len() < 2 {
+            continue;
+        }
+        let address = locations[run[0].1 as usize].address();
+        slots.clear();
+        slots.extend(
+            run.iter()
+                .map_while(|(_, index)| match locations[*index as usize] {
+                    Location::Storage(a, slot) if a == address => Some((slot, *index)),
+                    _ => None,
+                }),
+        );
+        if slots.len() == run.len() {
+            slots.sort_unstable_by_key(|(slot, _)| *slot);
+            for (entry, (_, index)) in run.iter_mut().zip(&slots) {
+                entry.1 = *index;
+            }
+        } else {
+            run.sort_unstable_by(|(_, a), (_, b)| {
+                locations[*a as usize].cmp(&locations[*b as usize])
+            });
+        }
+    }
     let sorted: Vec<Location> = keyed.iter().map(|(_, i)| locations[*i as usize]).collect();
     locations.copy_from_slice(&sorted);
 }
