@@ -129,22 +129,12 @@ fn analysis_is_independent_of_thread_count() {
                     Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
                 )
                 .unwrap();
-            let traces: Vec<_> = par
-                .traces
-                .iter()
-                .map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone()))
-                .collect();
-            let expected: Vec<_> = one
-                .traces
-                .iter()
-                .map(|t| (t.reads.clone(), t.writes.clone(), t.credits.clone()))
-                .collect();
-            assert_eq!(
-                traces,
-                expected,
-                "block {} at {threads} threads",
-                block.number()
-            );
+            if let Some(difference) = one.first_trace_difference(&par) {
+                panic!(
+                    "block {} at {threads} threads: {difference}",
+                    block.number()
+                );
+            }
             assert_eq!(
                 analyse(&par.accesses()),
                 reference,
@@ -230,14 +220,8 @@ fn a_few_transactions_of_many_writes_share_their_traces() {
         .sum();
     assert!(writes >= 4096, "block 2462997 writes {writes} locations");
     for threads in [2, 3, 4] {
-        let par = replay(threads);
-        assert_eq!(par.traces.len(), one.traces.len());
-        for (a, b) in one.traces.iter().zip(&par.traces) {
-            let at = format!("transaction {} at {threads} threads", a.index);
-            assert_eq!(a.index, b.index, "{at}");
-            assert_eq!(a.reads, b.reads, "{at}: reads");
-            assert_eq!(a.writes, b.writes, "{at}: writes");
-            assert_eq!(a.credits, b.credits, "{at}: credits");
+        if let Some(difference) = one.first_trace_difference(&replay(threads)) {
+            panic!("at {threads} threads: {difference}");
         }
     }
 }

@@ -192,6 +192,38 @@ impl ParallelReplay {
             .map(|(trace, outcome)| trace.access(outcome.gas_used))
             .collect()
     }
+
+    /// The first way `other`'s traces differ from these in what Block-STM determines (each
+    /// transaction's index, read set, full writes and credits; not its incarnations or
+    /// time), or `None`. The last incarnations read exactly what the in-order execution
+    /// reads, so replays of one block at any thread count have the same traces: the tests
+    /// compare them through this.
+    pub fn first_trace_difference(&self, other: &Self) -> Option<String> {
+        if self.traces.len() != other.traces.len() {
+            return Some(format!(
+                "{} traces against {}",
+                self.traces.len(),
+                other.traces.len()
+            ));
+        }
+        self.traces
+            .iter()
+            .zip(&other.traces)
+            .find_map(|(ours, theirs)| {
+                let at = |what: &str| Some(format!("transaction {}: {what} differ", ours.index));
+                if ours.index != theirs.index {
+                    Some(format!("trace of {} against {}", ours.index, theirs.index))
+                } else if ours.reads != theirs.reads {
+                    at("reads")
+                } else if ours.writes != theirs.writes {
+                    at("writes")
+                } else if ours.credits != theirs.credits {
+                    at("credits")
+                } else {
+                    None
+                }
+            })
+    }
 }
 
 /// A transaction's read set as its trace keeps it: each location once, with where its value
