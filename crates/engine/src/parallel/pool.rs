@@ -116,6 +116,28 @@ struct Helper {
     parked_beside: AtomicU64,
 }
 
+/// Which side of a helper's mailbox waits: the helper for its next job, or its claimer
+/// for the job's end.
+#[derive(Clone, Copy)]
+enum Side {
+    Helper,
+    Caller,
+}
+
+impl Helper {
+    /// Waits as `side` until `ready()` ([`spin_then_park`]), publishing that side's CPU and
+    /// comparing it with the other side's.
+    fn wait(&self, side: Side, ready: impl Fn() -> bool) {
+        let (own, peer) = match side {
+            Side::Helper => (&self.cpu, &self.caller_cpu),
+            Side::Caller => (&self.caller_cpu, &self.cpu),
+        };
+        let _beside = spin_then_park(ready, own, peer);
+        #[cfg(test)]
+        self.parked_beside.fetch_add(u64::from(_beside), Relaxed);
+    }
+}
+
 /// A CPU number as a thread last published it (see "Not spinning beside the thread
 /// waited on" in the module docs).
 struct Cpu(AtomicU32);
@@ -282,13 +304,7 @@ impl Joined<'_> {
         let mut first_panic = None;
         for (index, number) in self.jobs.drain(..) {
             let helper = &self.pool.helpers[index];
-            let _beside = spin_then_park(
-                || helper.finished.load(Acquire) >= number,
-                &helper.caller_cpu,
-                &helper.cpu,
-            );
-            #[cfg(test)]
-            helper.parked_beside.fetch_add(u64::from(_beside), Relaxed);
+            helper.wait(Side::Caller, || helper.finished.load(Acquire) >= number);
             let panic = lock(&helper.panic).take();
             helper.claimed.store(false, Release);
             first_panic = first_panic.or(panic);
@@ -309,13 +325,9 @@ impl Drop for Joined<'_> {
 fn wait_for_jobs(helper: &Helper) {
     let mut seen = 0;
     loop {
-        let _beside = spin_then_park(
-            || helper.posted.load(Acquire) != seen || helper.stop.load(Acquire),
-            &helper.cpu,
-            &helper.caller_cpu,
-        );
-        #[cfg(test)]
-        helper.parked_beside.fetch_add(u64::from(_beside), Relaxed);
+        helper.wait(Side::Helper, || {
+            helper.posted.load(Acquire) != seen || helper.stop.load(Acquire)
+        });
         if helper.stop.load(Acquire) {
             return;
         }
