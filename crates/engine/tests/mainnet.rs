@@ -10,7 +10,7 @@ use replay_evm::{
     block_dir::load_block_dir,
     chain::ChainSpec,
     fixtures::mainnet_block_dirs,
-    parallel::{Concurrency, ParallelEngine},
+    parallel::{Concurrency, ParallelEngine, ParallelReplay},
     sequential::{BlockReplay, replay_sequential},
     verify::verify,
 };
@@ -21,6 +21,32 @@ fn load_all() -> Vec<ArchivedBlock> {
     dirs.iter()
         .map(|d| load_block_dir(d, 1).unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+/// The shared fixture block `number`, alone.
+fn load_one(number: u64) -> ArchivedBlock {
+    let dir = mainnet_block_dirs()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .find(|d| d.ends_with(number.to_string()))
+        .unwrap_or_else(|| panic!("block {number} among the shared fixtures"));
+    load_block_dir(&dir, 1).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `block` replayed by Block-STM on `threads` threads.
+fn replay_at(
+    engine: &ParallelEngine,
+    block: &ArchivedBlock,
+    chain: &ChainSpec,
+    threads: usize,
+) -> ParallelReplay {
+    engine
+        .replay(
+            block,
+            chain,
+            Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
+        )
+        .unwrap_or_else(|e| panic!("block {} at {threads} threads: {e}", block.number()))
 }
 
 fn assert_same(number: u64, threads: usize, seq: &BlockReplay, par: &BlockReplay) {
@@ -53,13 +79,7 @@ fn parallel_equals_sequential_at_every_thread_count() {
     for block in load_all() {
         let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
         for threads in [1, 2, 3, 4, 8] {
-            let par = engine
-                .replay(
-                    &block,
-                    &chain,
-                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
+            let par = replay_at(&engine, &block, &chain, threads);
             assert_eq!(par.threads, threads);
             verify(block.header(), &par.replay)
                 .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
@@ -113,22 +133,10 @@ fn analysis_is_independent_of_thread_count() {
         .with_write_set_check(true);
     let mut rates = Vec::new();
     for block in load_all() {
-        let one = engine
-            .replay(
-                &block,
-                &chain,
-                Concurrency::Threads(NonZeroUsize::new(1).unwrap()),
-            )
-            .unwrap();
+        let one = replay_at(&engine, &block, &chain, 1);
         let reference = analyse(&one.accesses());
         for threads in [2, 4] {
-            let par = engine
-                .replay(
-                    &block,
-                    &chain,
-                    Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
-                )
-                .unwrap();
+            let par = replay_at(&engine, &block, &chain, threads);
             if let Some(difference) = one.first_trace_difference(&par) {
                 panic!(
                     "block {} at {threads} threads: {difference}",
@@ -165,10 +173,7 @@ fn analysis_is_independent_of_thread_count() {
 #[test]
 fn one_senders_batch_waits_on_its_hints() {
     let chain = ChainSpec::mainnet();
-    let block = load_all()
-        .into_iter()
-        .find(|b| b.number() == 12_520_364)
-        .expect("block 12520364 among the shared fixtures");
+    let block = load_one(12_520_364);
     let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
     let two = NonZeroUsize::new(2).unwrap();
     let engine = ParallelEngine::new(two).unwrap();
@@ -193,22 +198,11 @@ fn one_senders_batch_waits_on_its_hints() {
 #[test]
 fn a_few_transactions_of_many_writes_share_their_traces() {
     let chain = ChainSpec::mainnet();
-    let dir = mainnet_block_dirs()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .find(|d| d.ends_with("2462997"))
-        .expect("block 2462997 among the shared fixtures");
-    let block = load_block_dir(&dir, 1).unwrap_or_else(|e| panic!("{e}"));
+    let block = load_one(2_462_997);
     let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
     let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
     let replay = |threads: usize| {
-        let par = engine
-            .replay(
-                &block,
-                &chain,
-                Concurrency::Threads(NonZeroUsize::new(threads).unwrap()),
-            )
-            .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+        let par = replay_at(&engine, &block, &chain, threads);
         assert_same(block.number(), threads, &seq, &par.replay);
         par
     };
