@@ -44,6 +44,8 @@
 //!   dependency suspension, validation waves, the done check).
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
+//! - `mv_arena`: where the multi-version memory keeps each location's entries: one arena
+//!   per shard, freed a chunk at a time.
 //! - `threads`: work after the worker loop spread over the replay's threads.
 //! - `pool`: the calling thread's helper threads, which spin a short while for their next
 //!   work before they park.
@@ -60,6 +62,7 @@ mod executor;
 mod final_state;
 mod hints;
 mod in_order;
+mod mv_arena;
 mod mv_memory;
 mod pool;
 mod read_set;

@@ -20,7 +20,9 @@
 //!
 //! Every write of every transaction is an [`Entry`] here, so entries are kept to 48 bytes:
 //! the transaction index in 32 bits, an ESTIMATE as a missing value, and a code write as
-//! its hash only (the code is in the block's `vm::NewCodes`).
+//! its hash only (the code is in the block's `vm::NewCodes`). A location's entries are a
+//! run of its shard's arena (`mv_arena.rs`), not a vector of their own: a 1-Ggas block's
+//! memory is then freed a chunk at a time rather than a location at a time.
 //!
 //! # Concurrency
 //! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
@@ -62,7 +64,12 @@ use std::{
 use alloy_primitives::{Address, B256, U256, map::DefaultHashBuilder};
 use hashbrown::HashTable;
 
-use super::{read_set::AccountReads, threads::Line, write_log::WriteLog};
+use super::{
+    mv_arena::{Arena, Span},
+    read_set::{AccountReads, account_field},
+    threads::Line,
+    write_log::WriteLog,
+};
 use crate::access::{Location, TxIdx, Version};
 
 /// Number of shards of the location map.
@@ -88,8 +95,9 @@ pub(crate) enum MvValue {
 }
 
 /// One transaction's entry at one location: 48 bytes (a block has one for every write of
-/// every transaction), the transaction index packed as in [`PackedVersion`].
-#[derive(Debug, Clone)]
+/// every transaction), the transaction index packed as in [`PackedVersion`]. The default
+/// entry fills the arena's free slots (`mv_arena.rs`).
+#[derive(Debug, Clone, Default)]
 struct Entry {
     /// The writing incarnation.
     version: PackedVersion,
@@ -117,7 +125,7 @@ pub(crate) enum Observed {
 /// A [`Version`] in eight bytes, as every read set entry holds one: an observation is then
 /// sixteen bytes, not twenty-four. A transaction index fits in 32 bits because Block-STM
 /// refuses a block of more than `replay::MAX_TXS` transactions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct PackedVersion {
     tx: u32,
     incarnation: u32,
@@ -191,46 +199,18 @@ pub(crate) enum Read {
     Blocked(TxIdx),
 }
 
-/// The entries of one location, sorted by transaction index. Most locations are written by
-/// one or a few transactions, so a sorted vector (one allocation, binary search) beats a
-/// B-tree here.
-type Versions = Vec<Entry>;
+/// The entries of one location, sorted by transaction index, in its shard's arena
+/// (`mv_arena.rs`). Most locations are written by one or a few transactions, so a sorted
+/// run (binary search) beats a B-tree here.
+type Versions = Span;
 
-/// The entries of an account's four basic locations.
-#[derive(Debug, Default)]
-struct AccountVersions {
-    existence: Versions,
-    balance: Versions,
-    nonce: Versions,
-    code: Versions,
-}
+/// The entries of an account's four basic locations, in `read_set::ACCOUNT_FIELDS` order
+/// (balance, nonce, code, existence).
+type AccountVersions = [Span; 4];
 
-impl AccountVersions {
-    /// The entries of account location `location` (`None` for a storage slot).
-    /// The four fields' entries, in `read_set::ACCOUNT_FIELDS` order.
-    fn fields(&self) -> [&Versions; 4] {
-        [&self.balance, &self.nonce, &self.code, &self.existence]
-    }
-
-    fn field(&self, location: &Location) -> Option<&Versions> {
-        match location {
-            Location::Existence(_) => Some(&self.existence),
-            Location::Balance(_) => Some(&self.balance),
-            Location::Nonce(_) => Some(&self.nonce),
-            Location::Code(_) => Some(&self.code),
-            Location::Storage(..) => None,
-        }
-    }
-
-    fn field_mut(&mut self, location: &Location) -> Option<&mut Versions> {
-        match location {
-            Location::Existence(_) => Some(&mut self.existence),
-            Location::Balance(_) => Some(&mut self.balance),
-            Location::Nonce(_) => Some(&mut self.nonce),
-            Location::Code(_) => Some(&mut self.code),
-            Location::Storage(..) => None,
-        }
-    }
+/// The field index of account location `location` (`None` for a storage slot).
+fn field(location: &Location) -> Option<usize> {
+    account_field(location).map(|(_, field)| field)
 }
 
 /// What a transaction reads of an account's four basic locations, read together; the
@@ -243,11 +223,12 @@ pub(crate) struct AccountRead {
     pub(crate) code: Read,
 }
 
-/// One shard: the accounts and the storage slots whose keys hash to it.
+/// One shard: the accounts and the storage slots whose keys hash to it, and their entries.
 #[derive(Default)]
 struct Shard {
     accounts: HashTable<(Address, AccountVersions)>,
     storage: HashTable<((Address, U256), Versions)>,
+    entries: Arena<Entry>,
 }
 
 /// The multi-version memory of one block (see the module docs).
@@ -323,7 +304,7 @@ impl MvMemory {
                 .map(|_| {
                     Line(RwLock::new(Shard {
                         accounts: HashTable::with_capacity(accounts),
-                        storage: HashTable::new(),
+                        ..Shard::default()
                     }))
                 })
                 .collect(),
@@ -355,13 +336,10 @@ impl MvMemory {
         &self.shards[((hash >> 32) as usize) & (self.shards.len() - 1)]
     }
 
-    /// Calls `f` with account `address`'s entries, `None` if no transaction wrote any of
-    /// its basic locations, under the shard's read lock.
-    fn with_account<R>(
-        &self,
-        address: Address,
-        f: impl FnOnce(Option<&AccountVersions>) -> R,
-    ) -> R {
+    /// Calls `f` with account `address`'s entries, its four fields' in
+    /// `read_set::ACCOUNT_FIELDS` order, `None` if no transaction wrote any of its basic
+    /// locations, under the shard's read lock.
+    fn with_account<R>(&self, address: Address, f: impl FnOnce(Option<[&[Entry]; 4]>) -> R) -> R {
         let hash = self.hash(&address);
         if !self.written.may_hold(hash) {
             return f(None);
@@ -370,11 +348,11 @@ impl MvMemory {
         f(shard
             .accounts
             .find(hash, |(a, _)| *a == address)
-            .map(|(_, account)| account))
+            .map(|(_, account)| account.map(|span| shard.entries.get(span))))
     }
 
     /// Calls `f` with `location`'s entries, if any transaction wrote it.
-    fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&Versions) -> R) -> Option<R> {
+    fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
         match location {
             Location::Storage(address, slot) => {
                 let key = (*address, *slot);
@@ -384,21 +362,22 @@ impl MvMemory {
                 }
                 let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
                 let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
-                Some(f(versions))
+                Some(f(shard.entries.get(*versions)))
             }
             account_location => self.with_account(account_location.address(), |account| {
-                account.and_then(|a| a.field(account_location)).map(f)
+                Some(f(account?[field(account_location)?]))
             }),
         }
     }
 
-    /// Calls `f` with `location`'s entries under the shard's write lock, creating them
-    /// (empty) first when `create` is set; `None` when they do not exist and are not created.
+    /// Calls `f` with `location`'s entries and their arena under the shard's write lock,
+    /// creating them (empty) first when `create` is set; `None` when they do not exist and
+    /// are not created.
     fn with_versions_mut<R>(
         &self,
         location: &Location,
         create: bool,
-        f: impl FnOnce(&mut Versions) -> R,
+        f: impl FnOnce(&mut Versions, &mut Arena<Entry>) -> R,
     ) -> Option<R> {
         match location {
             Location::Storage(address, slot) => {
@@ -408,32 +387,39 @@ impl MvMemory {
                     self.written.insert(hash);
                 }
                 let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
+                let Shard {
+                    storage, entries, ..
+                } = &mut *shard;
                 let rehash = |k: &(Address, U256)| self.hash(k);
-                entry_mut(&mut shard.storage, hash, key, rehash, create).map(f)
+                entry_mut(storage, hash, key, rehash, create).map(|versions| f(versions, entries))
             }
             account_location => self
-                .with_account_mut(account_location.address(), create, |account| {
-                    account.field_mut(account_location).map(f)
+                .with_account_mut(account_location.address(), create, |account, entries| {
+                    Some(f(&mut account[field(account_location)?], entries))
                 })
                 .flatten(),
         }
     }
 
-    /// Calls `f` with account `address`'s entries under the shard's write lock, creating
-    /// them (empty) first if `create`; `None` if they do not exist and `create` is false.
+    /// Calls `f` with account `address`'s entries and their arena under the shard's write
+    /// lock, creating them (empty) first if `create`; `None` if they do not exist and
+    /// `create` is false.
     fn with_account_mut<R>(
         &self,
         address: Address,
         create: bool,
-        f: impl FnOnce(&mut AccountVersions) -> R,
+        f: impl FnOnce(&mut AccountVersions, &mut Arena<Entry>) -> R,
     ) -> Option<R> {
         let hash = self.hash(&address);
         if create {
             self.written.insert(hash);
         }
         let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
+        let Shard {
+            accounts, entries, ..
+        } = &mut *shard;
         let rehash = |a: &Address| self.hash(a);
-        entry_mut(&mut shard.accounts, hash, address, rehash, create).map(f)
+        entry_mut(accounts, hash, address, rehash, create).map(|account| f(account, entries))
     }
 
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
@@ -461,8 +447,8 @@ impl MvMemory {
         let mut rest = writes;
         while let Some((location, value)) = rest.first() {
             if let Location::Storage(..) = location {
-                self.with_versions_mut(location, true, |versions| {
-                    new |= !put(versions, entry(value));
+                self.with_versions_mut(location, true, |versions, entries| {
+                    new |= !put(entries, versions, entry(value));
                 });
                 rest = &rest[1..];
                 continue;
@@ -472,21 +458,22 @@ impl MvMemory {
                 .iter()
                 .take_while(|(l, _)| !matches!(l, Location::Storage(..)) && l.address() == address)
                 .count();
-            self.with_account_mut(address, true, |account| {
+            self.with_account_mut(address, true, |account, entries| {
                 for (location, value) in &rest[..run] {
-                    if let Some(versions) = account.field_mut(location) {
-                        new |= !put(versions, entry(value));
+                    if let Some(field) = field(location) {
+                        new |= !put(entries, &mut account[field], entry(value));
                     }
                 }
             });
             rest = &rest[run..];
         }
         for (location, _) in previous {
-            self.with_versions_mut(location, false, |versions| {
-                if let Ok(i) = versions.binary_search_by_key(&version.tx, Entry::tx)
-                    && versions[i].version.unpack().incarnation != version.incarnation
+            self.with_versions_mut(location, false, |versions, entries| {
+                let run = entries.get(*versions);
+                if let Ok(i) = run.binary_search_by_key(&version.tx, Entry::tx)
+                    && run[i].version.unpack().incarnation != version.incarnation
                 {
-                    versions.remove(i);
+                    entries.remove(versions, i);
                 }
             });
         }
@@ -502,9 +489,10 @@ impl MvMemory {
     /// markers (after an abort).
     pub(crate) fn mark_estimates(&self, tx: TxIdx, writes: &[(Location, MvValue)]) {
         for (location, _) in writes {
-            self.with_versions_mut(location, false, |versions| {
-                if let Ok(i) = versions.binary_search_by_key(&tx, Entry::tx) {
-                    versions[i].value = None;
+            self.with_versions_mut(location, false, |versions, entries| {
+                let run = entries.get_mut(*versions);
+                if let Ok(i) = run.binary_search_by_key(&tx, Entry::tx) {
+                    run[i].value = None;
                 }
             });
         }
@@ -529,14 +517,14 @@ impl MvMemory {
         balance: bool,
     ) -> AccountRead {
         self.with_account(address, |account| {
-            let read = |field: fn(&AccountVersions) -> &Versions| {
-                account.map_or(Read::Base, |a| read_versions(field(a), reader))
-            };
+            // In `read_set::ACCOUNT_FIELDS` order.
+            let read =
+                |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
             AccountRead {
-                existence: read(|a| &a.existence),
-                balance: balance.then(|| read(|a| &a.balance)),
-                nonce: read(|a| &a.nonce),
-                code: read(|a| &a.code),
+                existence: read(3),
+                balance: balance.then(|| read(0)),
+                nonce: read(1),
+                code: read(2),
             }
         })
     }
@@ -566,8 +554,7 @@ impl MvMemory {
     /// Validation of an account's basic fields: whether `reader`'s reads of account
     /// `reads.address` would observe now what they observed, all under one lock.
     pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
-        self.with_account(reads.address, |account| {
-            let now = account.map(AccountVersions::fields);
+        self.with_account(reads.address, |now| {
             reads
                 .fields
                 .iter()
@@ -593,7 +580,7 @@ fn observed(read: Read) -> Option<Observed> {
 
 /// Whether a read of one location's entries `versions` by `reader` observes `then`: the walk
 /// of [`read_versions`], matched against `then` as it goes.
-fn observes(versions: &Versions, reader: TxIdx, then: &Observed) -> bool {
+fn observes(versions: &[Entry], reader: TxIdx, then: &Observed) -> bool {
     let below = versions.partition_point(|entry| entry.tx() < reader);
     let mut entries = versions[..below].iter().rev();
     let is_credit = |entry: &Entry| matches!(entry.value, Some(MvValue::BalanceCredit(_)));
@@ -661,32 +648,30 @@ fn entry_or_default<K: Copy + Eq, V: Default>(
 
 /// Puts `entry` into one location's entries, replacing an older incarnation's; returns
 /// whether there was one (an entry of the same transaction: a value or an ESTIMATE).
-fn put(versions: &mut Versions, entry: Entry) -> bool {
+fn put(entries: &mut Arena<Entry>, versions: &mut Versions, entry: Entry) -> bool {
     // Transactions mostly record in order: the beneficiary's credits, thousands of entries,
     // are appended without a search through them.
     let tx = entry.tx();
-    if versions.last().is_none_or(|last| last.tx() < tx) {
-        // Most locations have one writer: room for one entry, not `Vec`'s first four.
-        if versions.capacity() == 0 {
-            versions.reserve_exact(1);
-        }
-        versions.push(entry);
+    let run = entries.get_mut(*versions);
+    if run.last().is_none_or(|last| last.tx() < tx) {
+        let len = run.len();
+        entries.insert(versions, len, entry);
         return false;
     }
-    match versions.binary_search_by_key(&tx, Entry::tx) {
+    match run.binary_search_by_key(&tx, Entry::tx) {
         Ok(i) => {
-            versions[i] = entry;
+            run[i] = entry;
             true
         }
         Err(i) => {
-            versions.insert(i, entry);
+            entries.insert(versions, i, entry);
             false
         }
     }
 }
 
 /// What transaction `reader` reads from one location's entries `versions`.
-fn read_versions(versions: &Versions, reader: TxIdx) -> Read {
+fn read_versions(versions: &[Entry], reader: TxIdx) -> Read {
     let mut credits = Vec::new();
     let mut credit_sum = U256::ZERO;
     let below = versions.partition_point(|entry| entry.tx() < reader);
@@ -762,7 +747,7 @@ mod tests {
             version: v(tx as TxIdx, 0).into(),
             value: None,
         };
-        let lists: Vec<Versions> = vec![
+        let lists: Vec<Vec<Entry>> = vec![
             vec![],
             vec![full(1, 5)],
             vec![credit(1, 2), credit(3, 4)],
