@@ -7,10 +7,12 @@
 //! which the next span of that length is taken; a span longer than [`MAX_RUN`] (a hot
 //! location: the beneficiary's credits, a pool's reserves) moves to a vector of its own.
 //!
-//! Why: a 1-Ggas block writes some 100,000 locations, and with a vector each, freeing the
-//! memory after the worker loop was one `free` a location, about 14 ms of one thread at
-//! two threads (cross-thread frees of cold memory), during the fold. An arena is freed a
-//! chunk at a time, and recording a first write allocates nothing.
+//! Why: a 1-Ggas block of transfers writes some 190,000 entries, and with a vector a
+//! location, freeing the memory after the worker loop was one `free` a location (cold,
+//! half of them another thread's), about 14 ms of one thread beside the fold. An arena is
+//! freed a chunk at a time, and recording a first write allocates nothing: raw-transfers'
+//! fold at one thread, which frees the memory first, 65.6 and 62.4 -> 59.0 and 57.5 ms
+//! (BENCHMARKS.md, item 79).
 //!
 //! The arena is not shared: its shard's lock guards it with the shard's tables.
 
