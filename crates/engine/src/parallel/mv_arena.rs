@@ -104,9 +104,7 @@ impl<T: Clone + Default> Arena<T> {
             return;
         }
         let offset = span.offset as usize;
-        let run = &mut self.chunks[span.chunk as usize][offset..offset + len];
-        run[index..].rotate_left(1);
-        run[len - 1] = T::default();
+        self.chunks[span.chunk as usize][offset + index..offset + len].rotate_left(1);
     }
 
     /// Moves `span` to a run twice as long (one slot when it has none), or to a vector of

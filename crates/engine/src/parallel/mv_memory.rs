@@ -66,7 +66,7 @@ use hashbrown::HashTable;
 
 use super::{
     mv_arena::{Arena, Span},
-    read_set::{AccountReads, account_field},
+    read_set::{AccountReads, BALANCE, CODE, EXISTENCE, NONCE, account_field},
     threads::Line,
     write_log::WriteLog,
 };
@@ -517,14 +517,13 @@ impl MvMemory {
         balance: bool,
     ) -> AccountRead {
         self.with_account(address, |account| {
-            // In `read_set::ACCOUNT_FIELDS` order.
             let read =
                 |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
             AccountRead {
-                existence: read(3),
-                balance: balance.then(|| read(0)),
-                nonce: read(1),
-                code: read(2),
+                existence: read(EXISTENCE),
+                balance: balance.then(|| read(BALANCE)),
+                nonce: read(NONCE),
+                code: read(CODE),
             }
         })
     }

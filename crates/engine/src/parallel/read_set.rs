@@ -29,13 +29,22 @@ pub(crate) const ACCOUNT_FIELDS: [fn(Address) -> Location; 4] = [
     Location::Existence,
 ];
 
+/// The balance's index in [`ACCOUNT_FIELDS`].
+pub(crate) const BALANCE: usize = 0;
+/// The nonce's index in [`ACCOUNT_FIELDS`].
+pub(crate) const NONCE: usize = 1;
+/// The code's index in [`ACCOUNT_FIELDS`].
+pub(crate) const CODE: usize = 2;
+/// The existence's index in [`ACCOUNT_FIELDS`].
+pub(crate) const EXISTENCE: usize = 3;
+
 /// The account and field index of an account location; `None` for a storage slot.
 pub(crate) const fn account_field(location: &Location) -> Option<(Address, usize)> {
     match *location {
-        Location::Balance(a) => Some((a, 0)),
-        Location::Nonce(a) => Some((a, 1)),
-        Location::Code(a) => Some((a, 2)),
-        Location::Existence(a) => Some((a, 3)),
+        Location::Balance(a) => Some((a, BALANCE)),
+        Location::Nonce(a) => Some((a, NONCE)),
+        Location::Code(a) => Some((a, CODE)),
+        Location::Existence(a) => Some((a, EXISTENCE)),
         Location::Storage(..) => None,
     }
 }
