@@ -178,13 +178,10 @@ fn one_senders_batch_waits_on_its_hints() {
     let chain = ChainSpec::mainnet();
     let block = load_one(12_520_364);
     let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
-    let two = NonZeroUsize::new(2).unwrap();
-    let engine = ParallelEngine::new(two).unwrap();
+    let engine = ParallelEngine::new(NonZeroUsize::new(2).unwrap()).unwrap();
     let mut waits = 0;
     for _ in 0..REPLAYS {
-        let par = engine
-            .replay(&block, &chain, Concurrency::Threads(two))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let par = replay_at(&engine, &block, &chain, 2);
         assert_same(block.number(), 2, &seq, &par.replay);
         waits += par.counters.hint_waits;
         if waits > 0 {
