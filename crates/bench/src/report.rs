@@ -48,6 +48,10 @@ pub(crate) struct ParallelRun {
     pub(crate) hint_waits: Vec<u64>,
     /// Executions stopped early on a read the write log showed stale (`Counters`).
     pub(crate) stale_restarts: Vec<u64>,
+    /// Transactions a helper started ahead of the block order (`Counters`).
+    pub(crate) early_starts: Vec<u64>,
+    /// Early starts given up or discarded as stale (`Counters`).
+    pub(crate) early_discards: Vec<u64>,
     /// The machine's ceiling at this thread count, one a round of the block's first
     /// (`ceiling.rs`, `run::MAX_CEILINGS`); empty at one thread.
     pub(crate) ceilings: Vec<f64>,
@@ -246,6 +250,8 @@ impl BlockResult {
                     "suspensions": median(&run.suspensions),
                     "hint_waits": median(&run.hint_waits),
                     "stale_restarts": median(&run.stale_restarts),
+                    "early_starts": median(&run.early_starts),
+                    "early_discards": median(&run.early_discards),
                     "phases_us": phases_json(&run.phases),
                     "exec_phases_us": phases_json(&run.exec_phases),
                     "reexecutions_per_tx": self.reexecutions_per_tx(run),

@@ -265,6 +265,8 @@ impl Bench<'_> {
                 suspensions: Vec::new(),
                 hint_waits: Vec::new(),
                 stale_restarts: Vec::new(),
+                early_starts: Vec::new(),
+                early_discards: Vec::new(),
                 ceilings: Vec::new(),
                 phases: Vec::new(),
                 exec_phases: Vec::new(),
@@ -319,6 +321,8 @@ impl Bench<'_> {
                 run.suspensions.push(par.counters.suspensions);
                 run.hint_waits.push(par.counters.hint_waits);
                 run.stale_restarts.push(par.counters.stale_restarts);
+                run.early_starts.push(par.counters.early_starts);
+                run.early_discards.push(par.counters.early_discards);
                 run.phases
                     .extend(par.phases.map(|phases| phases.as_array()));
                 run.verified_runs += 1;

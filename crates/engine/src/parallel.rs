@@ -29,6 +29,8 @@
 //! - `executor`: Block-STM's worker loop (execute, validate, abort, suspend) over any
 //!   transaction executor, with the per-transaction slot of the last incarnation; its
 //!   property test runs mock transactions against a sequential baseline.
+//! - `early`: the transactions a helper starts ahead of the block order, whose calldata
+//!   (proofs, signatures) says they may run long.
 //! - `hints`: dependency hints that order first incarnations: the same sender's, and a
 //!   recipient's once a conflict on its own account showed its calls chain; and whether a
 //!   block is one sender's chain, which then runs on one worker when its senders are known.
@@ -57,6 +59,7 @@ mod bloom;
 mod commit;
 mod cost_model;
 mod creators;
+mod early;
 pub mod engine;
 mod executor;
 mod final_state;

@@ -222,3 +222,48 @@ fn a_few_transactions_of_many_writes_share_their_traces() {
         }
     }
 }
+
+/// Block 19,932,703's last transaction verifies a proof (BN254 pairings: 4.5% of the
+/// block's gas, more than half its execution time), and block 17,034,869's largest calldata
+/// are swaps that read what lower transactions write. With their senders known, a helper
+/// starts them ahead of the block order (`early.rs`): held back until the block order
+/// reaches them, or given up when stale. Each replay equals the sequential one, and its
+/// traces one thread's, at every thread count; a replay whose helper got no CPU starts
+/// nothing early, so each block replays until one did, up to `REPLAYS` times.
+#[test]
+fn long_transactions_start_early_and_change_nothing() {
+    const REPLAYS: usize = 50;
+    let chain = ChainSpec::mainnet();
+    let engine = ParallelEngine::new(NonZeroUsize::new(4).unwrap()).unwrap();
+    for number in [19_932_703, 17_034_869] {
+        let block = load_one(number);
+        let senders = block
+            .recover_senders(block.fork(&chain))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seq = replay_sequential(&block, &chain).unwrap_or_else(|e| panic!("{e}"));
+        let replay = |threads: usize| {
+            let threads_given = NonZeroUsize::new(threads).unwrap();
+            let par = engine
+                .replay_with_senders(&block, &chain, threads_given, &senders)
+                .unwrap_or_else(|e| panic!("block {number} at {threads} threads: {e}"));
+            assert_same(number, threads, &seq, &par.replay);
+            par
+        };
+        let one = replay(1);
+        assert_eq!(one.counters.early_starts, 0, "block {number}: one thread");
+        let mut early = 0;
+        for round in 0..REPLAYS {
+            for threads in [2, 3, 4] {
+                let par = replay(threads);
+                if let Some(difference) = one.first_trace_difference(&par) {
+                    panic!("block {number} at {threads} threads: {difference}");
+                }
+                early += par.counters.early_starts;
+            }
+            if early > 0 && round >= 2 {
+                break;
+            }
+        }
+        assert!(early > 0, "block {number}: nothing started early");
+    }
+}

@@ -77,6 +77,8 @@ fn replay_one(
             "suspensions": par.counters.suspensions,
             "hint_waits": par.counters.hint_waits,
             "stale_restarts": par.counters.stale_restarts,
+            "early_starts": par.counters.early_starts,
+            "early_discards": par.counters.early_discards,
         }));
     }
     let analysis = analysis.ok_or("no thread count given")?;

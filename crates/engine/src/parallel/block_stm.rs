@@ -10,7 +10,8 @@
 //! 3. The worker loop (`executor.rs`) runs Block-STM over [`RevmTxExecutor`], whose every
 //!    incarnation is one revm execution over the multi-version memory (`vm.rs`), on an EVM
 //!    each worker builds once per block. A block that is one sender's chain runs on one
-//!    worker when its senders are known (`hints::one_sender_chain`).
+//!    worker when its senders are known (`hints::one_sender_chain`). A helper first starts
+//!    the transactions whose calldata says they may run long (`early.rs`).
 //! 4. The block's final state is folded from the last incarnations' write sets on the
 //!    worker threads and diffed against the pre-state there (`final_state.rs`); the
 //!    write-set self-check (`write_set_check.rs`) compares it with the multi-version
@@ -52,6 +53,7 @@ use revm::database::State;
 use super::{
     commit::{TRACE_CHUNK, Taken, commit_transactions, take_results, take_sets, trace_work},
     creators::CreatingCode,
+    early::early_starts,
     executor,
     final_state::{FinalDb, Fold, final_state, sorted_changes, state_changes},
     hints::{DependencyHints, one_sender_chain},
@@ -422,6 +424,11 @@ impl TxExecutor for RevmTxExecutor<'_> {
 
     fn idle(&self) -> bool {
         self.senders.recover_ahead()
+    }
+
+    /// The largest calldata (`early.rs`).
+    fn early_starts(&self, helpers: usize) -> Vec<TxIdx> {
+        early_starts(self.txs, helpers)
     }
 
     /// The nearer of the same-sender and hot-recipient hints (`hints.rs`).

@@ -55,6 +55,11 @@
 //! faster). With no idle work (execution-only replays, whose senders are known) every
 //! worker takes tasks at once.
 //!
+//! A pool worker's first tasks are the early starts (`early.rs`, "Early starts" in
+//! `scheduler.rs`): a few transactions that may run long, executed ahead of the block
+//! order so that they do not start last and run alone. The calling thread keeps the
+//! block order.
+//!
 //! A worker that fails (a broken invariant returned by the executor, or a panic) records the
 //! first failure and halts the scheduler, which stops every other worker at its next check,
 //! so a failure ends the block as an error, never as a hang.
@@ -118,7 +123,7 @@ use super::{
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
 };
 use crate::{
-    access::{Incarnation, Location, Version},
+    access::{Incarnation, Location, TxIdx, Version},
     error::EngineError,
 };
 
@@ -192,11 +197,14 @@ pub(crate) fn run<E: TxExecutor>(
     let slots: Vec<Mutex<Slot<E::Output>>> = (0..n).map(|_| Mutex::default()).collect();
     let failure: Mutex<Option<EngineError>> = Mutex::new(None);
     let stats = Mutex::new(Counters::default());
+    let parked = Mutex::new(Vec::new());
     let worker = Worker {
         executor,
+        helpers: threads - 1,
         mv,
         scheduler: &scheduler,
         slots: &slots,
+        parked: &parked,
         stats: &stats,
         number,
     };
@@ -230,6 +238,23 @@ pub(crate) fn run<E: TxExecutor>(
     Ok((slots, counters))
 }
 
+/// How an execution was handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// By the block order (`execution_idx`), a resumption or a re-execution: published
+    /// when it completes.
+    InOrder,
+    /// Ahead of the block order (`Scheduler::next_early`): parked when it completes while
+    /// the block order has not reached it.
+    Early,
+}
+
+/// Locks `mutex`. A poisoned lock means a worker panicked, which the run reports itself;
+/// what these locks guard is never left half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The text of a caught panic.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -243,9 +268,14 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// the slots and the statistics. Each worker thread runs [`Worker::run`].
 struct Worker<'a, E: TxExecutor> {
     executor: &'a E,
+    /// The workers on pool threads, among which the early starts are shared.
+    helpers: usize,
     mv: &'a MvMemory,
     scheduler: &'a Scheduler,
     slots: &'a [Mutex<Slot<E::Output>>],
+    /// The early starts executed and held back until the block order reaches them, with
+    /// their execution times (see "Early starts" in `scheduler.rs`): a few a block.
+    parked: &'a Mutex<Vec<(TxIdx, E::Output, u64)>>,
     /// The run's counters: every worker counts its own and adds them here once, at its end,
     /// so that no cache line moves between the workers' cores per task for a statistic.
     stats: &'a Mutex<Counters>,
@@ -262,17 +292,31 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         if pool_worker {
             while !self.scheduler.done() && self.executor.idle() {}
         }
-        let result = self.run_counting(&mut tally);
+        let result = self.run_counting(&mut tally, pool_worker);
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) += tally;
         result
     }
 
-    fn run_counting(&self, tally: &mut Counters) -> Result<(), EngineError> {
+    fn run_counting(&self, tally: &mut Counters, pool_worker: bool) -> Result<(), EngineError> {
         let mut scratch = self.executor.scratch(self.mv);
         let mut task = None;
+        // A helper first executes the early starts (see "Early starts" in `scheduler.rs`).
+        let mut early = pool_worker;
         while !self.scheduler.done() {
+            if early && task.is_none() {
+                let choose = || self.executor.early_starts(self.helpers);
+                if let Some(version) = self.scheduler.next_early(choose) {
+                    tally.early_starts += 1;
+                    task = self.execute(&mut scratch, version, Start::Early, tally)?;
+                    continue;
+                }
+                early = false;
+            }
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execution(version)) => self.execute(&mut scratch, version, tally)?,
+                Some(Task::Execution(version)) => {
+                    self.execute(&mut scratch, version, Start::InOrder, tally)?
+                }
+                Some(Task::Publish(version)) => self.publish(&mut scratch, version, tally)?,
                 Some(Task::Validation(version)) => self.validate(version, tally),
                 // No task: the block may have just been found done (the scheduler checks
                 // when both indices are spent), which needs no yield; otherwise the idle work
@@ -292,10 +336,14 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// it read. Whatever the transaction's own outcome (the engine's executor turns a read
     /// the archive cannot answer into an invalid-transaction outcome, see
     /// `WorkerVm::execute` in `vm.rs`), execution fails the block only on a broken invariant.
+    ///
+    /// An early start's output is parked, not published, while the block order has not
+    /// reached it (see "Early starts" in `scheduler.rs`).
     fn execute(
         &self,
         scratch: &mut E::Scratch<'a>,
         version: Version,
+        start: Start,
         tally: &mut Counters,
     ) -> Result<Option<Task>, EngineError> {
         let tx = version.tx;
@@ -322,8 +370,15 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                     // The writer has already executed again: retry at once.
                 }
                 // Nothing was published: the same incarnation starts again, reading the
-                // write that made it stale.
-                Err(Interrupted::Stale) => tally.stale_restarts += 1,
+                // write that made it stale; an early start is left to the block order
+                // instead, unless it has passed.
+                Err(Interrupted::Stale) => {
+                    tally.stale_restarts += 1;
+                    if start == Start::Early && self.scheduler.give_up_early(version) {
+                        tally.early_discards += 1;
+                        return Ok(None);
+                    }
+                }
                 Err(Interrupted::Invariant(what)) => {
                     return Err(EngineError::Invariant {
                         number: self.number,
@@ -331,34 +386,92 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                     });
                 }
                 Ok(output) => {
-                    tally.executions += 1;
                     let exec_us = started.elapsed().as_micros() as u64;
-                    // Invariant 1: the memory's entries and the slot's write set change
-                    // together, under the slot's lock.
-                    let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                    let wrote_new = self.mv.record(version, output.writes(), slot.written());
-                    *slot = Slot {
-                        output: Some(output),
-                        incarnation: version.incarnation,
-                        executions: slot.executions + 1,
-                        exec_us,
-                    };
-                    drop(slot);
-                    let next =
-                        self.scheduler
-                            .finish_execution(version, wrote_new, on_committed_prefix);
-                    // A final incarnation is finalized once its writes are published (so that
-                    // no later transaction waits for it), still in this core's cache.
-                    if on_committed_prefix {
-                        let mut slot = self.slots[tx].lock().unwrap_or_else(|p| p.into_inner());
-                        if let Some(output) = slot.output.as_mut() {
-                            output.finalize();
+                    if start == Start::Early {
+                        // Held back before the park, so that whoever the block order hands
+                        // its publication finds it; taken back if the block order passed.
+                        lock(self.parked).push((tx, output, exec_us));
+                        if self.scheduler.park(version) {
+                            return Ok(None);
                         }
+                        let (output, exec_us) = self.unpark(tx)?;
+                        return Ok(self.complete(
+                            version,
+                            output,
+                            exec_us,
+                            on_committed_prefix,
+                            tally,
+                        ));
                     }
-                    return Ok(next);
+                    return Ok(self.complete(version, output, exec_us, on_committed_prefix, tally));
                 }
             }
         }
+    }
+
+    /// Publishes a completed incarnation: records its write set in the multi-version memory
+    /// and its output in the slot, and tells the scheduler, whose follow-up task it returns.
+    /// A final one (`on_committed_prefix`) is finalized then.
+    fn complete(
+        &self,
+        version: Version,
+        output: E::Output,
+        exec_us: u64,
+        on_committed_prefix: bool,
+        tally: &mut Counters,
+    ) -> Option<Task> {
+        tally.executions += 1;
+        let tx = version.tx;
+        // Invariant 1: the memory's entries and the slot's write set change together, under
+        // the slot's lock.
+        let mut slot = lock(&self.slots[tx]);
+        let wrote_new = self.mv.record(version, output.writes(), slot.written());
+        *slot = Slot {
+            output: Some(output),
+            incarnation: version.incarnation,
+            executions: slot.executions + 1,
+            exec_us,
+        };
+        drop(slot);
+        let next = self
+            .scheduler
+            .finish_execution(version, wrote_new, on_committed_prefix);
+        // A final incarnation is finalized once its writes are published (so that no later
+        // transaction waits for it), still in this core's cache.
+        if on_committed_prefix && let Some(output) = lock(&self.slots[tx]).output.as_mut() {
+            output.finalize();
+        }
+        next
+    }
+
+    /// The parked output of early start `tx`.
+    fn unpark(&self, tx: TxIdx) -> Result<(E::Output, u64), EngineError> {
+        let mut parked = lock(self.parked);
+        let at = parked.iter().position(|(parked, ..)| *parked == tx);
+        let (_, output, exec_us) =
+            at.map(|at| parked.swap_remove(at))
+                .ok_or_else(|| EngineError::Invariant {
+                    number: self.number,
+                    what: format!("transaction {tx}: an early start's output was not parked"),
+                })?;
+        Ok((output, exec_us))
+    }
+
+    /// Publishes early start `version`, which the block order has reached: its parked
+    /// output if every read still observes what it did, else a new execution of the same
+    /// incarnation (nothing of it was published).
+    fn publish(
+        &self,
+        scratch: &mut E::Scratch<'a>,
+        version: Version,
+        tally: &mut Counters,
+    ) -> Result<Option<Task>, EngineError> {
+        let (output, exec_us) = self.unpark(version.tx)?;
+        if output.reads().first_changed(self.mv, version.tx).is_none() {
+            return Ok(self.complete(version, output, exec_us, false, tally));
+        }
+        tally.early_discards += 1;
+        self.execute(scratch, version, Start::InOrder, tally)
     }
 
     /// Validates `version`'s read set: every read must observe, now, what it observed when
@@ -502,12 +615,15 @@ mod tests {
         caller: ThreadId,
         /// Whether a pool worker executed while idle work was left.
         pool_ran_early: AtomicBool,
+        /// The early starts (`TxExecutor::early_starts`), whatever the transactions do.
+        early: Vec<TxIdx>,
     }
 
     impl MockExecutor {
-        fn new(txs: Vec<MockTx>, idle_work: usize) -> Self {
+        fn new(txs: Vec<MockTx>, idle_work: usize, early: Vec<TxIdx>) -> Self {
             Self {
                 txs,
+                early,
                 idle_left: AtomicUsize::new(idle_work),
                 caller: std::thread::current().id(),
                 pool_ran_early: AtomicBool::new(false),
@@ -597,6 +713,10 @@ mod tests {
             mock_hint(tx)
         }
 
+        fn early_starts(&self, _: usize) -> Vec<TxIdx> {
+            self.early.clone()
+        }
+
         fn idle(&self) -> bool {
             let claimed = self
                 .idle_left
@@ -609,7 +729,8 @@ mod tests {
         }
     }
 
-    /// Runs the block in parallel with `idle_work` units of idle work, then checks every
+    /// Runs the block in parallel with `idle_work` units of idle work and `early` as the
+    /// early starts, then checks every
     /// transaction's last incarnation against a sequential execution that gives each
     /// transaction that incarnation's behaviour, and that no pool worker executed while
     /// idle work was left.
@@ -617,9 +738,10 @@ mod tests {
         txs: Vec<MockTx>,
         threads: usize,
         idle_work: usize,
+        early: Vec<TxIdx>,
     ) -> Result<Counters, TestCaseError> {
         let n = txs.len();
-        let executor = MockExecutor::new(txs, idle_work);
+        let executor = MockExecutor::new(txs, idle_work, early);
         let mv = MvMemory::new().with_write_log();
         let (slots, counters) = run(test_pool(), &executor, &mv, n, threads, 0)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -702,8 +824,9 @@ mod tests {
             })
     }
 
-    /// A block, a thread count and units of idle work.
-    fn block() -> impl Strategy<Value = (Vec<MockTx>, usize, usize)> {
+    /// A block, a thread count, units of idle work and early starts (any transactions, in
+    /// any order, repeats and indices past the block included).
+    fn block() -> impl Strategy<Value = (Vec<MockTx>, usize, usize, Vec<TxIdx>)> {
         (1u8..8).prop_flat_map(|keys| {
             (
                 prop::collection::vec(
@@ -713,6 +836,7 @@ mod tests {
                 ),
                 1usize..=4,
                 prop_oneof![Just(0usize), 1usize..64],
+                prop::collection::vec(0usize..42, 0..6),
             )
         })
     }
@@ -721,10 +845,12 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
         #[test]
-        fn block_stm_equals_the_sequential_baseline((txs, threads, idle_work) in block()) {
+        fn block_stm_equals_the_sequential_baseline(
+            (txs, threads, idle_work, early) in block()
+        ) {
             // Each block three times: the interleavings differ from run to run.
             for _ in 0..3 {
-                check(txs.clone(), threads, idle_work)?;
+                check(txs.clone(), threads, idle_work, early.clone())?;
             }
         }
     }
@@ -770,7 +896,9 @@ mod tests {
     }
 
     /// The hard paths run: on hot blocks at 4 threads, aborts, ESTIMATE reads,
-    /// suspensions, hint waits and early stops all occur (over repeated runs), each run equal to the baseline.
+    /// suspensions, hint waits, early stops, early starts (of transactions that read what
+    /// lower ones write) and their discarded outputs all occur (over repeated runs), each
+    /// run equal to the baseline.
     #[test]
     fn aborts_estimates_suspensions_and_hint_waits_occur() {
         let hot = Behaviour {
@@ -796,11 +924,13 @@ mod tests {
             .collect();
         let mut total = Counters::default();
         for _ in 0..20 {
-            total += check(txs.clone(), 4, 0).unwrap_or_else(|e| panic!("{e}"));
+            total += check(txs.clone(), 4, 0, vec![63, 40, 41]).unwrap_or_else(|e| panic!("{e}"));
             if total.aborts > 0
                 && total.suspensions > 0
                 && total.hint_waits > 0
                 && total.stale_restarts > 0
+                && total.early_starts > 0
+                && total.early_discards > 0
             {
                 break;
             }
@@ -812,5 +942,9 @@ mod tests {
         assert!(total.hint_waits > 0, "{total:?}");
         // Some incarnations stopped early on a read the write log showed stale.
         assert!(total.stale_restarts > 0, "{total:?}");
+        // Some helpers executed a transaction ahead of the block order, and some of those
+        // outputs were stale by the time the block order reached them.
+        assert!(total.early_starts > 0, "{total:?}");
+        assert!(total.early_discards > 0, "{total:?}");
     }
 }

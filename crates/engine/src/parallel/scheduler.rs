@@ -32,6 +32,40 @@
 //! `committed` only grows, and only through this path (a transaction validated before the
 //! prefix reached it stays outside it, which costs the shortcut, never correctness).
 //!
+//! # Early starts
+//! A helper may execute a few transactions ahead of `execution_idx` before it takes tasks
+//! from the indices (`Scheduler::next_early`; which ones, `early.rs`); one the block order
+//! reached first is passed over. Each goes through `claim` like any execution, so it is
+//! handed out once per incarnation, and it is counted in `num_active_tasks` before its
+//! claim, so the done check cannot pass while it runs. Its status moves off the diagram
+//! above and back onto it:
+//!
+//! ```text
+//!   Executing(i) --park--> Parked(i) --next_version_to_execute--> Executing(i) (publish)
+//!   Executing(i) --give_up_early--> ReadyToExecute(i)
+//! ```
+//!
+//! - An early start that completes before `execution_idx` reaches it is parked: its output
+//!   is held back, unpublished (`Scheduler::park`, which ends its task). When
+//!   `execution_idx` reaches it, the block order hands out its publication
+//!   (`Task::Publish`) instead of an execution: the worker checks its read set and
+//!   records it, or executes it again if a read went stale. No transaction in between
+//!   reads its writes out of order.
+//! - One that completes after `execution_idx` passed it (the block order found it
+//!   executing and passed over it) is published by its own worker at once.
+//! - One that a lower transaction's write makes stale as it runs is given up, ready again
+//!   for the block order (`Scheduler::give_up_early`), rather than run again ahead of it.
+//!
+//! Park and give-up check `execution_idx` and move the status under the status lock, which
+//! the block order takes after it moved `execution_idx` past the transaction: either they
+//! see the index past it (and the caller publishes or executes it now), or the block order
+//! finds it parked or ready. So every early start is published exactly once, and the block
+//! is not done before. Once published it is an incarnation like any other: it is validated
+//! from `validation_idx`, or by its own worker when `validation_idx` passed it before its
+//! publication (`finish_execution`). It is never on the committed prefix (it is published
+//! with `on_committed_prefix` false), so it is validated after every lower transaction's
+//! first execution, which is what Block-STM's correctness needs of any incarnation.
+//!
 //! # Invariants
 //! - A transaction's status only moves along the arrows above, each move under its status
 //!   lock; the incarnation number only grows.
@@ -54,7 +88,7 @@
 //! an update of one does not take the others' line from the other cores.
 
 use std::sync::{
-    Mutex, MutexGuard,
+    Mutex, MutexGuard, OnceLock,
     atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
 };
 
@@ -68,6 +102,10 @@ pub(crate) enum Task {
     Execution(Version),
     /// Validate this incarnation's read set.
     Validation(Version),
+    /// Publish this incarnation, executed early and parked until the block order reached
+    /// it (see "Early starts"): its read set is checked first, and it executes again if a
+    /// read went stale.
+    Publish(Version),
 }
 
 /// What taking an index gave.
@@ -97,6 +135,9 @@ enum Status {
     Executing,
     Executed,
     Aborting,
+    /// Executed ahead of the block order, its output held back (unpublished) until
+    /// `execution_idx` reaches it (see "Early starts").
+    Parked,
 }
 
 /// Counters of one block's run, reported per block.
@@ -120,6 +161,13 @@ pub struct Counters {
     /// Executions stopped before their end because a lower transaction had since recorded a
     /// write that changed one of their reads, and started again at once (the write log).
     pub stale_restarts: u64,
+    /// Transactions a helper executed ahead of the block order, because their calldata
+    /// said they may run long (`Scheduler::next_early`).
+    pub early_starts: u64,
+    /// Early starts given up because a lower transaction's write made them stale, as they
+    /// ran or before the block order reached their held-back output; the block order
+    /// executed them again.
+    pub early_discards: u64,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -132,6 +180,8 @@ impl std::ops::AddAssign for Counters {
         self.suspensions += other.suspensions;
         self.hint_waits += other.hint_waits;
         self.stale_restarts += other.stale_restarts;
+        self.early_starts += other.early_starts;
+        self.early_discards += other.early_discards;
     }
 }
 
@@ -149,6 +199,10 @@ pub(crate) struct Scheduler {
     done_marker: Line<AtomicBool>,
     /// Leading transactions whose last incarnation is final (see "Committed prefix").
     committed: Line<AtomicUsize>,
+    /// The transactions helpers start early (see "Early starts"), chosen by the first
+    /// helper to ask, and the next of them to hand out.
+    early: OnceLock<Vec<TxIdx>>,
+    early_idx: Line<AtomicUsize>,
     txs: Vec<TxState>,
 }
 
@@ -178,12 +232,34 @@ impl Scheduler {
             num_active_tasks: Line(AtomicUsize::new(0)),
             done_marker: Line(AtomicBool::new(n == 0)),
             committed: Line(AtomicUsize::new(0)),
+            early: OnceLock::new(),
+            early_idx: Line(AtomicUsize::new(0)),
             txs: (0..n)
                 .map(|_| TxState {
                     status: Mutex::new((0, Status::ReadyToExecute)),
                     dependencies: Mutex::new(Vec::new()),
                 })
                 .collect(),
+        }
+    }
+
+    /// The next early start not yet reached by `execution_idx` and still ready, as its first
+    /// incarnation to execute (see "Early starts"); `None` when none is left. The first call
+    /// chooses them (`choose`, in the order to start them): only helpers ask, so that a scan
+    /// of a large block's transactions stays off the calling thread, which keeps the block
+    /// order.
+    pub(crate) fn next_early(&self, choose: impl FnOnce() -> Vec<TxIdx>) -> Option<Version> {
+        let early = self.early.get_or_init(choose);
+        loop {
+            let &tx = early.get(self.early_idx.fetch_add(1, SeqCst))?;
+            if tx < self.execution_idx.load(SeqCst) {
+                // The block order reached it first.
+                continue;
+            }
+            self.num_active_tasks.fetch_add(1, SeqCst);
+            if let Some(version) = self.try_incarnate(tx) {
+                return Some(version);
+            }
         }
     }
 
@@ -246,14 +322,70 @@ impl Scheduler {
         claimed
     }
 
-    fn next_version_to_execute(&self) -> Claim {
+    /// The next execution in block order, or the publication of an early start parked there.
+    fn next_version_to_execute(&self) -> Claim<Task> {
         if self.execution_idx.load(SeqCst) >= self.n {
             self.check_done();
             return Claim::Exhausted;
         }
         self.num_active_tasks.fetch_add(1, SeqCst);
         let tx = self.execution_idx.fetch_add(1, SeqCst);
-        self.try_incarnate(tx).map_or(Claim::Skipped, Claim::Got)
+        if tx < self.n {
+            let mut status = lock(&self.txs[tx].status);
+            let version = Version {
+                tx,
+                incarnation: status.0,
+            };
+            match status.1 {
+                Status::ReadyToExecute => {
+                    status.1 = Status::Executing;
+                    return Claim::Got(Task::Execution(version));
+                }
+                Status::Parked => {
+                    status.1 = Status::Executing;
+                    return Claim::Got(Task::Publish(version));
+                }
+                Status::Executing | Status::Executed | Status::Aborting => {}
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        Claim::Skipped
+    }
+
+    /// Ends an early start's execution (see "Early starts"): parks it, holding its output
+    /// back, if the block order has not reached it yet, which then hands out its
+    /// publication ([`Task::Publish`]); returns `false`, leaving it to the caller to publish
+    /// it now, if the block order has passed it meanwhile.
+    ///
+    /// The check of `execution_idx` and the move to `Parked` happen under the status lock,
+    /// which the block order takes after it moved `execution_idx` past the transaction
+    /// (`next_version_to_execute`): either this sees the index past it, or the block order
+    /// finds it parked. Parking ends the task.
+    pub(crate) fn park(&self, version: Version) -> bool {
+        self.leave_to_block_order(version, Status::Parked)
+    }
+
+    /// Gives an early start up (see "Early starts"), one that a lower transaction's write
+    /// made stale as it ran: makes it ready again for the block order to execute when it
+    /// reaches it, if it has not yet (the same check as [`Self::park`]); returns `false`,
+    /// leaving it to the caller to execute it now, if the block order has passed it.
+    pub(crate) fn give_up_early(&self, version: Version) -> bool {
+        self.leave_to_block_order(version, Status::ReadyToExecute)
+    }
+
+    /// Moves executing `version` to `status` and ends its task, if `execution_idx` has not
+    /// reached it yet, under its status lock (see [`Self::park`]).
+    fn leave_to_block_order(&self, version: Version, status: Status) -> bool {
+        let mut current = lock(&self.txs[version.tx].status);
+        if self.execution_idx.load(SeqCst) > version.tx
+            || *current != (version.incarnation, Status::Executing)
+        {
+            return false;
+        }
+        current.1 = status;
+        drop(current);
+        self.num_active_tasks.fetch_sub(1, SeqCst);
+        true
     }
 
     fn next_version_to_validate(&self) -> Claim {
@@ -288,7 +420,7 @@ impl Scheduler {
             let claim = if self.validation_idx.load(SeqCst) < self.execution_idx.load(SeqCst) {
                 self.next_version_to_validate().map(Task::Validation)
             } else {
-                self.next_version_to_execute().map(Task::Execution)
+                self.next_version_to_execute()
             };
             match claim {
                 Claim::Got(task) => return Some(task),
@@ -444,6 +576,9 @@ mod tests {
             assert!(steps < 100, "scheduler did not end");
             task = match task.take().or_else(|| s.next_task()) {
                 Some(Task::Execution(v)) => execute(v),
+                // A parked early start, published as the worker loop publishes it (never
+                // on the committed prefix).
+                Some(Task::Publish(v)) => s.finish_execution(v, true, false),
                 Some(Task::Validation(v)) => {
                     validate(v);
                     s.finish_validation(v.tx, false)
@@ -451,6 +586,42 @@ mod tests {
                 None => None,
             };
         }
+    }
+
+    /// An early start runs before the block order reaches it and is parked; the block
+    /// order then hands out its publication instead of an execution, and it is validated
+    /// like any other. One the block order reached first, or past the block, is not
+    /// started early, and one the block order passed while it ran is not parked.
+    #[test]
+    fn an_early_start_is_parked_published_once_and_validated() {
+        let v = |tx| Version { tx, incarnation: 0 };
+        let s = Scheduler::new(4);
+        assert_eq!(s.next_early(|| vec![3, 9]), Some(v(3)));
+        // The list is chosen once; 9 is past the block.
+        assert_eq!(s.next_early(|| unreachable!("chosen twice")), None);
+        assert!(s.park(v(3)));
+        let (mut executed, mut validated) = (Vec::new(), Vec::new());
+        drive(
+            &s,
+            |v| {
+                executed.push(v.tx);
+                s.finish_execution(v, true, s.committed() >= v.tx)
+            },
+            |v| validated.push(v.tx),
+        );
+        // 3 was published, not executed again, and validated.
+        assert_eq!(executed, vec![0, 1, 2]);
+        assert_eq!(validated, vec![3]);
+
+        let s = Scheduler::new(3);
+        assert_eq!(s.next_task(), Some(Task::Execution(v(0))));
+        // The block order took 0 first.
+        assert_eq!(s.next_early(|| vec![0, 2]), Some(v(2)));
+        assert_eq!(s.next_task(), Some(Task::Execution(v(1))));
+        // The block order passes over 2, which is executing; 2 is then not parked but
+        // published by its own worker.
+        assert_eq!(s.next_task(), None);
+        assert!(!s.park(v(2)));
     }
 
     /// Drives the scheduler single-threaded with a scripted "VM" and checks it ends.

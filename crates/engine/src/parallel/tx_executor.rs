@@ -77,6 +77,15 @@ pub(crate) trait TxExecutor: Sync {
         None
     }
 
+    /// The transactions `helpers` helper workers execute first, ahead of the block order,
+    /// in the order to start them (`early.rs`): a guess at those that run long, which only
+    /// changes when they run. Asked once per block, by the first helper. The default starts
+    /// none early.
+    fn early_starts(&self, helpers: usize) -> Vec<TxIdx> {
+        let _ = helpers;
+        Vec::new()
+    }
+
     /// Called when a validation aborted an incarnation of transaction `tx` because its read
     /// `changed` no longer observed what it did: what a dependency hint may learn from.
     /// The default ignores it.
