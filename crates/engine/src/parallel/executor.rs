@@ -97,7 +97,8 @@
 //! scheduler and the memory never take a slot lock, a worker holds one slot lock at a time,
 //! and `finish_execution`/`finish_validation` (which take the scheduler's dependency and
 //! status locks in its own order, see `scheduler.rs`) run after the slot is unlocked, so the
-//! order slot, status, shard is acyclic.
+//! order slot, status, shard is acyclic. The list of parked early starts is locked alone:
+//! no other lock is taken while it is held, nor it while another is.
 //!
 //! # Atomic orderings
 //! - The statistics ([`Counters`]) need no atomics: each worker counts in its own copy and
@@ -387,22 +388,17 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
                 }
                 Ok(output) => {
                     let exec_us = started.elapsed().as_micros() as u64;
-                    if start == Start::Early {
+                    let (output, exec_us) = if start == Start::Early {
                         // Held back before the park, so that whoever the block order hands
                         // its publication finds it; taken back if the block order passed.
                         lock(self.parked).push((tx, output, exec_us));
                         if self.scheduler.park(version) {
                             return Ok(None);
                         }
-                        let (output, exec_us) = self.unpark(tx)?;
-                        return Ok(self.complete(
-                            version,
-                            output,
-                            exec_us,
-                            on_committed_prefix,
-                            tally,
-                        ));
-                    }
+                        self.unpark(tx)?
+                    } else {
+                        (output, exec_us)
+                    };
                     return Ok(self.complete(version, output, exec_us, on_committed_prefix, tally));
                 }
             }

@@ -67,8 +67,10 @@
 //! first execution, which is what Block-STM's correctness needs of any incarnation.
 //!
 //! # Invariants
-//! - A transaction's status only moves along the arrows above, each move under its status
-//!   lock; the incarnation number only grows.
+//! - A transaction's status only moves along the arrows above (and those of "Early
+//!   starts"), each move under its status lock; the incarnation number only grows.
+//! - A parked transaction's output is in the worker loop's parked list, and nowhere in the
+//!   multi-version memory, until its publication.
 //! - `num_active_tasks` counts tasks handed out and not yet finished; it is incremented
 //!   before an index is taken and decremented when the task ends without a follow-up.
 //! - A suspended transaction is in exactly one dependency list, and is Aborting until it is
