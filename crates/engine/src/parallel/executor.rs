@@ -120,7 +120,7 @@ use super::{
     mv_memory::{MvMemory, MvValue},
     pool::WorkerPool,
     scheduler::{Counters, Scheduler, Task},
-    threads::on_threads_telling,
+    threads::{lock, on_threads_telling},
     tx_executor::{IncarnationOutput, Interrupted, TxExecutor},
 };
 use crate::{
@@ -219,10 +219,7 @@ pub(crate) fn run<E: TxExecutor>(
                 message: panic_message(panic.as_ref()),
             },
         };
-        failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(error);
+        lock(&failure).get_or_insert(error);
         scheduler.halt();
     };
     // The calling thread is one of the workers: it starts at once, while the helpers are
@@ -248,12 +245,6 @@ enum Start {
     /// Ahead of the block order (`Scheduler::next_early`): parked when it completes while
     /// the block order has not reached it.
     Early,
-}
-
-/// Locks `mutex`. A poisoned lock means a worker panicked, which the run reports itself;
-/// what these locks guard is never left half-updated.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The text of a caught panic.
@@ -294,7 +285,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             while !self.scheduler.done() && self.executor.idle() {}
         }
         let result = self.run_counting(&mut tally, pool_worker);
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) += tally;
+        *lock(self.stats) += tally;
         result
     }
 
@@ -475,9 +466,7 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
     /// ESTIMATE markers and schedules its re-execution.
     fn validate(&self, version: Version, tally: &mut Counters) -> Option<Task> {
         tally.validations += 1;
-        let slot = self.slots[version.tx]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let slot = lock(&self.slots[version.tx]);
         // No output to validate is invalid, with no read to blame.
         let (valid, changed) = match slot.output.as_ref() {
             Some(output) => {

@@ -66,7 +66,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::threads::Line;
+use super::threads::{Line, lock};
 
 /// How long a helper spins for its next job, and a caller for its helpers' ends, before
 /// parking. A replay's phases follow each other within it, and so do consecutive small
@@ -374,11 +374,6 @@ fn spin_then_park(ready: impl Fn() -> bool, own: &Cpu, peer: &Cpu) -> bool {
         thread::park();
     }
     beside
-}
-
-/// Locks `mutex`, whose data stays valid across a panic (a whole value is stored or taken).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -90,11 +90,11 @@
 //! an update of one does not take the others' line from the other cores.
 
 use std::sync::{
-    Mutex, MutexGuard, OnceLock,
+    Mutex, OnceLock,
     atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
 };
 
-use super::threads::Line;
+use super::threads::{Line, lock};
 use crate::access::{Incarnation, TxIdx, Version};
 
 /// A unit of work for a worker thread.
@@ -216,12 +216,6 @@ pub(crate) struct Scheduler {
 struct TxState {
     status: Mutex<(Incarnation, Status)>,
     dependencies: Mutex<Vec<TxIdx>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a worker panicked; the engine reports that panic itself, and the
-    // data under these locks (a status, a list) is never left half-updated.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Scheduler {

@@ -9,6 +9,9 @@
 //! publishes no data; each chunk's result is published by a mutex, and the pool's join
 //! (`pool.rs`: each helper's `Release` end, the caller's `Acquire` wait) orders every
 //! helper's work before the caller reads the results.
+//!
+//! Also the pieces the engine's threads share: [`Line`] (a value alone on its cache line)
+//! and [`lock`] (a mutex's guard across another thread's panic).
 
 use std::sync::{
     Mutex,
@@ -16,6 +19,13 @@ use std::sync::{
 };
 
 use super::pool::WorkerPool;
+
+/// Locks `mutex`. A poisoned lock means a thread panicked while it held it; the engine
+/// reports that panic itself, and the data under the engine's locks (a status, a slot, a
+/// list, a job) is stored or taken whole, never left half-updated, so it stays valid.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A value alone on its cache line (two lines, for the adjacent-line prefetcher), for data
 /// the workers update concurrently: two such values sharing a line would move it between
