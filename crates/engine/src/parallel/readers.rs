@@ -59,14 +59,11 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
-    /// Marks for about `keys` keys written, at two buckets a key (eight bytes). A block reads
-    /// more keys than it writes, but a shared bucket costs a writer a wave only when a
-    /// transaction above it read the other key, and those above a writer are the few that
-    /// ran ahead of it: a few hundred marked buckets among thousands. At four buckets a key
-    /// the 1-Ggas amm-one-pool block's peak heap at two threads would near 1.5x the
-    /// sequential replay's.
+    /// Marks for about `keys` keys written, at four buckets a key (a block reads more keys
+    /// than it writes, and only the buckets read by transactions above a writer matter to
+    /// it: a few percent of a bucket shared at most).
     pub(crate) fn with_keys(keys: usize) -> Self {
-        let buckets = keys.saturating_mul(2).next_power_of_two().max(4096);
+        let buckets = keys.saturating_mul(4).next_power_of_two().max(4096);
         Self {
             marks: (0..buckets).map(|_| AtomicU32::new(0)).collect(),
             mask: buckets as u64 - 1,
