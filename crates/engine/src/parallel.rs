@@ -46,8 +46,6 @@
 //!   dependency suspension, validation waves, the done check).
 //! - `mv_memory`: the multi-version memory (values per location, transaction and
 //!   incarnation; ESTIMATE markers; balance credits).
-//! - `readers`: the highest transaction that read each key of the multi-version memory,
-//!   by which a first write that no higher transaction read starts no validation wave.
 //! - `mv_arena`: where the multi-version memory keeps each location's entries: one arena
 //!   per shard, freed a chunk at a time.
 //! - `threads`: work after the worker loop spread over the replay's threads.
@@ -71,7 +69,6 @@ mod mv_arena;
 mod mv_memory;
 mod pool;
 mod read_set;
-mod readers;
 mod receipts;
 mod replay;
 pub mod scheduler;

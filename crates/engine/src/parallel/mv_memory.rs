@@ -49,14 +49,6 @@
 //! `finish_execution` (the scheduler's `SeqCst` operations), which happens before any
 //! validation that this finish makes necessary, so that validation's load sees the bit set
 //! and takes the lock. A bit set by an entry since removed only costs the lock, as before.
-//!
-//! # The readers' marks
-//! An execution's read also marks its key with the reader (`readers.rs`), whether or not the
-//! key has entries; validation's reads do not. [`MvMemory::record`] reports a new location
-//! (Block-STM's `wrote_new_location`) only when a transaction above the writer marked one of
-//! the written keys, after a `SeqCst` fence that orders its entries before its loads of the
-//! marks, and every incarnation's marks before its validation (`readers.rs` has why that
-//! suffices). On one worker no marks are kept and every new location is reported.
 
 use std::{
     hash::{BuildHasher, Hash},
@@ -75,7 +67,6 @@ use hashbrown::HashTable;
 use super::{
     mv_arena::{Arena, Span},
     read_set::{AccountReads, BALANCE, CODE, EXISTENCE, NONCE, account_field},
-    readers::Readers,
     threads::Line,
     write_log::WriteLog,
 };
@@ -250,9 +241,6 @@ pub(crate) struct MvMemory {
     /// The locations each recorded or aborted incarnation wrote, for the incarnations still
     /// running beside it (`write_log.rs`); disabled on one worker.
     log: WriteLog,
-    /// The highest transaction that read each key (`readers.rs`), by which `record` tells
-    /// whether a new location's write needs a validation wave; disabled on one worker.
-    readers: Readers,
 }
 
 /// One bit per key hash: set for every key whose entries were ever created, so a clear bit
@@ -322,11 +310,6 @@ impl MvMemory {
                 .collect(),
             hasher: DefaultHashBuilder::default(),
             log: WriteLog::default(),
-            readers: if workers > 1 {
-                Readers::with_keys(locations)
-            } else {
-                Readers::default()
-            },
         }
     }
 
@@ -355,18 +338,9 @@ impl MvMemory {
 
     /// Calls `f` with account `address`'s entries, its four fields' in
     /// `read_set::ACCOUNT_FIELDS` order, `None` if no transaction wrote any of its basic
-    /// locations, under the shard's read lock. An execution's read names its transaction
-    /// (`reader`), which marks the account read (`readers.rs`); a validation's does not.
-    fn with_account<R>(
-        &self,
-        address: Address,
-        reader: Option<TxIdx>,
-        f: impl FnOnce(Option<[&[Entry]; 4]>) -> R,
-    ) -> R {
+    /// locations, under the shard's read lock.
+    fn with_account<R>(&self, address: Address, f: impl FnOnce(Option<[&[Entry]; 4]>) -> R) -> R {
         let hash = self.hash(&address);
-        if let Some(reader) = reader {
-            self.readers.mark(hash, reader);
-        }
         if !self.written.may_hold(hash) {
             return f(None);
         }
@@ -377,21 +351,12 @@ impl MvMemory {
             .map(|(_, account)| account.map(|span| shard.entries.get(span))))
     }
 
-    /// Calls `f` with `location`'s entries, if any transaction wrote it; `reader` as for
-    /// `with_account`.
-    fn with_versions<R>(
-        &self,
-        location: &Location,
-        reader: Option<TxIdx>,
-        f: impl FnOnce(&[Entry]) -> R,
-    ) -> Option<R> {
+    /// Calls `f` with `location`'s entries, if any transaction wrote it.
+    fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
         match location {
             Location::Storage(address, slot) => {
                 let key = (*address, *slot);
                 let hash = self.hash(&key);
-                if let Some(reader) = reader {
-                    self.readers.mark(hash, reader);
-                }
                 if !self.written.may_hold(hash) {
                     return None;
                 }
@@ -399,7 +364,7 @@ impl MvMemory {
                 let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
                 Some(f(shard.entries.get(*versions)))
             }
-            account_location => self.with_account(account_location.address(), reader, |account| {
+            account_location => self.with_account(account_location.address(), |account| {
                 Some(f(account?[field(account_location)?]))
             }),
         }
@@ -459,10 +424,8 @@ impl MvMemory {
 
     /// Records incarnation `version`'s write set, replacing the previous incarnation's.
     /// `previous` is the previous incarnation's write set; its locations not written again
-    /// are removed. Returns whether a location outside `previous` was written that a higher
-    /// transaction may have read (Block-STM's `wrote_new_location`, which forces validation
-    /// of all higher transactions, narrowed by the readers' marks, `readers.rs`: a new
-    /// location no higher transaction read cannot fail a validation).
+    /// are removed. Returns whether a location outside `previous` was written (Block-STM's
+    /// `wrote_new_location`, which forces validation of all higher transactions).
     ///
     /// No set of either write set is built: by invariant 1 (`executor.rs`), the transaction
     /// has an entry at a location exactly when the location is in `previous`, so a write
@@ -514,37 +477,12 @@ impl MvMemory {
                 }
             });
         }
-        // After the entries and before the marks' loads; also after this incarnation's own
-        // marks and before its validation (see `readers.rs`).
-        self.readers.fence();
-        let new = new && (!self.readers.enabled() || self.read_above(writes, version.tx));
         // After the entries: a reader that sees these log entries reads the writes.
         self.log.publish(
             version.tx,
             writes.iter().chain(previous).map(|(location, _)| location),
         );
         new
-    }
-
-    /// Whether a transaction above `writer` may have read a location of `writes` (every
-    /// location, not only the new ones: a write set is mostly new when any of it is).
-    fn read_above(&self, writes: &[(Location, MvValue)], writer: TxIdx) -> bool {
-        let mut last_account = None;
-        writes.iter().any(|(location, _)| {
-            let hash = match location {
-                Location::Storage(address, slot) => self.hash(&(*address, *slot)),
-                account_location => {
-                    let address = account_location.address();
-                    // An account's basic locations come together: one hash for the run.
-                    if last_account == Some(address) {
-                        return false;
-                    }
-                    last_account = Some(address);
-                    self.hash(&address)
-                }
-            };
-            self.readers.read_above(hash, writer)
-        })
     }
 
     /// Replaces `tx`'s entries at the locations of its write set `writes` with ESTIMATE
@@ -564,10 +502,8 @@ impl MvMemory {
 
     /// Reads `location` as transaction `reader` sees it.
     pub(crate) fn read(&self, location: &Location, reader: TxIdx) -> Read {
-        self.with_versions(location, Some(reader), |versions| {
-            read_versions(versions, reader)
-        })
-        .unwrap_or(Read::Base)
+        self.with_versions(location, |versions| read_versions(versions, reader))
+            .unwrap_or(Read::Base)
     }
 
     /// Reads account `address`'s basic locations as transaction `reader` sees them, under
@@ -580,7 +516,7 @@ impl MvMemory {
         reader: TxIdx,
         balance: bool,
     ) -> AccountRead {
-        self.with_account(address, Some(reader), |account| {
+        self.with_account(address, |account| {
             let read =
                 |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
             AccountRead {
@@ -610,14 +546,14 @@ impl MvMemory {
         reader: TxIdx,
         then: &Observed,
     ) -> bool {
-        self.with_versions(location, None, |versions| observes(versions, reader, then))
+        self.with_versions(location, |versions| observes(versions, reader, then))
             .unwrap_or(*then == Observed::Base)
     }
 
     /// Validation of an account's basic fields: whether `reader`'s reads of account
     /// `reads.address` would observe now what they observed, all under one lock.
     pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
-        self.with_account(reads.address, None, |now| {
+        self.with_account(reads.address, |now| {
             reads
                 .fields
                 .iter()
@@ -865,10 +801,8 @@ mod tests {
         mv.mark_estimates(3, &[(loc, MvValue::Storage(U256::from(30)))]);
         assert_eq!(mv.read(&loc, 9), Read::Blocked(3));
         assert_eq!(mv.observe(&loc, 9), None);
-        // The re-execution writes elsewhere: the old entry is removed, the new one is new,
-        // and transaction 9 read it.
+        // The re-execution writes elsewhere: the old entry is removed, the new one is new.
         let other = Location::Nonce(Address::ZERO);
-        assert_eq!(mv.read(&other, 9), Read::Base);
         let previous = [(loc, MvValue::Storage(U256::from(30)))];
         assert!(mv.record(v(3, 1), &[(other, MvValue::Nonce(1))], &previous));
         assert_eq!(mv.observe(&loc, 9), Some(Observed::written(v(1, 0))));
@@ -889,11 +823,6 @@ mod tests {
         };
         for n in [0, 1, 32, 33, 500] {
             let mv = MvMemory::new();
-            // Transaction 9 read every slot the incarnations below write.
-            for i in 0..=n {
-                let read = mv.read(&Location::Storage(Address::ZERO, U256::from(i)), 9);
-                assert_eq!(read, Read::Base);
-            }
             // A first incarnation: new when it writes anything.
             assert_eq!(mv.record(v(2, 0), &slots(0..n, 1), &[]), n > 0, "{n}");
             // The same locations again: nothing new.
@@ -906,38 +835,6 @@ mod tests {
                 assert_eq!(matches!(read, Read::Found { .. }), i >= half, "{n} {i}");
             }
         }
-    }
-
-    #[test]
-    fn a_new_location_no_higher_transaction_read_needs_no_wave() {
-        let mv = MvMemory::new();
-        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
-        let slot = Location::Storage(a, U256::from(7));
-        // Read by transactions 3 (the writer itself) and 1 (below it): no wave.
-        mv.read(&slot, 3);
-        mv.read_account(b, 1, true);
-        let writes = [
-            (Location::Nonce(b), MvValue::Nonce(1)),
-            (slot, MvValue::Storage(U256::from(1))),
-        ];
-        assert!(!mv.record(v(3, 0), &writes, &[]));
-        // Read by transaction 4, through the account or the slot: a wave.
-        for read_above in [true, false] {
-            let mv = MvMemory::new();
-            if read_above {
-                mv.read_account(b, 4, false);
-            } else {
-                mv.read(&slot, 4);
-            }
-            assert!(mv.record(v(3, 0), &writes, &[]), "{read_above}");
-        }
-        // Validation's reads do not mark.
-        let mv = MvMemory::new();
-        assert!(mv.still_observes(&slot, 4, &Observed::Base));
-        assert!(!mv.record(v(3, 0), &writes, &[]));
-        // On one worker every new location is a wave, as in the paper.
-        let one = MvMemory::with_capacity(0, 0, 1);
-        assert!(one.record(v(3, 0), &writes, &[]));
     }
 
     #[test]

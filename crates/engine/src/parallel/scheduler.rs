@@ -17,13 +17,9 @@
 //! An execution that reads an ESTIMATE suspends on the writer (`Scheduler::add_dependency`);
 //! the writer's next `finish_execution` resumes it with a higher incarnation. A failed
 //! validation aborts the incarnation, and lowers `validation_idx` so that every higher
-//! transaction is validated again (a validation wave). So does an incarnation that wrote a
-//! location its previous one did not, when a higher transaction may have read it (the
-//! paper's `wrote_new_location`, narrowed by the readers' marks of `readers.rs`: a higher
-//! transaction that never read the location cannot have missed the write). The block is
-//! done when both indices have passed the last transaction, no task is in flight, and no
-//! index was lowered in between (`Scheduler::check_done`, the paper's `decrease_cnt`
-//! double check).
+//! transaction is validated again (a validation wave). The block is done when both indices
+//! have passed the last transaction, no task is in flight, and no index was lowered in
+//! between (`Scheduler::check_done`, the paper's `decrease_cnt` double check).
 //!
 //! # Committed prefix
 //! `committed` counts the leading transactions whose last incarnation is final: no lower
@@ -486,8 +482,7 @@ impl Scheduler {
         let mut validate_own = false;
         if self.validation_idx.load(SeqCst) > version.tx {
             if wrote_new_location {
-                // Higher transactions may have missed the new location (one of them read
-                // it, `MvMemory::record` says): validate them again.
+                // Higher transactions may have missed the new location: validate them again.
                 // The paper lowers the index to this transaction itself; its own validation
                 // is returned instead (below), to this worker, whose cache holds the read
                 // set: through the index another worker would likely take it and read the
