@@ -31,7 +31,8 @@
 //!      *validation* tasks from two shared indices; validation re-reads the read set, and a
 //!      changed version aborts the incarnation, turns its writes into ESTIMATE markers and
 //!      schedules a re-execution with a higher incarnation, plus a validation wave over every
-//!      higher transaction; an execution that reads an ESTIMATE suspends on its writer, and
+//!      higher transaction (as does a write to a new location that a higher transaction's
+//!      read set holds); an execution that reads an ESTIMATE suspends on its writer, and
 //!      a long one whose earlier read a lower transaction has since overwritten stops and
 //!      starts again at once (`parallel/write_log.rs`);
 //!    - the revm glue (`parallel/vm.rs`) is a revm database over the multi-version memory;

@@ -115,6 +115,29 @@ impl ReadSet {
             .map(|read| ChangedRead::Slot(read.address))
     }
 
+    /// Whether this read set holds a read of one of `locations` (an account's field by its
+    /// field, a slot by its slot): a write at a location it did not read cannot change what
+    /// its validation finds. Also true, without a search, when the two are too large to
+    /// compare pairwise (more than [`COMPARED`] pairs): a caller then acts as if it did.
+    pub(crate) fn reads_any(&self, locations: &[Location]) -> bool {
+        if (self.accounts.len() + self.slots.len()) * locations.len() > COMPARED {
+            return true;
+        }
+        locations
+            .iter()
+            .any(|location| match (account_field(location), location) {
+                (Some((address, field)), _) => self
+                    .accounts
+                    .iter()
+                    .any(|read| read.address == address && read.fields[field].is_some()),
+                (None, Location::Storage(address, slot)) => self
+                    .slots
+                    .iter()
+                    .any(|read| read.address == *address && read.slot == *slot),
+                (None, _) => true,
+            })
+    }
+
     /// Every location read with what it observed: the accounts' fields first, then the
     /// slots.
     #[cfg(test)]
@@ -134,6 +157,10 @@ impl ReadSet {
         fields.chain(slots)
     }
 }
+
+/// The most pairs of a read set's entries and written locations that
+/// [`ReadSet::reads_any`] compares (a few microseconds at most).
+const COMPARED: usize = 1024;
 
 /// Up to this many accounts or slots, a read set is searched for one by scanning it, which
 /// costs less than hashing every read.
@@ -355,6 +382,28 @@ mod tests {
         assert_eq!(set.accounts.capacity(), 40);
         assert_eq!(set.slots.len(), 40);
         assert!(set.accounts.iter().all(|a| a.fields[2].is_none()));
+    }
+
+    /// `reads_any` finds a read location by account field and by slot, and says true
+    /// without a search past `COMPARED` pairs.
+    #[test]
+    fn reads_any_is_by_field_and_slot() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let mut recorder = ReadRecorder::default();
+        recorder.note(Location::Nonce(a), written(1));
+        recorder.note(Location::Storage(b, U256::from(3)), Observed::Base);
+        let set = recorder.take();
+        assert!(set.reads_any(&[Location::Nonce(a)]));
+        assert!(set.reads_any(&[Location::Code(b), Location::Storage(b, U256::from(3))]));
+        // Another field of a read account, another slot of a read contract, nothing.
+        assert!(!set.reads_any(&[Location::Balance(a), Location::Storage(b, U256::from(4))]));
+        assert!(!set.reads_any(&[Location::Storage(a, U256::from(3)), Location::Nonce(b)]));
+        assert!(!set.reads_any(&[]));
+        // Too many pairs to compare: as if read.
+        let many: Vec<Location> = (0..COMPARED as u64)
+            .map(|i| Location::Storage(a, U256::from(i + 100)))
+            .collect();
+        assert!(set.reads_any(&many));
     }
 
     /// The sizes the module docs count on: a read set's entries are most of a parallel

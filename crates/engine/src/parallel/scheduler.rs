@@ -17,9 +17,12 @@
 //! An execution that reads an ESTIMATE suspends on the writer (`Scheduler::add_dependency`);
 //! the writer's next `finish_execution` resumes it with a higher incarnation. A failed
 //! validation aborts the incarnation, and lowers `validation_idx` so that every higher
-//! transaction is validated again (a validation wave). The block is done when both indices
-//! have passed the last transaction, no task is in flight, and no index was lowered in
-//! between (`Scheduler::check_done`, the paper's `decrease_cnt` double check).
+//! transaction is validated again (a validation wave). So does an incarnation that wrote a
+//! location its previous one did not (the paper's `wrote_new_location`), when a higher
+//! transaction's read set holds one of its locations (the worker loop looks, see "Narrowed
+//! validation waves" in `executor.rs`). The block is done when both indices have passed
+//! the last transaction, no task is in flight, and no index was lowered in between
+//! (`Scheduler::check_done`, the paper's `decrease_cnt` double check).
 //!
 //! # Committed prefix
 //! `committed` counts the leading transactions whose last incarnation is final: no lower
@@ -447,6 +450,12 @@ impl Scheduler {
     fn set_ready(&self, tx: TxIdx) {
         let mut status = lock(&self.txs[tx].status);
         *status = (status.0 + 1, Status::ReadyToExecute);
+    }
+
+    /// The next transaction to validate: every transaction from here up will be validated
+    /// from the index (or by its own worker, if it is still executing).
+    pub(crate) fn validation_idx(&self) -> TxIdx {
+        self.validation_idx.load(SeqCst)
     }
 
     /// The number of leading transactions whose last incarnation is final (see "Committed
