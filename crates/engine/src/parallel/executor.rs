@@ -157,7 +157,11 @@ use crate::{
 
 /// The most transactions above a new location's writer whose read sets are looked at
 /// before a validation wave (see "Narrowed validation waves"); with more, the wave runs.
-const WAVE_SCANNED: usize = 32;
+/// A look at a slot is a lock and a comparison of small lists, a fraction of the
+/// validation it may save. Measured at two threads, execution-only, against 32 (in one
+/// process, alternating, 101 rounds): 6196166, where a transaction that waited on its hint
+/// completes with dozens executed above it, +9.5%; the other blocks tried within 3%.
+const WAVE_SCANNED: usize = 128;
 
 /// The latest completed incarnation of one transaction: Block-STM's per-transaction record
 /// of its last read set and write set. Lives under a mutex in `slots[tx]`; its invariants
