@@ -448,23 +448,21 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
         // the slot's lock.
         let mut slot = lock(&self.slots[tx]);
         let wrote_new = self.mv.record(version, output.writes(), slot.written());
-        // The transactions a validation wave would validate again: those below the
-        // validation index, loaded after the record (see "Narrowed validation waves").
-        let validated = if wrote_new {
+        // The transactions a validation wave would validate again: those above this one and
+        // below the validation index, loaded after the record (see "Narrowed validation
+        // waves"). Their slots are looked at once this one is unlocked, against a copy of
+        // the write set's locations, taken only when there is a look to make.
+        let above = if wrote_new {
             fence(SeqCst);
-            self.scheduler.validation_idx().min(self.slots.len())
+            tx + 1..self.scheduler.validation_idx().min(self.slots.len())
         } else {
-            0
+            0..0
         };
-        let written: Vec<Location> = if validated > tx + 1 {
-            output
-                .writes()
-                .iter()
-                .map(|(location, _)| *location)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let written: Option<Vec<Location>> = (!above.is_empty() && above.len() <= WAVE_SCANNED)
+            .then(|| {
+                let locations = output.writes().iter().map(|(location, _)| *location);
+                locations.collect()
+            });
         *slot = Slot {
             output: Some(output),
             incarnation: version.incarnation,
@@ -472,7 +470,16 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             exec_us,
         };
         drop(slot);
-        let wave = wrote_new && self.read_by_validated(tx, validated, &written);
+        let wave = match written {
+            Some(written) => above.into_iter().any(|above| {
+                lock(&self.slots[above])
+                    .output
+                    .as_ref()
+                    .is_some_and(|output| output.reads().reads_any(&written))
+            }),
+            // None to look at (no wave), or more than `WAVE_SCANNED` (the wave runs).
+            None => !above.is_empty(),
+        };
         let next = self
             .scheduler
             .finish_execution(version, wave, on_committed_prefix);
@@ -482,25 +489,6 @@ impl<'a, E: TxExecutor> Worker<'a, E> {
             output.finalize();
         }
         next
-    }
-
-    /// Whether a transaction above `tx` and below `validated` (the validation index after
-    /// `tx`'s record) holds, in its slot, a read of a location of `written` (`tx`'s write
-    /// set): only such a transaction may have missed `tx`'s new locations (see "Narrowed
-    /// validation waves"). True, without a look, for more than [`WAVE_SCANNED`] of them.
-    fn read_by_validated(&self, tx: TxIdx, validated: TxIdx, written: &[Location]) -> bool {
-        if validated <= tx + 1 {
-            return false;
-        }
-        if validated - tx - 1 > WAVE_SCANNED {
-            return true;
-        }
-        (tx + 1..validated).any(|above| {
-            lock(&self.slots[above])
-                .output
-                .as_ref()
-                .is_some_and(|output| output.reads().reads_any(written))
-        })
     }
 
     /// The parked output of early start `tx`.

@@ -123,19 +123,22 @@ impl ReadSet {
         if (self.accounts.len() + self.slots.len()) * locations.len() > COMPARED {
             return true;
         }
-        locations
-            .iter()
-            .any(|location| match (account_field(location), location) {
-                (Some((address, field)), _) => self
-                    .accounts
+        locations.iter().any(|location| self.has_read(location))
+    }
+
+    /// Whether `location` was read, by a scan of the lists.
+    fn has_read(&self, location: &Location) -> bool {
+        match *location {
+            Location::Storage(address, slot) => self
+                .slots
+                .iter()
+                .any(|read| read.address == address && read.slot == slot),
+            _ => account_field(location).is_some_and(|(address, field)| {
+                self.accounts
                     .iter()
-                    .any(|read| read.address == address && read.fields[field].is_some()),
-                (None, Location::Storage(address, slot)) => self
-                    .slots
-                    .iter()
-                    .any(|read| read.address == *address && read.slot == *slot),
-                (None, _) => true,
-            })
+                    .any(|read| read.address == address && read.fields[field].is_some())
+            }),
+        }
     }
 
     /// Every location read with what it observed: the accounts' fields first, then the
