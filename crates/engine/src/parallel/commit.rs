@@ -29,7 +29,7 @@ use super::{
     read_set::ReadSet,
     receipts::Blooms,
     replay::{TraceReads, TxTrace},
-    threads::Chunks,
+    threads::{Chunks, lock},
     vm::{BlockContext, Execution},
 };
 use crate::{
@@ -169,7 +169,7 @@ pub(crate) const TRACE_CHUNK: usize = 64;
 /// read set is freed as soon as its trace is built.
 pub(crate) fn trace_work(sets: &[Sets], chunk: usize) -> Chunks<'_, Option<TxTrace>> {
     Chunks::new(sets.len(), chunk, move |index| {
-        let sets = sets[index].lock().unwrap_or_else(|p| p.into_inner()).take();
+        let sets = lock(&sets[index]).take();
         sets.map(|sets| {
             let reads = match sets.input {
                 TraceInput::Reads(reads) => TraceReads::of(&reads),

@@ -42,7 +42,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Mutex, PoisonError,
+        Mutex,
         atomic::{AtomicBool, Ordering::Relaxed},
     },
 };
@@ -54,6 +54,7 @@ use revm::bytecode::{
     opcode::{CREATE, CREATE2},
 };
 
+use super::threads::lock;
 use crate::pre_state::PreState;
 
 /// Code hashes remembered at most: about 2 MB of map; past it the map starts afresh.
@@ -115,7 +116,7 @@ impl Creators {
         }
         repeated.sort_unstable();
         repeated.dedup();
-        let mut map = known.by_hash.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = lock(&known.by_hash);
         let listed = repeated
             .into_iter()
             .filter(|address| {
@@ -223,11 +224,7 @@ mod tests {
         // What each code holds is remembered by its hash: four codes walked, and a later
         // scan asks the map first (a wrong entry planted for the token's hash is believed).
         let by_hash = |address: Address| pre.account(&address).map(|a| a.code_hash);
-        let remembered = known
-            .by_hash
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let remembered = lock(&known.by_hash).clone();
         assert_eq!(
             remembered.len(),
             3,
@@ -238,11 +235,7 @@ mod tests {
             Some(false)
         );
         if let Some(hash) = by_hash(token) {
-            known
-                .by_hash
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(hash, true);
+            lock(&known.by_hash).insert(hash, true);
         }
         assert!(Creators::scan(&txs, &pre, 8, &known).creating(token));
     }

@@ -60,7 +60,7 @@ use super::{
     executor::{self, LastIncarnations},
     mv_memory::MvValue,
     pool::WorkerPool,
-    threads::{Chunks, on_threads, on_threads_freeing},
+    threads::{Chunks, lock, on_threads, on_threads_freeing},
     tx_executor::IncarnationOutput,
     vm::{BlockContext, NewCodes},
 };
@@ -625,7 +625,7 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
             }
             Ok((folded, changes))
         })();
-        *results[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        *lock(&results[part]) = Some(result);
     };
     let next = AtomicUsize::new(0);
     // The threads that fold: one for one share, but a helper frees the memory beside it

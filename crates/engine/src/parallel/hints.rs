@@ -67,7 +67,7 @@
 //! would have saved.
 
 use std::sync::{
-    Mutex, PoisonError,
+    Mutex,
     atomic::{AtomicBool, Ordering::Relaxed},
 };
 
@@ -79,6 +79,7 @@ use super::{
     mv_memory::MvValue,
     read_set::ChangedRead,
     senders::Senders,
+    threads::lock,
 };
 use crate::{
     access::{Location, TxIdx},
@@ -253,7 +254,7 @@ impl<'a> DependencyHints<'a> {
         if self.recipient(tx) != Some(address) {
             return;
         }
-        let mut heat = self.heat.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut heat = lock(&self.heat);
         if let Some(listed) = heat.iter_mut().find(|listed| listed.to == address) {
             // Every call chains while a conflict on the account's fields is warm; once the
             // recipient has cooled, the new conflict alone says which calls chain.
@@ -294,7 +295,7 @@ impl<'a> DependencyHints<'a> {
             return None;
         }
         let to = self.recipient(tx)?;
-        let mut heat = self.heat.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut heat = lock(&self.heat);
         let listed = heat.iter_mut().find(|listed| listed.to == to)?;
         let hot = listed.warmth > 0;
         listed.warmth = listed.warmth.saturating_sub(1);

@@ -70,7 +70,7 @@ pub(crate) fn on_threads_freeing<T: Send>(
         pool.run(
             threads - 1,
             &|| {
-                let mine = garbage.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let mine = lock(&garbage).take();
                 drop(mine);
                 work();
             },
@@ -146,10 +146,7 @@ impl<'a, T: Send> Chunks<'a, T> {
             let part: Vec<T> = (c * self.chunk..((c + 1) * self.chunk).min(self.n))
                 .map(&self.f)
                 .collect();
-            self.parts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((c, part));
+            lock(&self.parts).push((c, part));
         }
     }
 

@@ -58,7 +58,11 @@ use std::{
     },
 };
 
-use super::{mv_memory::MvMemory, read_set::ReadRecorder, threads::Line};
+use super::{
+    mv_memory::MvMemory,
+    read_set::ReadRecorder,
+    threads::{Line, lock},
+};
 use crate::access::{Location, TxIdx};
 
 /// Entries the ring keeps: the writes of the last few hundred incarnations, 64 bytes each
@@ -117,7 +121,7 @@ impl WriteLog {
         }
         // A transaction index fits in 32 bits (`replay::MAX_TXS`).
         let tx = tx as u32;
-        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ring = lock(&self.ring);
         for location in locations {
             if ring.entries.len() == CAPACITY {
                 ring.entries.pop_front();
@@ -141,7 +145,7 @@ impl WriteLog {
         if !self.enabled || self.published.load(Acquire) == from {
             return from;
         }
-        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let ring = lock(&self.ring);
         let skip = from.saturating_sub(ring.first);
         for (tx, location) in ring.entries.iter().skip(skip) {
             if (*tx as TxIdx) < reader {
