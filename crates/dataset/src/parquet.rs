@@ -72,8 +72,8 @@ pub const SMALL_RESULT_BYTES: usize = 64 << 10;
 /// table, a dictionary page beside the data page. A partition of one block writes one row
 /// of the `blocks` table's 54 columns. Measured inside the job on the 47 mainnet blocks
 /// (one block a partition, three writes of each file with each setting, alternating, in
-/// one process; with [`WRITE_BUFFER`]): the `blocks` files took 71 -> 44 ms and 86 -> 60
-/// ms in two runs and shrank from 2.05 to 1.87 MB; the four tables' files together took
+/// one process; with the 1 MiB write buffer): the `blocks` files took 71 -> 44 ms and
+/// 86 -> 60 ms in two runs and shrank from 2.05 to 1.87 MB; the four tables' files took
 /// 12% less time and grew by 4% (`transactions` 8.60 -> 9.18 MB, `hotspots` 0.47 -> 0.55
 /// MB). With dictionaries off in every file, the `transactions` files grew by half and the
 /// `conflicts` files fourfold. The choice depends only on the rows, so the same rows give
