@@ -48,6 +48,8 @@
 //!   incarnation; ESTIMATE markers; balance credits).
 //! - `mv_arena`: where the multi-version memory keeps each location's entries: one arena
 //!   per shard, freed a chunk at a time.
+//! - `fee_cells`: where it keeps the beneficiary's fee credits: a cell per transaction,
+//!   apart from the shared entries every worker would otherwise write.
 //! - `threads`: work after the worker loop spread over the replay's threads.
 //! - `pool`: the calling thread's helper threads, which spin a short while for their next
 //!   work before they park.
@@ -62,6 +64,7 @@ mod creators;
 mod early;
 pub mod engine;
 mod executor;
+mod fee_cells;
 mod final_state;
 mod hints;
 mod in_order;

@@ -187,12 +187,15 @@ pub(crate) fn replay(
         codes: NewCodes::default(),
     };
 
-    // About four written locations per transaction (sender balance and nonce, a recipient,
-    // the beneficiary's credit), of one account at least (the sender's; a table reserved
+    // At most about four written locations per transaction (sender balance and nonce, a
+    // recipient; the beneficiary's fee credit is in its cell, below), of one account at
+    // least (the sender's; a table reserved
     // for more than the block writes is memory held to the end, one that grows rehashes a
     // shard at a time).
     let workers = executor::workers(threads, txs.len());
-    let mv = MvMemory::with_capacity(4 * txs.len(), txs.len(), workers);
+    // The beneficiary's fee credits, one a transaction, in cells of their own (`fee_cells.rs`).
+    let mv = MvMemory::with_capacity(4 * txs.len(), txs.len(), workers)
+        .with_beneficiary(block_ctx.block.beneficiary, txs.len());
     // Beside another worker, an incarnation may run while a lower transaction writes what
     // it read: the write log lets it stop early (`write_log.rs`).
     let mv = if workers > 1 { mv.with_write_log() } else { mv };

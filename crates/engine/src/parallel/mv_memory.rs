@@ -18,11 +18,24 @@
 //! under one lock too ([`MvMemory::account_unchanged`], for a read set's account entry, see
 //! `read_set.rs`).
 //!
-//! Every write of every transaction is an [`Entry`] here, so entries are kept to 48 bytes:
-//! the transaction index in 32 bits, an ESTIMATE as a missing value, and a code write as
+//! Every write of every transaction but the beneficiary's fee credits (below) is an
+//! [`Entry`] here, so entries are kept to 48 bytes: the transaction index in 32 bits, an
+//! ESTIMATE as a missing value, and a code write as
 //! its hash only (the code is in the block's `vm::NewCodes`). A location's entries are a
 //! run of its shard's arena (`mv_arena.rs`), not a vector of their own: a 1-Ggas block's
 //! memory is then freed a chunk at a time rather than a location at a time.
+//!
+//! # The beneficiary's fee credits
+//! Every transaction credits the block's beneficiary its fee, so its balance would be the
+//! one location every incarnation records into, and its shard's lock, entry count and last
+//! entry would move between the workers' cores at every transaction. With
+//! [`MvMemory::with_beneficiary`] (as `block_stm.rs` builds it) a credit to the
+//! beneficiary's balance goes to its transaction's cell instead (`fee_cells.rs`), which
+//! only that transaction's worker writes; the beneficiary's full balance writes stay here.
+//! A read of its balance, and the validation of one, walk its entries here merged with the
+//! cells above the last full write below the reader (`with_beneficiary_entries`): the walk
+//! every other location's reads make over its entries alone, so the two answer alike (a
+//! property test runs the same steps against a memory without cells).
 //!
 //! # Concurrency
 //! The tables are sharded: a key hashes to one of [`SHARDS`] shards, each a `RwLock` over
@@ -65,6 +78,7 @@ use alloy_primitives::{Address, B256, U256, map::DefaultHashBuilder};
 use hashbrown::HashTable;
 
 use super::{
+    fee_cells::{FeeCells, FeeEntry},
     mv_arena::{Arena, Span},
     read_set::{AccountReads, BALANCE, CODE, EXISTENCE, NONCE, account_field},
     threads::Line,
@@ -241,6 +255,12 @@ pub(crate) struct MvMemory {
     /// The locations each recorded or aborted incarnation wrote, for the incarnations still
     /// running beside it (`write_log.rs`); disabled on one worker.
     log: WriteLog,
+    /// The block's beneficiary, whose balance credits are in `fees` rather than among the
+    /// shared entries (see "The beneficiary's fee credits"); none in a memory built without
+    /// one.
+    beneficiary: Option<Address>,
+    /// The beneficiary's balance credits, one cell per transaction (`fee_cells.rs`).
+    fees: FeeCells,
 }
 
 /// One bit per key hash: set for every key whose entries were ever created, so a clear bit
@@ -310,6 +330,35 @@ impl MvMemory {
                 .collect(),
             hasher: DefaultHashBuilder::default(),
             log: WriteLog::default(),
+            beneficiary: None,
+            fees: FeeCells::default(),
+        }
+    }
+
+    /// This memory with the balance credits to `beneficiary` (every transaction's fee) in
+    /// cells of their own, one for each of the block's `txs` transactions (see "The
+    /// beneficiary's fee credits").
+    pub(crate) fn with_beneficiary(mut self, beneficiary: Address, txs: usize) -> Self {
+        self.beneficiary = Some(beneficiary);
+        self.fees = FeeCells::new(txs);
+        self
+    }
+
+    /// Whether `location` is the beneficiary's balance, whose credits are in the cells.
+    fn is_beneficiary_balance(&self, location: &Location) -> bool {
+        matches!(location, Location::Balance(a) if Some(*a) == self.beneficiary)
+    }
+
+    /// The credit `value` at `location` if it goes to a cell: a credit to the beneficiary's
+    /// balance that fits one.
+    fn cell_credit<'v>(&self, location: &Location, value: &'v MvValue) -> Option<&'v U256> {
+        match value {
+            MvValue::BalanceCredit(fee)
+                if self.is_beneficiary_balance(location) && FeeCells::fits(fee) =>
+            {
+                Some(fee)
+            }
+            _ => None,
         }
     }
 
@@ -458,16 +507,37 @@ impl MvMemory {
                 .iter()
                 .take_while(|(l, _)| !matches!(l, Location::Storage(..)) && l.address() == address)
                 .count();
-            self.with_account_mut(address, true, |account, entries| {
+            // The beneficiary's fee credit goes to its transaction's cell, and the account's
+            // other writes, if any, to the shared entries.
+            let mut shared = true;
+            if Some(address) == self.beneficiary {
+                shared = false;
                 for (location, value) in &rest[..run] {
-                    if let Some(field) = field(location) {
-                        new |= !put(entries, &mut account[field], entry(value));
+                    match self.cell_credit(location, value) {
+                        Some(fee) => new |= !self.fees.put(version.tx, version.incarnation, *fee),
+                        None => shared = true,
                     }
                 }
-            });
+            }
+            if shared {
+                self.with_account_mut(address, true, |account, entries| {
+                    for (location, value) in &rest[..run] {
+                        if let Some(field) = field(location)
+                            && self.cell_credit(location, value).is_none()
+                        {
+                            new |= !put(entries, &mut account[field], entry(value));
+                        }
+                    }
+                });
+            }
             rest = &rest[run..];
         }
-        for (location, _) in previous {
+        for (location, value) in previous {
+            // The previous incarnation's credit to the beneficiary is in its cell.
+            if self.cell_credit(location, value).is_some() {
+                self.fees.remove_older(version.tx, version.incarnation);
+                continue;
+            }
             self.with_versions_mut(location, false, |versions, entries| {
                 let run = entries.get(*versions);
                 if let Ok(i) = run.binary_search_by_key(&version.tx, Entry::tx)
@@ -488,7 +558,11 @@ impl MvMemory {
     /// Replaces `tx`'s entries at the locations of its write set `writes` with ESTIMATE
     /// markers (after an abort).
     pub(crate) fn mark_estimates(&self, tx: TxIdx, writes: &[(Location, MvValue)]) {
-        for (location, _) in writes {
+        for (location, value) in writes {
+            if self.cell_credit(location, value).is_some() {
+                self.fees.mark_estimate(tx);
+                continue;
+            }
             self.with_versions_mut(location, false, |versions, entries| {
                 let run = entries.get_mut(*versions);
                 if let Ok(i) = run.binary_search_by_key(&tx, Entry::tx) {
@@ -502,6 +576,16 @@ impl MvMemory {
 
     /// Reads `location` as transaction `reader` sees it.
     pub(crate) fn read(&self, location: &Location, reader: TxIdx) -> Read {
+        if self.is_beneficiary_balance(location) {
+            let read = |versions: &[Entry]| {
+                self.with_beneficiary_entries(versions, reader, |merged| {
+                    read_versions(merged, reader)
+                })
+            };
+            return self
+                .with_versions(location, read)
+                .unwrap_or_else(|| read(&[]));
+        }
         self.with_versions(location, |versions| read_versions(versions, reader))
             .unwrap_or(Read::Base)
     }
@@ -519,9 +603,18 @@ impl MvMemory {
         self.with_account(address, |account| {
             let read =
                 |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
+            let read_balance = || {
+                if Some(address) != self.beneficiary {
+                    return read(BALANCE);
+                }
+                let versions = account.map_or(&[][..], |a| a[BALANCE]);
+                self.with_beneficiary_entries(versions, reader, |merged| {
+                    read_versions(merged, reader)
+                })
+            };
             AccountRead {
                 existence: read(EXISTENCE),
-                balance: balance.then(|| read(BALANCE)),
+                balance: balance.then(read_balance),
                 nonce: read(NONCE),
                 code: read(CODE),
             }
@@ -546,6 +639,16 @@ impl MvMemory {
         reader: TxIdx,
         then: &Observed,
     ) -> bool {
+        if self.is_beneficiary_balance(location) {
+            let observes_then = |versions: &[Entry]| {
+                self.with_beneficiary_entries(versions, reader, |merged| {
+                    observes(merged, reader, then)
+                })
+            };
+            return self
+                .with_versions(location, observes_then)
+                .unwrap_or_else(|| observes_then(&[]));
+        }
         self.with_versions(location, |versions| observes(versions, reader, then))
             .unwrap_or(*then == Observed::Base)
     }
@@ -553,6 +656,7 @@ impl MvMemory {
     /// Validation of an account's basic fields: whether `reader`'s reads of account
     /// `reads.address` would observe now what they observed, all under one lock.
     pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
+        let beneficiary = Some(reads.address) == self.beneficiary;
         self.with_account(reads.address, |now| {
             reads
                 .fields
@@ -560,10 +664,59 @@ impl MvMemory {
                 .enumerate()
                 .all(|(field, then)| match (then, now) {
                     (None, _) => true,
+                    (Some(then), now) if beneficiary && field == BALANCE => {
+                        let versions = now.map_or(&[][..], |a| a[BALANCE]);
+                        self.with_beneficiary_entries(versions, reader, |merged| {
+                            observes(merged, reader, then)
+                        })
+                    }
                     (Some(then), Some(now)) => observes(now[field], reader, then),
                     (Some(then), None) => *then == Observed::Base,
                 })
         })
+    }
+}
+
+impl MvMemory {
+    /// Calls `f` with the beneficiary's balance entries that a read by `reader` walks,
+    /// lowest first: of the shared entries `versions` (full writes, and any credit too
+    /// large for a cell), those from the highest below `reader` that is not a credit (where
+    /// every walk stops), merged with the cells above it. A walk of them is the walk of the
+    /// location's entries had every credit been among them. Without a cell's entry above
+    /// that write (a block whose beneficiary sends its transactions: each writes its
+    /// balance), `f` gets the shared entries as they are.
+    fn with_beneficiary_entries<R>(
+        &self,
+        versions: &[Entry],
+        reader: TxIdx,
+        f: impl FnOnce(&[Entry]) -> R,
+    ) -> R {
+        let below = versions.partition_point(|entry| entry.tx() < reader);
+        let stop = versions[..below]
+            .iter()
+            .rposition(|entry| !matches!(entry.value, Some(MvValue::BalanceCredit(_))));
+        let shared = &versions[stop.unwrap_or(0)..below];
+        let floor = stop.map_or(0, |i| versions[i].tx() + 1);
+        let mut cells = self
+            .fees
+            .entries(floor, reader)
+            .map(|(tx, FeeEntry { incarnation, fee })| Entry {
+                version: Version { tx, incarnation }.into(),
+                value: fee.map(MvValue::BalanceCredit),
+            })
+            .peekable();
+        if cells.peek().is_none() {
+            return f(shared);
+        }
+        let mut merged = Vec::with_capacity(shared.len() + reader.saturating_sub(floor));
+        for entry in shared {
+            while let Some(cell) = cells.next_if(|cell| cell.tx() < entry.tx()) {
+                merged.push(cell);
+            }
+            merged.push(entry.clone());
+        }
+        merged.extend(cells);
+        f(&merged)
     }
 }
 
@@ -714,11 +867,119 @@ fn read_versions(versions: &[Entry], reader: TxIdx) -> Read {
 #[cfg(test)]
 mod tests {
     use alloy_primitives::Address;
+    use proptest::prelude::*;
 
     use super::*;
 
     fn v(tx: TxIdx, incarnation: u32) -> Version {
         Version { tx, incarnation }
+    }
+
+    /// What one step of [`the_beneficiarys_cells_read_as_shared_entries_would`] does to a
+    /// transaction: record a new incarnation writing one of a few write sets, or abort it.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Record { tx: TxIdx, writes: u8, amount: u64 },
+        Abort { tx: TxIdx },
+    }
+
+    /// Write set `kind` of a transaction: the beneficiary's fee alone, a full write of its
+    /// balance (a transaction that pays it a value, or that it sends), a credit too large
+    /// for a cell, the fee beside another account's credit, nothing of the beneficiary.
+    fn beneficiary_writes(b: Address, kind: u8, amount: u64) -> Vec<(Location, MvValue)> {
+        let other = Address::repeat_byte(0x0b);
+        let amount = U256::from(amount);
+        match kind % 5 {
+            0 => vec![(Location::Balance(b), MvValue::BalanceCredit(amount))],
+            1 => vec![
+                (Location::Balance(b), MvValue::Balance(amount)),
+                (Location::Nonce(b), MvValue::Nonce(amount.to())),
+            ],
+            2 => vec![(
+                Location::Balance(b),
+                MvValue::BalanceCredit(amount + (U256::from(1) << 200)),
+            )],
+            3 => vec![
+                (Location::Balance(other), MvValue::BalanceCredit(amount)),
+                (
+                    Location::Balance(b),
+                    MvValue::BalanceCredit(amount + U256::from(1)),
+                ),
+            ],
+            _ => vec![(Location::Nonce(other), MvValue::Nonce(amount.to()))],
+        }
+    }
+
+    proptest! {
+        /// The beneficiary's credits in their cells (`fee_cells.rs`) against the same steps
+        /// with every credit among the shared entries: every read of the beneficiary's
+        /// balance and account, and every validation of what any step's reads observed,
+        /// answers alike; a write set's new locations are reported at least as often.
+        #[test]
+        fn the_beneficiarys_cells_read_as_shared_entries_would(
+            steps in proptest::collection::vec(
+                prop_oneof![
+                    3 => (0..10usize, 0..5u8, 1..1_000u64)
+                        .prop_map(|(tx, writes, amount)| Step::Record { tx, writes, amount }),
+                    1 => (0..10usize).prop_map(|tx| Step::Abort { tx }),
+                ],
+                1..60,
+            )
+        ) {
+            let b = Address::repeat_byte(0xbe);
+            let txs = 10;
+            let shared = MvMemory::with_capacity(0, 0, 2);
+            let cells = MvMemory::with_capacity(0, 0, 2).with_beneficiary(b, txs);
+            // Each transaction's last recorded write set and incarnation, as its slot holds.
+            type Slot = (Vec<(Location, MvValue)>, Option<u32>);
+            let mut slots: Vec<Slot> = vec![(Vec::new(), None); txs];
+            let mut seen = vec![Observed::Base];
+            for step in steps {
+                match step {
+                    Step::Record { tx, writes, amount } => {
+                        let incarnation = slots[tx].1.map_or(0, |i| i + 1);
+                        let writes = beneficiary_writes(b, writes, amount);
+                        let previous = std::mem::take(&mut slots[tx].0);
+                        let new_shared = shared.record(v(tx, incarnation), &writes, &previous);
+                        let new_cells = cells.record(v(tx, incarnation), &writes, &previous);
+                        prop_assert!(new_cells || !new_shared);
+                        slots[tx] = (writes, Some(incarnation));
+                    }
+                    Step::Abort { tx } => {
+                        shared.mark_estimates(tx, &slots[tx].0);
+                        cells.mark_estimates(tx, &slots[tx].0);
+                    }
+                }
+                let balance = Location::Balance(b);
+                for reader in 0..=txs {
+                    let read = shared.read(&balance, reader);
+                    prop_assert_eq!(&cells.read(&balance, reader), &read);
+                    for with_balance in [false, true] {
+                        prop_assert_eq!(
+                            cells.read_account(b, reader, with_balance),
+                            shared.read_account(b, reader, with_balance)
+                        );
+                    }
+                    if let Some(observed) = observed(read)
+                        && !seen.contains(&observed)
+                    {
+                        seen.push(observed);
+                    }
+                    for then in &seen {
+                        let still = shared.still_observes(&balance, reader, then);
+                        prop_assert_eq!(cells.still_observes(&balance, reader, then), still);
+                        let reads = AccountReads {
+                            address: b,
+                            fields: std::array::from_fn(|f| (f == BALANCE).then(|| then.clone())),
+                        };
+                        prop_assert_eq!(
+                            cells.account_unchanged(&reads, reader),
+                            shared.account_unchanged(&reads, reader)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// The sizes `Entry`'s docs count on (one entry per write, and a write set entry holds
