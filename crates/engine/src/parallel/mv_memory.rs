@@ -54,6 +54,13 @@
 //! a key's bit is set before its entries are first created, under no lock, and a reader
 //! whose key's bit is clear answers "nothing written below" without taking the lock.
 //!
+//! An account has a second bit, for its fields other than the balance (existence, nonce,
+//! code): the recipient of plain transfers is credited by each of them, so its key's bit is
+//! set, but a transfer reads only its existence, nonce and code, which no transaction
+//! writes. Such a read, and its validation, check the second bit and answer "nothing
+//! written below" without the lock of the recipient's shard, which its credits' writes
+//! hold at every transaction.
+//!
 //! That answer is a read of the memory at the moment the bit was loaded: the writer had not
 //! set the bit yet, so it had not created the entries either (it sets the bit first, with
 //! `Release`; the reader loads it with `Acquire`). Block-STM needs no more of a read than to
@@ -388,9 +395,16 @@ impl MvMemory {
     /// Calls `f` with account `address`'s entries, its four fields' in
     /// `read_set::ACCOUNT_FIELDS` order, `None` if no transaction wrote any of its basic
     /// locations, under the shard's read lock.
-    fn with_account<R>(&self, address: Address, f: impl FnOnce(Option<[&[Entry]; 4]>) -> R) -> R {
+    /// Without `balance` (the caller reads none of the balance's entries), an account
+    /// whose other fields were never written is read without its lock.
+    fn with_account<R>(
+        &self,
+        address: Address,
+        balance: bool,
+        f: impl FnOnce(Option<[&[Entry]; 4]>) -> R,
+    ) -> R {
         let hash = self.hash(&address);
-        if !self.written.may_hold(hash) {
+        if !self.written.may_hold(hash) || (!balance && !self.written.may_hold(fields_key(hash))) {
             return f(None);
         }
         let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
@@ -413,9 +427,12 @@ impl MvMemory {
                 let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
                 Some(f(shard.entries.get(*versions)))
             }
-            account_location => self.with_account(account_location.address(), |account| {
-                Some(f(account?[field(account_location)?]))
-            }),
+            account_location => {
+                let field = field(account_location)?;
+                self.with_account(account_location.address(), field == BALANCE, |account| {
+                    Some(f(account?[field]))
+                })
+            }
         }
     }
 
@@ -442,26 +459,36 @@ impl MvMemory {
                 let rehash = |k: &(Address, U256)| self.hash(k);
                 entry_mut(storage, hash, key, rehash, create).map(|versions| f(versions, entries))
             }
-            account_location => self
-                .with_account_mut(account_location.address(), create, |account, entries| {
-                    Some(f(&mut account[field(account_location)?], entries))
-                })
-                .flatten(),
+            account_location => {
+                let field = field(account_location)?;
+                let fields = create && field != BALANCE;
+                self.with_account_mut(
+                    account_location.address(),
+                    create,
+                    fields,
+                    |account, entries| f(&mut account[field], entries),
+                )
+            }
         }
     }
 
     /// Calls `f` with account `address`'s entries and their arena under the shard's write
     /// lock, creating them (empty) first if `create`; `None` if they do not exist and
-    /// `create` is false.
+    /// `create` is false. `fields`: `f` creates entries of a field other than the balance
+    /// (see "The written-key filter").
     fn with_account_mut<R>(
         &self,
         address: Address,
         create: bool,
+        fields: bool,
         f: impl FnOnce(&mut AccountVersions, &mut Arena<Entry>) -> R,
     ) -> Option<R> {
         let hash = self.hash(&address);
         if create {
             self.written.insert(hash);
+        }
+        if fields {
+            self.written.insert(fields_key(hash));
         }
         let mut shard = self.shard(hash).write().unwrap_or_else(|p| p.into_inner());
         let Shard {
@@ -520,7 +547,11 @@ impl MvMemory {
                 }
             }
             if shared {
-                self.with_account_mut(address, true, |account, entries| {
+                // Whether the account's fields other than the balance get entries.
+                let fields = rest[..run]
+                    .iter()
+                    .any(|(location, _)| field(location).is_some_and(|field| field != BALANCE));
+                self.with_account_mut(address, true, fields, |account, entries| {
                     for (location, value) in &rest[..run] {
                         if let Some(field) = field(location)
                             && self.cell_credit(location, value).is_none()
@@ -600,7 +631,7 @@ impl MvMemory {
         reader: TxIdx,
         balance: bool,
     ) -> AccountRead {
-        self.with_account(address, |account| {
+        self.with_account(address, balance, |account| {
             let read =
                 |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
             let read_balance = || {
@@ -657,7 +688,8 @@ impl MvMemory {
     /// `reads.address` would observe now what they observed, all under one lock.
     pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
         let beneficiary = Some(reads.address) == self.beneficiary;
-        self.with_account(reads.address, |now| {
+        let balance = reads.fields[BALANCE].is_some();
+        self.with_account(reads.address, balance, |now| {
             reads
                 .fields
                 .iter()
@@ -718,6 +750,12 @@ impl MvMemory {
         merged.extend(cells);
         f(&merged)
     }
+}
+
+/// The filter key of account `hash`'s fields other than its balance (see "The written-key
+/// filter"): another bit than the account's own, from the same hash.
+fn fields_key(hash: u64) -> u64 {
+    hash ^ 0x9e37_79b9_7f4a_7c15
 }
 
 /// What `read` observed; `None` when it met an ESTIMATE.
@@ -1158,6 +1196,54 @@ mod tests {
         let other = Address::repeat_byte(0xee);
         assert_eq!(mv.read(&Location::Nonce(other), 10_000), Read::Base);
         assert_eq!(mv.read_account(other, 10_000, true).nonce, Read::Base);
+    }
+
+    #[test]
+    fn an_account_only_credited_reads_its_other_fields_as_the_base_until_one_is_written() {
+        let mv = MvMemory::with_capacity(0, 0, 2);
+        let a = Address::repeat_byte(3);
+        let credit = |tx| {
+            mv.record(
+                v(tx, 0),
+                &[(Location::Balance(a), MvValue::BalanceCredit(U256::from(5)))],
+                &[],
+            )
+        };
+        credit(1);
+        credit(2);
+        let base = AccountRead {
+            existence: Read::Base,
+            balance: None,
+            nonce: Read::Base,
+            code: Read::Base,
+        };
+        for reader in 0..5 {
+            assert_eq!(mv.read_account(a, reader, false), base);
+            assert_eq!(mv.read(&Location::Nonce(a), reader), Read::Base);
+        }
+        assert_eq!(
+            mv.read_account(a, 4, true).balance,
+            Some(Read::BaseWithCredit {
+                credit: U256::from(10),
+                observed: Observed::credits(vec![v(2, 0), v(1, 0)], None),
+            })
+        );
+        // The nonce written by transaction 3 is found by a read without the balance, and a
+        // read above it that saw the base no longer validates.
+        mv.record(v(3, 0), &[(Location::Nonce(a), MvValue::Nonce(7))], &[]);
+        let found = Read::Found {
+            value: MvValue::Nonce(7),
+            observed: Observed::written(v(3, 0)),
+        };
+        assert_eq!(mv.read_account(a, 4, false).nonce, found);
+        assert_eq!(mv.read(&Location::Nonce(a), 4), found);
+        let saw_base = AccountReads {
+            address: a,
+            fields: std::array::from_fn(|field| (field == NONCE).then_some(Observed::Base)),
+        };
+        assert!(mv.account_unchanged(&saw_base, 3));
+        assert!(!mv.account_unchanged(&saw_base, 4));
+        assert!(!mv.still_observes(&Location::Nonce(a), 4, &Observed::Base));
     }
 
     #[test]
