@@ -5,8 +5,9 @@
 //! the shared entries (`mv_memory.rs`) the beneficiary's balance was the one location every
 //! incarnation recorded into. Its shard's lock, its entries' length and its last entry
 //! moved between the workers' cores at every transaction: in a profile of
-//! raw-transfers-to-one at two threads, `MvMemory::record` was 10% of the samples, most
-//! of them those loads and the lock's compare-and-swap. Here transaction `tx`'s credit is
+//! raw-transfers-to-one at two threads, `MvMemory::record` was 10% of the samples, about
+//! half of them those loads and the locks' compare-and-swap (that workload credits two such
+//! locations, its one recipient's and the beneficiary's). Here transaction `tx`'s credit is
 //! cell `tx`, which only the worker recording or aborting `tx` writes: two neighbouring
 //! transactions share a cache line at most, whatever the block. The shared entries keep
 //! the beneficiary's full balance writes (a transaction that reads the balance and writes
