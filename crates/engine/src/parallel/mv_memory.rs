@@ -33,7 +33,7 @@
 //! beneficiary's balance goes to its transaction's cell instead (`fee_cells.rs`), which
 //! only that transaction's worker writes; the beneficiary's full balance writes stay here.
 //! A read of its balance, and the validation of one, walk its entries here merged with the
-//! cells above the last full write below the reader (`with_beneficiary_entries`): the walk
+//! cells above the last full write below the reader (`MvMemory::walk`): the walk
 //! every other location's reads make over its entries alone, so the two answer alike (a
 //! property test runs the same steps against a memory without cells).
 //!
@@ -414,23 +414,36 @@ impl MvMemory {
             .map(|(_, account)| account.map(|span| shard.entries.get(span))))
     }
 
-    /// Calls `f` with `location`'s entries, if any transaction wrote it.
-    fn with_versions<R>(&self, location: &Location, f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
+    /// Calls `f` with the entries of `location` that a read by `reader` walks (none when
+    /// no transaction wrote it; see [`MvMemory::walk`]).
+    fn with_versions<R>(
+        &self,
+        location: &Location,
+        reader: TxIdx,
+        f: impl FnOnce(&[Entry]) -> R,
+    ) -> R {
         match location {
             Location::Storage(address, slot) => {
                 let key = (*address, *slot);
                 let hash = self.hash(&key);
                 if !self.written.may_hold(hash) {
-                    return None;
+                    return f(&[]);
                 }
                 let shard = self.shard(hash).read().unwrap_or_else(|p| p.into_inner());
-                let (_, versions) = shard.storage.find(hash, |(k, _)| *k == key)?;
-                Some(f(shard.entries.get(*versions)))
+                let versions = shard
+                    .storage
+                    .find(hash, |(k, _)| *k == key)
+                    .map_or(&[][..], |(_, versions)| shard.entries.get(*versions));
+                f(versions)
             }
             account_location => {
-                let field = field(account_location)?;
-                self.with_account(account_location.address(), field == BALANCE, |account| {
-                    Some(f(account?[field]))
+                let Some(field) = field(account_location) else {
+                    return f(&[]);
+                };
+                let address = account_location.address();
+                self.with_account(address, field == BALANCE, |account| {
+                    let versions = account.map_or(&[][..], |a| a[field]);
+                    self.walk(address, field, versions, reader, f)
                 })
             }
         }
@@ -607,18 +620,7 @@ impl MvMemory {
 
     /// Reads `location` as transaction `reader` sees it.
     pub(crate) fn read(&self, location: &Location, reader: TxIdx) -> Read {
-        if self.is_beneficiary_balance(location) {
-            let read = |versions: &[Entry]| {
-                self.with_beneficiary_entries(versions, reader, |merged| {
-                    read_versions(merged, reader)
-                })
-            };
-            return self
-                .with_versions(location, read)
-                .unwrap_or_else(|| read(&[]));
-        }
-        self.with_versions(location, |versions| read_versions(versions, reader))
-            .unwrap_or(Read::Base)
+        self.with_versions(location, reader, |versions| read_versions(versions, reader))
     }
 
     /// Reads account `address`'s basic locations as transaction `reader` sees them, under
@@ -632,20 +634,15 @@ impl MvMemory {
         balance: bool,
     ) -> AccountRead {
         self.with_account(address, balance, |account| {
-            let read =
-                |field: usize| account.map_or(Read::Base, |a| read_versions(a[field], reader));
-            let read_balance = || {
-                if Some(address) != self.beneficiary {
-                    return read(BALANCE);
-                }
-                let versions = account.map_or(&[][..], |a| a[BALANCE]);
-                self.with_beneficiary_entries(versions, reader, |merged| {
-                    read_versions(merged, reader)
+            let read = |field: usize| {
+                let versions = account.map_or(&[][..], |a| a[field]);
+                self.walk(address, field, versions, reader, |versions| {
+                    read_versions(versions, reader)
                 })
             };
             AccountRead {
                 existence: read(EXISTENCE),
-                balance: balance.then(read_balance),
+                balance: balance.then(|| read(BALANCE)),
                 nonce: read(NONCE),
                 code: read(CODE),
             }
@@ -670,59 +667,47 @@ impl MvMemory {
         reader: TxIdx,
         then: &Observed,
     ) -> bool {
-        if self.is_beneficiary_balance(location) {
-            let observes_then = |versions: &[Entry]| {
-                self.with_beneficiary_entries(versions, reader, |merged| {
-                    observes(merged, reader, then)
-                })
-            };
-            return self
-                .with_versions(location, observes_then)
-                .unwrap_or_else(|| observes_then(&[]));
-        }
-        self.with_versions(location, |versions| observes(versions, reader, then))
-            .unwrap_or(*then == Observed::Base)
+        self.with_versions(location, reader, |versions| {
+            observes(versions, reader, then)
+        })
     }
 
     /// Validation of an account's basic fields: whether `reader`'s reads of account
     /// `reads.address` would observe now what they observed, all under one lock.
     pub(crate) fn account_unchanged(&self, reads: &AccountReads, reader: TxIdx) -> bool {
-        let beneficiary = Some(reads.address) == self.beneficiary;
-        let balance = reads.fields[BALANCE].is_some();
-        self.with_account(reads.address, balance, |now| {
-            reads
-                .fields
-                .iter()
-                .enumerate()
-                .all(|(field, then)| match (then, now) {
-                    (None, _) => true,
-                    (Some(then), now) if beneficiary && field == BALANCE => {
-                        let versions = now.map_or(&[][..], |a| a[BALANCE]);
-                        self.with_beneficiary_entries(versions, reader, |merged| {
-                            observes(merged, reader, then)
-                        })
-                    }
-                    (Some(then), Some(now)) => observes(now[field], reader, then),
-                    (Some(then), None) => *then == Observed::Base,
+        let address = reads.address;
+        self.with_account(address, reads.fields[BALANCE].is_some(), |now| {
+            reads.fields.iter().enumerate().all(|(field, then)| {
+                then.as_ref().is_none_or(|then| {
+                    let versions = now.map_or(&[][..], |a| a[field]);
+                    self.walk(address, field, versions, reader, |versions| {
+                        observes(versions, reader, then)
+                    })
                 })
+            })
         })
     }
-}
 
-impl MvMemory {
-    /// Calls `f` with the beneficiary's balance entries that a read by `reader` walks,
-    /// lowest first: of the shared entries `versions` (full writes, and any credit too
-    /// large for a cell), those from the highest below `reader` that is not a credit (where
-    /// every walk stops), merged with the cells above it. A walk of them is the walk of the
+    /// Calls `f` with the entries a read of account `address`'s field `field` by `reader`
+    /// walks, lowest first, from `versions`, the field's shared entries. For every location
+    /// but the beneficiary's balance they are `versions`. For the beneficiary's balance
+    /// (see "The beneficiary's fee credits"), of `versions` (full writes, and any credit too
+    /// large for a cell) those from the highest below `reader` that is not a credit (where
+    /// every walk stops), merged with the cells above it: a walk of them is the walk of the
     /// location's entries had every credit been among them. Without a cell's entry above
     /// that write (a block whose beneficiary sends its transactions: each writes its
     /// balance), `f` gets the shared entries as they are.
-    fn with_beneficiary_entries<R>(
+    fn walk<R>(
         &self,
+        address: Address,
+        field: usize,
         versions: &[Entry],
         reader: TxIdx,
         f: impl FnOnce(&[Entry]) -> R,
     ) -> R {
+        if field != BALANCE || Some(address) != self.beneficiary {
+            return f(versions);
+        }
         let below = versions.partition_point(|entry| entry.tx() < reader);
         let stop = versions[..below]
             .iter()
