@@ -142,6 +142,10 @@ pub(crate) fn replay(
         Senders::Known(known) if threads > 1 && one_sender_chain(txs, known) => 1,
         _ => threads,
     };
+    let workers = executor::workers(threads, txs.len());
+    // The helpers wake now, while the caller prepares the loop, so that they spin for it by
+    // the time it is posted ("Woken ahead of a job" in `pool.rs`).
+    pool.wake(workers - 1);
 
     // The executor's `State` reads the pre-state, and the block's final state over it once
     // the fold sets it (`final_state.rs`). No transitions: the state changes come from the
@@ -192,7 +196,6 @@ pub(crate) fn replay(
     // least (the sender's; a table reserved
     // for more than the block writes is memory held to the end, one that grows rehashes a
     // shard at a time).
-    let workers = executor::workers(threads, txs.len());
     // The beneficiary's fee credits, one a transaction, in cells of their own (`fee_cells.rs`).
     let mv = MvMemory::with_capacity(4 * txs.len(), txs.len(), workers)
         .with_beneficiary(block_ctx.block.beneficiary, txs.len());
