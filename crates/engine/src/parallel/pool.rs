@@ -370,13 +370,14 @@ fn wait_for_jobs(helper: &Helper) {
             return;
         }
         seen_woken = helper.woken.load(Relaxed);
-        if helper.posted.load(Acquire) == seen {
+        let posted = helper.posted.load(Acquire);
+        if posted == seen {
             // Woken ahead of a job: wait for it with a fresh spin.
             #[cfg(test)]
             helper.woken_ahead.fetch_add(1, Relaxed);
             continue;
         }
-        seen = helper.posted.load(Acquire);
+        seen = posted;
         helper.cpu.publish();
         let Some(job) = lock(&helper.job).take() else {
             // Unreachable: a caller stores the job before it bumps `posted`.
