@@ -13,6 +13,11 @@
 //! engine could have had on that work at that moment; the median over a block's rounds
 //! (its first few: `run::MAX_CEILINGS`) goes beside each speedup (`ceiling` in the JSON and
 //! the table).
+//!
+//! [`bound_at_ceiling`] puts a block's bound (its list-scheduled speedup, which assumes
+//! cores that each run at full speed whatever the others do) on the machine as measured:
+//! at two threads, the time the schedule keeps both workers busy runs at the ceiling's pace
+//! (`machine_bound` in the JSON).
 
 use std::{
     collections::BTreeMap,
@@ -106,9 +111,52 @@ impl Ceiling {
     }
 }
 
+/// A block's bound at `threads` on the machine as its ceiling measured it, at two threads;
+/// `None` at any other thread count, or without a finite positive ceiling.
+///
+/// A list schedule of `W` work on two workers with speedup `b` ends at `W / b`; in it both
+/// workers are busy for `W (1 - 1/b)` and one for `W (2/b - 1)` (together `W / b`, their
+/// work `W`). When two busy cores each run at `c / 2` of one core's speed, the `c` the
+/// ceiling measured, the first part takes `2/c` as long, so the schedule ends at
+/// `W ((2/c) (1 - 1/b) + 2/b - 1)`: the bound on that machine is `W` over that. It is `b`
+/// at `c = 2` and 1 at `b = 1`. The bound is taken between 1 and 2 (what a list schedule on
+/// two workers gives) and the ceiling at most 2 (a higher one is a slow one-thread round,
+/// not cores faster together than apart). At more threads the schedule's time with `k` of
+/// `t` workers busy would need its own speed, which the ceiling (every thread busy) does
+/// not measure.
+pub(crate) fn bound_at_ceiling(bound: f64, ceiling: f64, threads: usize) -> Option<f64> {
+    if threads != 2 || !bound.is_finite() || !ceiling.is_finite() || ceiling <= 0.0 {
+        return None;
+    }
+    let b = bound.clamp(1.0, 2.0);
+    let c = ceiling.min(2.0);
+    Some(1.0 / ((2.0 / c) * (1.0 - 1.0 / b) + 2.0 / b - 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bound_at_the_ceiling_slows_only_the_time_both_workers_are_busy() {
+        let at = |b, c| bound_at_ceiling(b, c, 2).unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // A perfectly parallel block runs at the ceiling; a chain on one worker at 1x.
+        assert!(close(at(2.0, 1.6), 1.6));
+        assert!(close(at(1.0, 1.3), 1.0));
+        // At a ceiling of 2x nothing slows.
+        assert!(close(at(1.5, 2.0), 1.5));
+        // b = 1.5: both busy for W/3, one for W/3; at c = 1.6 the first takes W/3 * 1.25.
+        assert!(close(at(1.5, 1.6), 1.0 / (1.25 / 3.0 + 1.0 / 3.0)));
+        // Never above the bound, however high the ceiling's round.
+        assert!(close(at(1.8, 2.3), 1.8));
+        // A ceiling below one core's speed is a measurement too.
+        assert!(close(at(2.0, 0.9), 0.9));
+        assert_eq!(bound_at_ceiling(2.0, 1.6, 1), None);
+        assert_eq!(bound_at_ceiling(2.0, 1.6, 4), None);
+        assert_eq!(bound_at_ceiling(2.0, 0.0, 2), None);
+        assert_eq!(bound_at_ceiling(2.0, f64::NAN, 2), None);
+    }
 
     #[test]
     fn one_thread_is_its_own_ceiling_and_more_threads_measure_a_positive_ratio() {

@@ -16,7 +16,7 @@
 //! | --- | --- |
 //! | `args.rs` | [`Args`]: the command line (workloads, gas, threads, mode, fixtures, output); the `--fixtures` blocks' `--chain-id`, `--fork`, `--chain-spec` are [`replay_evm_args::ChainArgs`], as in `replay-evm` |
 //! | `run.rs` | [`run()`]: the blocks to measure, warm-up, memory pass, interleaved timed rounds, output |
-//! | `ceiling.rs` | the machine's own ceiling at each thread count: perfectly parallel work (sender recovery) on `t` threads against one, beside every round |
+//! | `ceiling.rs` | the machine's own ceiling at each thread count: perfectly parallel work (sender recovery) on `t` threads against one, beside every round; a block's bound on the machine as measured |
 //! | `measure.rs` | one timed run (wall and process CPU time), the repeat rule, medians, the spread of a run's ratios |
 //! | `alloc.rs` | [`PeakAlloc`]: the counting global allocator, and the peak-heap measurement |
 //! | `report.rs` | one block's results, its table rows and JSON line |

@@ -7,7 +7,10 @@ use replay_evm_dataset::measure::median;
 use replay_evm_workload::Workload;
 use serde_json::{Value, json};
 
-use crate::measure::{Sample, Spread};
+use crate::{
+    ceiling::bound_at_ceiling,
+    measure::{Sample, Spread},
+};
 
 /// Where a block came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +72,12 @@ impl ParallelRun {
     /// `None` at one thread.
     pub(crate) fn ceiling(&self) -> Option<f64> {
         Spread::of(self.ceilings.clone()).map(|spread| spread.median)
+    }
+
+    /// The bound on the machine as the ceiling measured it ([`bound_at_ceiling`]): at two
+    /// threads only, where both were measured.
+    pub(crate) fn machine_bound(&self) -> Option<f64> {
+        bound_at_ceiling(self.bound?, self.ceiling()?, self.threads)
     }
 }
 
@@ -205,6 +214,12 @@ impl BlockResult {
         self.run_at(threads).and_then(|r| r.bound)
     }
 
+    /// The block's bound at `threads` on the machine as measured
+    /// ([`ParallelRun::machine_bound`]).
+    pub(crate) fn machine_bound_at(&self, threads: usize) -> Option<f64> {
+        self.run_at(threads).and_then(ParallelRun::machine_bound)
+    }
+
     fn reexecutions_per_tx(&self, run: &ParallelRun) -> f64 {
         let executions = median(&run.executions);
         if self.txs == 0 {
@@ -239,6 +254,7 @@ impl BlockResult {
                     "exec_speedup": self.exec_speedup(run),
                     "bound": run.bound,
                     "ceiling": run.ceiling(),
+                    "machine_bound": run.machine_bound(),
                     "ceiling_runs": run.ceilings,
                     "mgas_per_s": self.mgas_per_s(wall_us),
                     "cpu_ratio": ratio(cpu(&run.samples), seq_cpu),

@@ -218,6 +218,8 @@ fn mainnet_fixtures_json_and_plot() {
         &blocks[1],
         "--threads",
         "1,2",
+        "--mode",
+        "block-stm",
         "--json",
         "--plot",
         &plot.display().to_string(),
@@ -232,7 +234,35 @@ fn mainnet_fixtures_json_and_plot() {
         check_block(block, 1);
         assert_eq!(block["source"], "mainnet");
         assert_eq!(block["name"], block["number"].to_string());
+        for run in block["parallel"].as_array().unwrap() {
+            check_machine_bound(run);
+        }
     }
+    // The bound target reads against the bound on the machine too: the geometric mean of
+    // the blocks' `machine_bound`, and execution-only over it.
+    let target = summary["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["target"]
+                .as_str()
+                .is_some_and(|n| n.contains("execution-only over the bound"))
+        })
+        .unwrap_or_else(|| panic!("no bound target in {summary}"));
+    let machine: Vec<f64> = lines
+        .iter()
+        .map(|b| b["parallel"][1]["machine_bound"].as_f64().unwrap())
+        .collect();
+    let geomean = (machine.iter().map(|m| m.ln()).sum::<f64>() / 2.0).exp();
+    let detail = target["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "the bound on the machine as its ceiling measured it (each block's ceiling \
+             slowing the time both workers are busy) {geomean:.2}x"
+        )),
+        "{detail}"
+    );
     assert_eq!(summary["mainnet"]["blocks"], 2);
     assert!(summary["mainnet"]["geomean_speedup"]["2"].is_f64());
     assert!(summary["mainnet"]["slowest"]["2"]["block"].is_string());
@@ -360,6 +390,7 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
                 } else {
                     assert!((1.0..=2.0).contains(&bound), "{run}");
                 }
+                check_machine_bound(run);
             } else {
                 assert!(
                     run["exec_speedup"].is_null() && run["bound"].is_null(),
@@ -368,6 +399,26 @@ fn each_mode_runs_verified_and_reports_the_mode_used() {
             }
         }
     }
+}
+
+/// A run's `machine_bound`: at two threads its bound with the time both workers are busy
+/// slowed to its ceiling's pace (never above the bound, a ceiling of 2x or more leaving it
+/// whole); at any other thread count none.
+fn check_machine_bound(run: &Value) {
+    let machine = run["machine_bound"].as_f64();
+    if run["threads"] != 2 {
+        assert!(run["machine_bound"].is_null(), "{run}");
+        return;
+    }
+    let bound = run["bound"].as_f64().unwrap();
+    let ceiling = run["ceiling"].as_f64().unwrap().min(2.0);
+    let expected = 1.0 / ((2.0 / ceiling) * (1.0 - 1.0 / bound) + 2.0 / bound - 1.0);
+    let machine = machine.unwrap_or_else(|| panic!("no machine_bound in {run}"));
+    assert!(
+        (machine - expected).abs() < 1e-9,
+        "{machine} against {expected}: {run}"
+    );
+    assert!(machine <= bound + 1e-12, "{run}");
 }
 
 /// The phases of a Block-STM replay, as `phases_us` and the `--phases` table name them.
