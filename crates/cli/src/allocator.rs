@@ -4,7 +4,9 @@
 //! serves faster than the system allocator (BENCHMARKS.md). Its `no_thp` feature (the
 //! workspace's `Cargo.toml`) keeps it from advising the kernel to back its arenas with
 //! 2 MiB pages: with that advice, the first touch of every 2 MiB of an arena zeroed a whole
-//! huge page, which took a tenth of a job's time (BENCHMARKS.md, item 69).
+//! huge page, which took a tenth of a job's time (BENCHMARKS.md, item 69). `main` also has it
+//! keep the memory a replay frees rather than return it to the kernel
+//! (`replay_evm_dataset::allocator`, item 87).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,5 +1,6 @@
 //! `replay-evm`: replay archived Ethereum blocks, verify them against the chain, and measure
-//! how parallel they are. This file only turns a subcommand's outcome into an exit code.
+//! how parallel they are. This file has the allocator keep the memory a replay frees
+//! (`replay_evm_dataset::allocator`) and turns a subcommand's outcome into an exit code.
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ mod exit;
 mod filter_args;
 
 fn main() -> ExitCode {
+    replay_evm_dataset::allocator::keep_freed_memory();
     let cli = cmd::Cli::parse();
     match cli.command.run() {
         Ok(outcome) => outcome.exit_code(),

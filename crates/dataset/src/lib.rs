@@ -17,6 +17,7 @@
 //! | [`replay`] | [`replay_batch`]: a batch of archive rows in, the four result tables out (decode, check, replay, verify, parallel runs, analysis) |
 //! | [`params`] | [`JobParams`]: thread counts, partition width, reproducibility |
 //! | [`measure`] | how a block's replays are timed: interleaved rounds, repeated on small blocks, medians and spreads |
+//! | [`allocator`] | the allocator setting of every process that times replays (the `replay-evm` binary, the benchmark harness, the Python module): memory a replay frees is kept for the next |
 //! | [`tables`] | [`ResultBatches`] and one encoder per result table (`blocks.rs`, `transactions.rs`, `conflicts.rs`, `hotspots.rs`); `read.rs` reads a results folder's tables back |
 //! | [`checkpoint`] | the manifest `_checkpoint.json`, what must match to resume, and which entries of a results folder the job owns ([`checkpoint::owned_entries`], [`checkpoint::clean`]) |
 //! | [`job`] | the run loop: partitions, workers, progress, the commit of each partition |
@@ -35,6 +36,7 @@
 //! RESULTS/_tmp/                            partitions being written (removed on resume)
 //! ```
 
+pub mod allocator;
 pub mod archive;
 pub mod checkpoint;
 mod columns;

@@ -221,6 +221,8 @@ fn block_range(number: u64, partition_blocks: u64) -> PyResult<String> {
 /// engine's forks.
 #[pymodule]
 fn replay_evm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // As the `replay-evm` binary: the memory a replay frees is kept for the next.
+    replay_evm_dataset::allocator::keep_freed_memory();
     m.add_function(wrap_pyfunction!(replay_batch, m)?)?;
     m.add_function(wrap_pyfunction!(archive_arrow_schema, m)?)?;
     m.add_function(wrap_pyfunction!(result_arrow_schema, m)?)?;
