@@ -5,13 +5,12 @@
 //!
 //! mimalloc returns ("purges") free memory to the kernel a second after it was freed
 //! (`madvise(MADV_DONTNEED)`), and the next allocation there touches fresh pages, each a page
-//! fault. A sequential replay of a 1-Ggas block then took 3,000 to 15,000 page faults, a
-//! parallel one 1,000 to 5,000, depending on when the purges of the replay before it came due;
-//! a purge's `madvise` also stops the other worker thread for a TLB flush. Without purging,
-//! the same replays take a few hundred faults or none, the sequential ones ran 1% to 11%
-//! faster, and the five timings of one replay in one benchmark run spread by 6% instead of
-//! 15% to 26% (BENCHMARKS.md, item 87). The cost: a process's resident memory stays at its
-//! high-water mark, which the next replay of a block that size reuses.
+//! fault. In the benchmark's rounds a sequential replay of a 1-Ggas block took 3,000 to
+//! 15,000 page faults and a Block-STM one 1,000 to 5,000, re-touching what the purges of the
+//! replay before had returned; without purging, a few hundred or none, and the replays were
+//! mostly faster, the sequential ones more than the parallel ones (BENCHMARKS.md, item 87,
+//! has the numbers). The cost: a process's resident memory stays at its high-water mark,
+//! which the next replay of a block that size reuses.
 
 /// mimalloc's `mi_option_purge_delay` (`mimalloc.h` of the bundled v3 sources: the 16th
 /// entry of `mi_option_e`), which `libmimalloc-sys` 0.1.49 does not name.
