@@ -193,19 +193,22 @@ fn geomean_target(name: &str, items: &[(String, f64)], threshold: f64) -> Option
 /// ratio against the bounds on the machine as its ceiling measured it (`machine_bound`),
 /// where every block has one: how much of a miss the machine's.
 fn bound_target(results: &[BlockResult], threads: usize) -> Option<Target> {
-    let mainnet: Vec<&BlockResult> = results.iter().filter(|r| is_mainnet(r)).collect();
-    let pairs: Vec<(f64, f64)> = mainnet
+    // Each block with both an execution-only speedup and a bound, and its bound on the
+    // machine where measured.
+    let blocks: Vec<(f64, f64, Option<f64>)> = results
         .iter()
-        .filter_map(|r| Some((r.exec_speedup_at(threads)?, r.bound_at(threads)?)))
+        .filter(|r| is_mainnet(r))
+        .filter_map(|r| {
+            let exec = r.exec_speedup_at(threads)?;
+            Some((exec, r.bound_at(threads)?, r.machine_bound_at(threads)))
+        })
         .collect();
-    let exec = geomean(&pairs.iter().map(|(e, _)| *e).collect::<Vec<_>>())?;
-    let bound = geomean(&pairs.iter().map(|(_, b)| *b).collect::<Vec<_>>())?;
-    let on_machine: Option<Vec<f64>> = mainnet
+    let exec = geomean(&blocks.iter().map(|b| b.0).collect::<Vec<_>>())?;
+    let bound = geomean(&blocks.iter().map(|b| b.1).collect::<Vec<_>>())?;
+    let machine = blocks
         .iter()
-        .filter(|r| r.exec_speedup_at(threads).is_some() && r.bound_at(threads).is_some())
-        .map(|r| r.machine_bound_at(threads))
-        .collect();
-    let machine = on_machine
+        .map(|b| b.2)
+        .collect::<Option<Vec<_>>>()
         .and_then(|bounds| geomean(&bounds))
         .map(|machine| {
             format!(
@@ -219,7 +222,7 @@ fn bound_target(results: &[BlockResult], threads: usize) -> Option<Target> {
     Some(Target {
         name: format!(
             "mainnet fixtures at {threads} threads, execution-only over the bound, geometric means ({} blocks)",
-            pairs.len()
+            blocks.len()
         ),
         measured: exec / bound,
         threshold: 0.85,

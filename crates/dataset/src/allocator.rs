@@ -29,17 +29,16 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// mimalloc's `purge_delay` now: -1 once [`keep_freed_memory`] ran.
-#[must_use]
-pub fn purge_delay() -> std::ffi::c_long {
-    // SAFETY: `mi_option_get` reads mimalloc's option table (initialising it from the
-    // environment on first use), which any thread may do at any time.
-    unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mimalloc's `purge_delay` now.
+    fn purge_delay() -> std::ffi::c_long {
+        // SAFETY: `mi_option_get` reads mimalloc's option table (initialising it from the
+        // environment on first use), which any thread may do at any time.
+        unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+    }
 
     /// The option is mimalloc's purge delay (a wrong index would read another option's
     /// default: 1 or 0 for its neighbours), and asking sets it. Each test runs in its own
