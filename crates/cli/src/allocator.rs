@@ -1,11 +1,11 @@
 //! The binary's global allocator: mimalloc, built without transparent huge pages.
 //!
 //! The replays allocate and free many small objects on several threads, which mimalloc
-//! serves faster than the system allocator (BENCHMARKS.md). Its `no_thp` feature (the
-//! workspace's `Cargo.toml`) keeps it from advising the kernel to back its arenas with
-//! 2 MiB pages: with that advice, the first touch of every 2 MiB of an arena zeroed a whole
-//! huge page, which took a tenth of a job's time (BENCHMARKS.md, item 69). `main` also has it
-//! keep the memory a replay frees rather than return it to the kernel
+//! serves faster than the system allocator (docs/benchmarks-history.md, item 3). Its
+//! `no_thp` feature (the workspace's `Cargo.toml`) keeps it from advising the kernel to back
+//! its arenas with 2 MiB pages: with that advice, the first touch of every 2 MiB of an arena
+//! zeroed a whole huge page, which took a tenth of a job's time (item 69). `main` also has
+//! it keep the memory a replay frees rather than return it to the kernel
 //! (`replay_evm_dataset::allocator`, item 87).
 
 #[global_allocator]

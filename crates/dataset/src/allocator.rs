@@ -4,13 +4,13 @@
 //! of returning it to the kernel.
 //!
 //! mimalloc returns ("purges") free memory to the kernel a second after it was freed
-//! (`madvise(MADV_DONTNEED)`), and the next allocation there touches fresh pages, each a page
-//! fault. In the benchmark's rounds a sequential replay of a 1-Ggas block took 3,000 to
-//! 15,000 page faults and a Block-STM one 1,000 to 5,000, re-touching what the purges of the
-//! replay before had returned; without purging, a few hundred or none, and the replays were
-//! mostly faster, the sequential ones more than the parallel ones (BENCHMARKS.md, item 87,
-//! has the numbers). The cost: a process's resident memory stays at its high-water mark,
-//! which the next replay of a block that size reuses.
+//! (`madvise(MADV_DONTNEED)`), and the next allocation there touches fresh pages, each a
+//! page fault. In the benchmark's rounds a sequential replay of a 1-Ggas block took 3,000
+//! to 15,000 page faults and a Block-STM one 1,000 to 5,000, re-touching what the purges of
+//! the replay before had returned; without purging, a few hundred or none, and the replays
+//! were mostly faster, the sequential ones more than the parallel ones (item 87 of
+//! docs/benchmarks-history.md has the numbers). The cost: a process's resident memory stays
+//! at its high-water mark, which the next replay of a block that size reuses.
 
 /// mimalloc's `mi_option_purge_delay` (`mimalloc.h` of the bundled v3 sources: the 16th
 /// entry of `mi_option_e`), which `libmimalloc-sys` 0.1.49 does not name.

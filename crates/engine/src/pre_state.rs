@@ -76,14 +76,14 @@ impl PreAccount {
     ///
     /// An account without code gets revm's `Bytecode::default()`, one process-wide `Arc`
     /// that every thread clones, so the parallel engine's workers count references on its
-    /// line. Item 16 of BENCHMARKS.md once gave each thread its own copy; revm 43 builds
-    /// even `Bytecode::new_legacy` of no bytes as the shared default, and a truly separate
-    /// copy (built from the default's parts) measured level: the 47 mainnet blocks at 2
-    /// threads, execution-only, 100 replays of each alternating in one process, geometric
-    /// mean of the ratios 1.003 (0.983 to 1.030). revm itself clones the default for every
-    /// absent account it loads, and its `AccountInfo::is_default` tells the default by
-    /// pointer (an account loaded with it keeps no copy of its original info), so the
-    /// shared one is kept.
+    /// line. Item 16 (docs/benchmarks-history.md) once gave each thread its own copy; revm
+    /// 43 builds even `Bytecode::new_legacy` of no bytes as the shared default, and a truly
+    /// separate copy (built from the default's parts) measured level: the 47 mainnet blocks
+    /// at 2 threads, execution-only, 100 replays of each alternating in one process,
+    /// geometric mean of the ratios 1.003 (0.983 to 1.030). revm itself clones the default
+    /// for every absent account it loads, and its `AccountInfo::is_default` tells the
+    /// default by pointer (an account loaded with it keeps no copy of its original info),
+    /// so the shared one is kept.
     pub fn info(&self) -> AccountInfo {
         AccountInfo::new(
             self.balance,

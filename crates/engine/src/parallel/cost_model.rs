@@ -33,13 +33,13 @@ pub struct CostModel {
 
 impl CostModel {
     /// Measured on the 2-core development machine with `crates/bench/fit_cost_model.py`
-    /// over one `--mode block-stm --threads 1,2` run (BENCHMARKS.md, "Block-STM performance",
-    /// second round): medians over the 36 blocks of at least 100 transactions (the 10
-    /// workloads at 1 Ggas and 26 mainnet fixtures). Recovery ~50 µs a transaction
-    /// (secp256k1 public-key recovery and the signing hash); execution ~0.37 µs per thousand
-    /// gas; Block-STM's execution-only work 1.21x the sequential execution at one thread, of
-    /// which 0.57x does not shrink with a second thread (the serial commit, and the
-    /// dependencies).
+    /// over one `--mode block-stm --threads 1,2` run (docs/benchmarks-history.md, "The cost
+    /// model, measured again", second round): medians over the 36 blocks of at least 100
+    /// transactions (the 10 workloads at 1 Ggas and 26 mainnet fixtures). Recovery ~50 µs a
+    /// transaction (secp256k1 public-key recovery and the signing hash); execution ~0.37 µs
+    /// per thousand gas; Block-STM's execution-only work 1.21x the sequential execution at
+    /// one thread, of which 0.57x does not shrink with a second thread (the serial commit,
+    /// and the dependencies).
     pub const MEASURED: Self = Self {
         recovery_us_per_tx: 50.0,
         execution_us_per_mgas: 374.0,

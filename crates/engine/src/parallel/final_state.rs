@@ -586,16 +586,16 @@ pub(crate) fn final_state<O: IncarnationOutput + Sync, G: Send>(
                     }
                 }
             }
-            // The share's accounts sorted first, each address copied out of the table beside
-            // a reference to its fold, so that the changes are made in address order. Both
-            // alternatives measured slower (BENCHMARKS.md, items 56 and 57; medians of
-            // alternating replays in one process): sorting the changes after (moving each,
-            // about 170 bytes, twice at random; measured with the diff's `AccountInfo`s,
-            // two copies of the code each) made the fold 2-13% longer (raw-transfers 200
-            // Mgas 25.3 -> 26.2 ms at 1 thread, mainnet 2462997 1.54 -> 1.69 ms); sorting
-            // references to the addresses read the table at random on every comparison, up
-            // to 29% longer at 1 Ggas (raw-transfers 63.9 -> 79.8 ms at 1 thread), level
-            // where the table fits the cache.
+            // The share's accounts sorted first, each address copied out of the table
+            // beside a reference to its fold, so that the changes are made in address
+            // order. Both alternatives measured slower (docs/benchmarks-history.md, items
+            // 56 and 57; medians of alternating replays in one process): sorting the
+            // changes after (moving each, about 170 bytes, twice at random; measured with
+            // the diff's `AccountInfo`s, two copies of the code each) made the fold 2-13%
+            // longer (raw-transfers 200 Mgas 25.3 -> 26.2 ms at 1 thread, mainnet 2462997
+            // 1.54 -> 1.69 ms); sorting references to the addresses read the table at
+            // random on every comparison, up to 29% longer at 1 Ggas (raw-transfers 63.9 ->
+            // 79.8 ms at 1 thread), level where the table fits the cache.
             let mut accounts: Vec<(Address, &Folded)> = folded
                 .iter()
                 .map(|(address, account)| (*address, account))

@@ -12,7 +12,7 @@
 //! half of them another thread's), about 14 ms of one thread beside the fold. An arena is
 //! freed a chunk at a time, and recording a first write allocates nothing: raw-transfers'
 //! fold at one thread, which frees the memory first, 65.6 and 62.4 -> 59.0 and 57.5 ms
-//! (BENCHMARKS.md, item 79).
+//! (docs/benchmarks-history.md, item 79).
 //!
 //! The arena is not shared: its shard's lock guards it with the shard's tables.
 

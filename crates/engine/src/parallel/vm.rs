@@ -686,7 +686,7 @@ thread_local! {
 /// frames also outlive the block: a worker's thread keeps them for its next block's EVM
 /// (`SPARE_FRAMES`), because allocating and freeing eight of them cost a one-transaction
 /// block about as much as its transaction (mainnet 46147: 14,500 of its 90,100
-/// instructions, BENCHMARKS.md item 61).
+/// instructions, docs/benchmarks-history.md, item 61).
 ///
 /// Reuse is sound because nothing of one incarnation survives into the next: revm's journal
 /// is reset by `finalize` after every run (also after an error, which `discard_tx`s first),
