@@ -120,4 +120,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the table piped into `head`
+        sys.stderr.close()
+        sys.exit(0)
