@@ -55,7 +55,9 @@ def mainnet_ratios(path: Path) -> tuple[float, float, float] | None:
             return None
         logs_exec.append(math.log(run["exec_speedup"]))
         logs_bound.append(math.log(run["bound"]))
-        logs_machine.append(math.log(machine_bound(run["bound"], ceiling or 2.0)))
+        # A block without a second worker's gain (bound 1) has no ceiling, and needs none.
+        at_machine = machine_bound(run["bound"], ceiling) if ceiling is not None else 1.0
+        logs_machine.append(math.log(at_machine))
         if ceiling is not None:
             ceilings.append(ceiling)
     if not logs_exec:
